@@ -1,0 +1,59 @@
+# One entry point: `make dev` runs the whole system locally, `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Lambda runtime is python3.12; the virtualenv and `sam build` use the same interpreter.
+PYTHON_VERSION := 3.12
+# First interpreter that really runs: PATH, then pyenv, then pyenv's default folder.
+PYTHON ?= $(shell for c in "$$(command -v python$(PYTHON_VERSION))" \
+	"$$(pyenv prefix $(PYTHON_VERSION) 2>/dev/null)/bin/python$(PYTHON_VERSION)" \
+	$$HOME/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION); do \
+	[ -n "$$c" ] && "$$c" -c 'import sys' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install test test-faults lint dev token openapi bench build validate clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found: install it or set PYTHON=/path/to/python$(PYTHON_VERSION)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## Create .venv with the project and its dev tools
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint ## Lint and run the whole test suite (starts a Redis if REDIS_URL is not set)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-faults: $(STAMP) ## Only the reliability suite (real faults)
+	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
+
+dev: $(STAMP) ## Run the whole system locally (API on 127.0.0.1:$${PORT:-3000}); DEMO=1 loads demo users
+	$(BIN)/python -m local_stack
+
+token: $(STAMP) ## Print a bearer token for the local stack: make token USER=alice
+	@$(BIN)/python -m local_stack.token $(or $(USER_ID),$(USER))
+
+openapi: $(STAMP) ## Regenerate docs/openapi.json from the API routes
+	$(BIN)/python -m portfolio.api.openapi > docs/openapi.json
+
+bench: $(STAMP) ## Run every benchmark; the last line is one JSON object
+	$(BIN)/python -m benchmarks
+
+build: $(STAMP) ## sam build (needs aws-sam-cli and python$(PYTHON_VERSION) on PATH)
+	PATH="$(dir $(PYTHON)):$$PATH" sam build
+
+validate: $(STAMP) ## cfn-lint and sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+	sam validate --lint
+
+clean: ## Remove the virtualenv and build output
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .hypothesis

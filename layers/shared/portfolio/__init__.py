@@ -1,0 +1,1 @@
+"""Cross-chain portfolio: domain, adapters and services shared by every function."""

@@ -1,0 +1,1 @@
+"""Pure domain: models and Decimal-exact accounting. No I/O here."""

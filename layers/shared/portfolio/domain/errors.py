@@ -1,0 +1,38 @@
+"""Errors the domain raises; the API maps each to a 4xx answer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+class DomainError(Exception):
+    """Base for errors caused by the caller's input or the state it asks to change."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInputError(DomainError):
+    """A value is malformed: a chain, an address, an amount, a date."""
+
+    code = "invalid_input"
+
+
+class OverdraftError(DomainError):
+    """A sell, transfer out or bridge moves more than the holding has at that moment."""
+
+    code = "insufficient_holding"
+
+    def __init__(self, *, holding: str, available: Decimal, requested: Decimal, transaction_id: str) -> None:
+        super().__init__(
+            f"transaction {transaction_id} moves {requested} of {holding} but only {available} is held",
+            field="amount",
+        )
+        self.holding = holding
+        self.available = available
+        self.requested = requested
+        self.transaction_id = transaction_id

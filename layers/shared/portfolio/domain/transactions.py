@@ -1,0 +1,106 @@
+"""A recorded transaction, validated once at the edge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
+
+from portfolio.domain.models import CamelModel
+from portfolio.domain.money import DecimalStr
+from portfolio.domain.tokens import TokenId, normalize_chain, normalize_token
+
+# Clocks drift; a timestamp this far ahead of ours is still accepted.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+TRANSACTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class TransactionType(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    BRIDGE = "bridge"
+
+
+class Category(StrEnum):
+    NATIVE = "native"
+    STABLECOIN = "stablecoin"
+    DEFI = "defi"
+    LST = "lst"
+    MEME = "meme"
+    OTHER = "other"
+
+
+class Transaction(CamelModel):
+    """One movement of one token. `id` is the client's: sending the same id again is a no-op."""
+
+    id: str = Field(pattern=TRANSACTION_ID_PATTERN, description="Client-supplied id; makes re-submission idempotent")
+    type: TransactionType
+    chain: str = Field(max_length=40)
+    token_address: str = Field(max_length=100)
+    amount: DecimalStr
+    price_usd: DecimalStr | None = Field(None, description="Unit price in USD; required for buy and sell")
+    fee_usd: DecimalStr | None = None
+    timestamp: datetime
+    tx_hash: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9]+$")
+    category: Category | None = Field(None, description="Overrides the token registry's category")
+    destination_chain: str | None = Field(None, max_length=40, description="bridge only")
+    destination_token_address: str | None = Field(None, max_length=100, description="bridge only")
+
+    @field_validator("chain", "destination_chain")
+    @classmethod
+    def _known_chain(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_chain(value)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc_not_future(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone, e.g. 2024-05-01T12:00:00Z")
+        value = value.astimezone(UTC)
+        if value > datetime.now(UTC) + FUTURE_TOLERANCE:
+            raise ValueError("is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        token = normalize_token(self.chain, self.token_address)
+        object.__setattr__(self, "token_address", token.address)
+        if self.amount <= 0:
+            raise ValueError("amount must be greater than 0")
+        if self.price_usd is not None and self.price_usd < 0:
+            raise ValueError("priceUsd must not be negative")
+        if self.fee_usd is not None and self.fee_usd < 0:
+            raise ValueError("feeUsd must not be negative")
+        if self.type in (TransactionType.BUY, TransactionType.SELL) and self.price_usd is None:
+            raise ValueError(f"priceUsd is required for a {self.type}")
+        if self.type is TransactionType.BRIDGE:
+            if self.destination_chain is None or self.destination_token_address is None:
+                raise ValueError("a bridge needs destinationChain and destinationTokenAddress")
+            destination = normalize_token(
+                self.destination_chain, self.destination_token_address, field="destinationTokenAddress"
+            )
+            if destination == token:
+                raise ValueError("a bridge must move the asset to another chain or token")
+            object.__setattr__(self, "destination_token_address", destination.address)
+        elif self.destination_chain is not None or self.destination_token_address is not None:
+            raise ValueError("destinationChain and destinationTokenAddress are for bridges only")
+        return self
+
+    @property
+    def token(self) -> TokenId:
+        return TokenId(self.chain, self.token_address)
+
+    @property
+    def destination_token(self) -> TokenId | None:
+        if self.destination_chain is None or self.destination_token_address is None:
+            return None
+        return TokenId(self.destination_chain, self.destination_token_address)
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        """Replay order: by time, ties broken by id so every replay is the same."""
+        return (self.timestamp, self.id)

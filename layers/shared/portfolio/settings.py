@@ -1,0 +1,72 @@
+"""Configuration: the one place that reads the environment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the functions read, with the defaults used when a variable is unset."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    stage: str = Field("local", alias="STAGE")
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    # Set only for local runs and tests (moto's server); in AWS the SDK finds the endpoints itself.
+    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+
+    # DynamoDB
+    table_name: str = Field("portfolio", alias="TABLE_NAME")
+    idempotency_table_name: str = Field("portfolio-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
+    dynamodb_connect_timeout_s: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_S", gt=0)
+    dynamodb_read_timeout_s: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_S", gt=0)
+    dynamodb_max_attempts: int = Field(4, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
+    user_index_shards: int = Field(16, alias="USER_INDEX_SHARDS", ge=1, le=256)
+    # Signs transaction page cursors so a client cannot forge one.
+    cursor_signing_key: SecretStr = Field(SecretStr("local-cursor-key"), alias="CURSOR_SIGNING_KEY")
+
+    # Redis / ElastiCache
+    redis_url: str | None = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    redis_cluster_mode: bool = Field(False, alias="REDIS_CLUSTER_MODE")
+    redis_username: str | None = Field(None, alias="REDIS_USERNAME")
+    redis_password: SecretStr | None = Field(None, alias="REDIS_PASSWORD")
+    redis_socket_timeout_ms: int = Field(50, alias="REDIS_SOCKET_TIMEOUT_MS", gt=0)
+    redis_connect_timeout_ms: int = Field(100, alias="REDIS_CONNECT_TIMEOUT_MS", gt=0)
+    portfolio_cache_ttl_s: int = Field(300, alias="PORTFOLIO_CACHE_TTL_SECONDS", gt=0)
+    transactions_cache_ttl_s: int = Field(600, alias="TRANSACTIONS_CACHE_TTL_SECONDS", gt=0)
+    cache_ttl_jitter_ratio: float = Field(0.1, alias="CACHE_TTL_JITTER_RATIO", ge=0, le=0.5)
+
+    # DeFiLlama Coins API
+    prices_api_url: str = Field("https://coins.llama.fi", alias="PRICES_API_URL")
+    prices_api_key: SecretStr | None = Field(None, alias="PRICES_API_KEY")
+    price_batch_size: int = Field(50, alias="PRICE_BATCH_SIZE", ge=1, le=200)
+    price_max_concurrency: int = Field(4, alias="PRICE_MAX_CONCURRENCY", ge=1, le=32)
+    price_memory_ttl_s: int = Field(300, alias="PRICE_MEMORY_TTL_SECONDS", ge=0)
+    price_redis_ttl_s: int = Field(300, alias="PRICE_REDIS_TTL_SECONDS", gt=0)
+    price_min_confidence: Decimal = Field(Decimal("0.5"), alias="PRICE_MIN_CONFIDENCE", ge=0, le=1)
+    price_search_width: str = Field("4h", alias="PRICE_SEARCH_WIDTH")
+    price_connect_timeout_s: float = Field(2.0, alias="PRICE_CONNECT_TIMEOUT_S", gt=0)
+    price_read_timeout_s: float = Field(5.0, alias="PRICE_READ_TIMEOUT_S", gt=0)
+    price_max_attempts: int = Field(4, alias="PRICE_MAX_ATTEMPTS", ge=1, le=10)
+    price_backoff_base_s: float = Field(0.2, alias="PRICE_BACKOFF_BASE_S", ge=0)
+    price_backoff_cap_s: float = Field(5.0, alias="PRICE_BACKOFF_CAP_S", ge=0)
+
+    # Refresh pipeline
+    refresh_queue_url: str | None = Field(None, alias="REFRESH_QUEUE_URL")
+    refresh_interval_s: int = Field(300, alias="REFRESH_INTERVAL_SECONDS", ge=60)
+    users_per_message: int = Field(10, alias="USERS_PER_MESSAGE", ge=1, le=100)
+
+    # API
+    max_transactions_per_request: int = Field(500, alias="MAX_TRANSACTIONS_PER_REQUEST", ge=1, le=5000)
+    max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", gt=0)
+    admin_scope: str = Field("portfolio/admin", alias="ADMIN_SCOPE")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this container, read once."""
+    return Settings()  # type: ignore[call-arg]

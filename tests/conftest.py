@@ -1,0 +1,98 @@
+"""Shared fixtures: a real Redis, moto's server over HTTP, the template's tables, a Lambda context."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+# Before any handler or Powertools import: no X-Ray daemon, no real AWS account.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ.pop("AWS_PROFILE", None)
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")
+os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+import boto3
+import pytest
+import redis
+from moto.server import ThreadedMotoServer
+from portfolio.settings import Settings
+
+from local_stack.template_resources import create_tables
+from tests.support.lambda_context import LambdaContext
+from tests.support.processes import RedisServer, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL when set, else a redis-server of our own on a free port for this session."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, socket_timeout=1)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on loopback: AWS APIs over real HTTP."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dynamodb_client(moto_endpoint: str):
+    return boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def table_names(dynamodb_client) -> dict[str, str]:
+    """Fresh tables from template.yaml for one test."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"PortfolioTable": f"portfolio-{suffix}", "IdempotencyTable": f"idempotency-{suffix}"}
+    create_tables(dynamodb_client, names)
+    return names
+
+
+@pytest.fixture
+def settings(moto_endpoint: str, table_names: dict[str, str], redis_url: str) -> Settings:
+    """Settings pointing at this test's tables, moto's server and the test Redis."""
+    return Settings(
+        AWS_ENDPOINT_URL=moto_endpoint,
+        TABLE_NAME=table_names["PortfolioTable"],
+        IDEMPOTENCY_TABLE_NAME=table_names["IdempotencyTable"],
+        REDIS_URL=redis_url,
+    )
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A user id no other test uses, so tests can share one Redis."""
+    return f"user-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()

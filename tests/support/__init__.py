@@ -1,0 +1,1 @@
+"""Real local stand-ins for outside systems: a Redis process, moto's server, a coins API."""
