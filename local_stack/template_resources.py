@@ -3,6 +3,9 @@ local stack use the very definitions that get deployed, not a second copy of the
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +69,117 @@ def create_tables(dynamodb_client: Any, table_names: dict[str, str], template: d
                 TableName=table_names[logical_name],
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
+
+
+# The AWS::SQS::Queue properties that are queue attributes in the SQS API, under the same names.
+_QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoQueue",
+    "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedriveAllowPolicy",
+    "RedrivePolicy",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+)
+
+
+def create_queues(
+    sqs_client: Any,
+    queue_names: Mapping[str, str],
+    template: dict[str, Any] | None = None,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """Create each AWS::SQS::Queue of the template named in `queue_names` (logical -> physical name).
+
+    A queue is created after the queues it refers to, so a redrive policy points at the dead-letter
+    queue's real ARN. `Ref` to a template parameter takes `parameters[name]`, else its Default.
+    Returns logical name -> queue URL.
+    """
+    template = template or load_template()
+    all_queues = resources_of_type(template, "AWS::SQS::Queue")
+    queues = {name: properties for name, properties in all_queues.items() if name in queue_names}
+    dependencies = {name: _referenced_names(properties) & set(all_queues) for name, properties in queues.items()}
+    for name, needed in dependencies.items():
+        missing = sorted(needed - set(queues))
+        if missing:
+            raise ValueError(f"queue {name} refers to {missing}: name them in queue_names too")
+
+    resolver = _IntrinsicResolver(template, parameters or {})
+    urls: dict[str, str] = {}
+    for logical_name in TopologicalSorter(dependencies).static_order():
+        properties = queues[logical_name]
+        attributes = {
+            key: _attribute_text(resolver.resolve(properties[key])) for key in _QUEUE_ATTRIBUTES if key in properties
+        }
+        url = sqs_client.create_queue(QueueName=queue_names[logical_name], Attributes=attributes)["QueueUrl"]
+        arn = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        resolver.add_queue(logical_name, name=queue_names[logical_name], url=url, arn=arn)
+        urls[logical_name] = url
+    return urls
+
+
+def _referenced_names(value: Any) -> set[str]:
+    """Logical names a property refers to through Ref or Fn::GetAtt, at any depth."""
+    if isinstance(value, list):
+        return set().union(*(_referenced_names(item) for item in value))
+    if not isinstance(value, dict):
+        return set()
+    if set(value) == {"Ref"}:
+        return {value["Ref"]}
+    if set(value) == {"Fn::GetAtt"}:
+        return {value["Fn::GetAtt"][0]}
+    return set().union(*(_referenced_names(item) for item in value.values()))
+
+
+class _IntrinsicResolver:
+    """Resolves the intrinsics a queue definition may hold: parameters and other queues' attributes."""
+
+    def __init__(self, template: dict[str, Any], parameters: Mapping[str, Any]) -> None:
+        self._parameters = {
+            name: parameters.get(name, definition.get("Default"))
+            for name, definition in template.get("Parameters", {}).items()
+        }
+        self._queues: dict[str, dict[str, str]] = {}
+
+    def add_queue(self, logical_name: str, *, name: str, url: str, arn: str) -> None:
+        self._queues[logical_name] = {"QueueName": name, "QueueUrl": url, "Arn": arn}
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self._ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            logical_name, attribute = value["Fn::GetAtt"]
+            if logical_name not in self._queues:
+                raise ValueError(f"cannot resolve {logical_name}.{attribute}: only queues are created here")
+            return self._queues[logical_name][attribute]
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def _ref(self, name: str) -> Any:
+        if name in self._queues:
+            return self._queues[name]["QueueUrl"]
+        if name not in self._parameters:
+            raise ValueError(f"cannot resolve Ref {name}: only parameters and queues are known here")
+        if self._parameters[name] is None:
+            raise ValueError(f"parameter {name} has no value: pass it in `parameters`")
+        return self._parameters[name]
+
+
+def _attribute_text(value: Any) -> str:
+    """SQS takes every attribute as a string; policies are JSON documents."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import Field
@@ -61,6 +62,12 @@ class PortfolioSummary(CamelModel):
     roi_percent: DecimalStr | None = Field(description="null while nothing is invested")
     unknown_cost_basis_value_usd: DecimalStr = Field(
         description="Value of holdings received without a price: counted in totalValueUsd, not in P&L"
+    )
+    untracked_proceeds_usd: DecimalStr = Field(
+        Decimal(0), description="Net proceeds of selling holdings received without a price: not counted as P&L"
+    )
+    withdrawn_cost_usd: DecimalStr = Field(
+        Decimal(0), description="Cost basis of what was transferred out: it left the portfolio, it was not lost"
     )
     breakdown: Breakdown
     prices_as_of: datetime | None

@@ -1,0 +1,20 @@
+"""ApiFunction: the HTTPS API (API Gateway HTTP API, payload 2.0, JWT authorizer in front)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from portfolio.api.resolver import build_resolver
+from portfolio.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+# log_event stays False whatever the environment says: the event carries the Authorization header.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

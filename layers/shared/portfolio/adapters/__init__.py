@@ -1,0 +1,1 @@
+"""Adapters: one module per outside system (DynamoDB, Redis, the coins API, SQS). Only these touch I/O clients."""

@@ -1,0 +1,293 @@
+"""DeFiLlama Coins API client: current prices for a chunk of coin ids, with bounded retries.
+
+`GET {base}/prices/current/{id,id,...}?searchWidth=4h` answers `{"coins": {"<id as sent>": {...}}}`.
+A coin it cannot price freshly is absent from the answer; absent never means zero.
+With a Pro key the key is a path segment (`https://pro-api.llama.fi/<key>/coins/prices/current/...`),
+so every URL is a secret: no URL, and no text that could hold one, reaches a log line or an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from portfolio.domain.prices import PriceQuote, PriceSource
+from portfolio.observability import logger
+from portfolio.settings import Settings
+
+PUBLIC_API_URL = "https://coins.llama.fi"
+PRO_API_URL = "https://pro-api.llama.fi"
+USER_AGENT = "cross-chain-portfolio/0.1 (+prices)"
+REDACTED = "***"
+
+_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk of coin ids got: quotes on success, an error text otherwise; never raises."""
+
+    requested: tuple[str, ...]
+    quotes: dict[str, PriceQuote] = field(default_factory=dict)
+    attempts: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - 1)
+
+
+def full_jitter_backoff(attempt: int, base_s: float, cap_s: float, rng: Callable[[], float]) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): uniform in [0, min(cap, base * 2^(n-1))]."""
+    return rng() * min(cap_s, base_s * 2 ** (attempt - 1))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in its seconds form; the HTTP-date form and garbage count as absent."""
+    if value is None:
+        return None
+    try:
+        seconds = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not seconds.is_finite() or seconds < 0:
+        return None
+    return float(seconds)
+
+
+def parse_prices_body(content: bytes, requested: Sequence[str]) -> dict[str, PriceQuote]:
+    """Quotes for the requested ids found in a body; raises ValueError when the body is not the API's shape.
+
+    Entries that are unusable on their own (no price, a zero or negative price, no timestamp) are
+    dropped: that coin simply has no fresh price, the rest of the chunk still counts.
+    """
+    try:
+        body = json.loads(content, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"body is not JSON ({type(error).__name__})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("coins"), dict):
+        raise ValueError('body has no "coins" object')
+    coins: dict[str, Any] = body["coins"]
+    quotes: dict[str, PriceQuote] = {}
+    for coin_id in requested:
+        entry = coins.get(coin_id)
+        if not isinstance(entry, dict):
+            continue
+        quote = _quote_from_entry(coin_id, entry)
+        if quote is not None:
+            quotes[coin_id] = quote
+    return quotes
+
+
+def _quote_from_entry(coin_id: str, entry: dict[str, Any]) -> PriceQuote | None:
+    price = entry.get("price")
+    timestamp = entry.get("timestamp")
+    if isinstance(price, bool) or not isinstance(price, (int, Decimal)):
+        return None
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, Decimal)):
+        return None
+    decimals = entry.get("decimals")
+    symbol = entry.get("symbol")
+    try:
+        quote = PriceQuote(
+            token=coin_id,
+            price=price,
+            symbol=symbol if isinstance(symbol, str) else None,
+            decimals=decimals if isinstance(decimals, int) and not isinstance(decimals, bool) else None,
+            timestamp=datetime.fromtimestamp(int(timestamp), tz=UTC),
+            confidence=entry.get("confidence"),
+            source=PriceSource.FRESH,
+        )
+    except (ValidationError, ValueError, OverflowError, OSError):
+        return None
+    return quote if quote.price > 0 else None
+
+
+class CoinsApi:
+    """Fetches current prices chunk by chunk over one reused httpx.Client (safe to share across threads)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        search_width: str = "4h",
+        max_attempts: int = 4,
+        backoff_base_s: float = 0.2,
+        backoff_cap_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
+        read_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self._api_key = api_key or None
+        base = base_url.rstrip("/")
+        if self._api_key and base == PUBLIC_API_URL:
+            base = PRO_API_URL
+        self._prices_url = f"{base}/{self._api_key}/coins/prices/current/" if self._api_key else (
+            f"{base}/prices/current/"
+        )
+        self._search_width = search_width
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
+
+    def __repr__(self) -> str:
+        return f"CoinsApi(key={'set' if self._api_key else 'none'})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch_current(self, coin_ids: Sequence[str], *, deadline: float | None = None) -> ChunkResult:
+        """Current prices of one chunk; retries 429, 5xx and transport errors, never past `deadline`."""
+        requested = tuple(coin_ids)
+        url = self._prices_url + ",".join(requested)
+        attempts = 0
+        latencies: list[float] = []
+        while True:
+            timeout = self._timeout_before(deadline)
+            if timeout is None:
+                return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
+                                   error="deadline reached before a request could be made")
+            attempts += 1
+            started = time.perf_counter()
+            retry_after: float | None = None
+            try:
+                response = self._client.get(url, params={"searchWidth": self._search_width}, timeout=timeout)
+            except httpx.TransportError as error:
+                latencies.append((time.perf_counter() - started) * 1000)
+                problem = f"transport error {type(error).__name__}: {self._redact(str(error))}"
+            else:
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code == 200:
+                    try:
+                        quotes = parse_prices_body(response.content, requested)
+                    except ValueError as error:
+                        return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
+                                           error=f"malformed answer: {error}")
+                    return ChunkResult(requested, quotes=quotes, attempts=attempts, latency_ms=latencies)
+                problem = f"HTTP {response.status_code}"
+                if response.status_code not in _RETRYABLE_STATUSES:
+                    return ChunkResult(requested, attempts=attempts, latency_ms=latencies, error=problem)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+
+            delay = self._delay_before_retry(attempts, retry_after, deadline)
+            if delay is None:
+                return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
+                                   error=f"{problem} (gave up after {attempts} attempt(s))")
+            logger.warning(
+                "coins API attempt failed; retrying",
+                extra={"problem": problem, "attempt": attempts, "delay_s": round(delay, 3), "coins": len(requested)},
+            )
+            self._sleep(delay)
+
+    def _timeout_before(self, deadline: float | None) -> httpx.Timeout | None:
+        """Per-request timeouts, shortened so a request cannot outlive the deadline; None if no time is left."""
+        if deadline is None:
+            return httpx.Timeout(connect=self._connect_timeout_s, read=self._read_timeout_s,
+                                 write=self._connect_timeout_s, pool=self._connect_timeout_s)
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            return None
+        connect = min(self._connect_timeout_s, remaining)
+        return httpx.Timeout(connect=connect, read=min(self._read_timeout_s, remaining), write=connect, pool=connect)
+
+    def _delay_before_retry(self, attempts: int, retry_after: float | None, deadline: float | None) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        if attempts >= self._max_attempts:
+            return None
+        delay = full_jitter_backoff(attempts, self._backoff_base_s, self._backoff_cap_s, self._rng)
+        if retry_after is not None:
+            # A server asking for more patience than our cap would stall the whole refresh: give the
+            # chunk up (its coins fall back to last-known) rather than retry before it allows.
+            if retry_after > self._backoff_cap_s:
+                return None
+            delay = max(delay, retry_after)
+        if deadline is not None and self._clock() + delay >= deadline:
+            return None
+        return delay
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, REDACTED) if self._api_key else text
+
+
+class _RedactSecret(logging.Filter):
+    """httpx logs every request URL at INFO; a Pro key sits in that URL."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._secret in message:
+            record.msg = message.replace(self._secret, REDACTED)
+            record.args = None
+        return True
+
+
+def _keep_key_out_of_http_logs(api_key: str) -> None:
+    for name in ("httpx", "httpcore"):
+        library_logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactSecret) and f._secret == api_key for f in library_logger.filters):
+            library_logger.addFilter(_RedactSecret(api_key))
+
+
+def make_coins_api(settings: Settings, **overrides: Any) -> CoinsApi:
+    """The coins API client of this container: call once at module scope and reuse it.
+
+    `overrides` reach CoinsApi (clock, sleep, rng) for tests and benchmarks.
+    """
+    api_key = settings.prices_api_key.get_secret_value() if settings.prices_api_key else None
+    if api_key:
+        _keep_key_out_of_http_logs(api_key)
+    client = httpx.Client(
+        timeout=httpx.Timeout(
+            connect=settings.price_connect_timeout_s,
+            read=settings.price_read_timeout_s,
+            write=settings.price_connect_timeout_s,
+            pool=settings.price_connect_timeout_s,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.price_max_concurrency,
+            max_keepalive_connections=settings.price_max_concurrency,
+            keepalive_expiry=30,
+        ),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        follow_redirects=False,
+    )
+    options: dict[str, Any] = {
+        "base_url": settings.prices_api_url,
+        "api_key": api_key,
+        "search_width": settings.price_search_width,
+        "max_attempts": settings.price_max_attempts,
+        "backoff_base_s": settings.price_backoff_base_s,
+        "backoff_cap_s": settings.price_backoff_cap_s,
+        "connect_timeout_s": settings.price_connect_timeout_s,
+        "read_timeout_s": settings.price_read_timeout_s,
+    }
+    options.update(overrides)
+    return CoinsApi(client, **options)

@@ -1,0 +1,30 @@
+"""The low-level DynamoDB client of this container: short timeouts, standard retries, kept-alive sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from portfolio.settings import Settings
+
+
+def make_dynamodb_client(settings: Settings) -> Any:
+    """Build once per container and reuse: creating a client costs far more than a call.
+
+    Standard retry mode retries throttling (ProvisionedThroughputExceeded, ThrottlingException),
+    5xx answers and connection errors with jittered backoff, up to `dynamodb_max_attempts`
+    attempts in all; whatever still fails propagates to the caller as a botocore error.
+    """
+    return boto3.client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=Config(
+            connect_timeout=settings.dynamodb_connect_timeout_s,
+            read_timeout=settings.dynamodb_read_timeout_s,
+            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+            tcp_keepalive=True,
+        ),
+    )

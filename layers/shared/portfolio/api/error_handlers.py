@@ -1,0 +1,83 @@
+"""Every failure becomes {"error": {"code", "message", "details"?}} with the right status."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from portfolio.api.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
+from portfolio.api.responses import error_response
+from portfolio.api.validation_errors import invalid_request_from
+from portfolio.domain.errors import DomainError, OverdraftError
+from portfolio.observability import logger
+
+
+class UnprocessableOverdraft(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "insufficient_holding"
+
+
+class InternalError(ApiError):
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    code = "internal_error"
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return error_response(invalid_request_from(list(error.errors())))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_media(_error: RequestUnsupportedContentType) -> Response:
+        return error_response(UnsupportedMediaType("send the body as application/json"))
+
+    @app.exception_handler(OverdraftError)
+    def _overdraft(error: OverdraftError) -> Response:
+        details = {
+            "holding": error.holding,
+            "transactionId": error.transaction_id,
+            "available": str(error.available),
+            "requested": str(error.requested),
+        }
+        return error_response(UnprocessableOverdraft(error.message, details=details))
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response:
+        invalid = InvalidRequest(error.message, field=error.field)
+        invalid.code = error.code
+        return error_response(invalid)
+
+    @app.not_found
+    def _no_route(_error: NotFoundError) -> Response:
+        event = app.current_event
+        allowed = allowed_methods(app, event.path)
+        if allowed:
+            response = error_response(MethodNotAllowed(f"{event.http_method} is not allowed here"))
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
+        return error_response(NotFound(f"no route for {event.http_method} {event.path}"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        request_id = app.current_event.request_context.request_id
+        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        return error_response(
+            InternalError("internal error; quote the correlation id when reporting it",
+                          details={"correlationId": request_id})
+        )
+
+
+def allowed_methods(app: APIGatewayHttpResolver, path: str) -> set[str]:
+    """Methods registered for this path (Powertools keeps no public route table, hence the private lists)."""
+    routes = [*app._static_routes, *app._dynamic_routes]
+    return {route.method for route in routes if route.rule.match(path)}

@@ -1,0 +1,50 @@
+"""OpenAPI `responses` entries for the routes: the success model and the error bodies a route can answer."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from portfolio.api.errors import ErrorResponse
+
+_ERROR_DESCRIPTIONS = {
+    HTTPStatus.BAD_REQUEST: "Invalid input; details.field names the parameter or body field",
+    HTTPStatus.UNAUTHORIZED: "No verified token",
+    HTTPStatus.FORBIDDEN: "The token may not access this portfolio",
+    HTTPStatus.NOT_FOUND: "No such resource",
+    HTTPStatus.CONFLICT: "The portfolio kept changing during the write; retry",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Body over the size limit",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "Body is not application/json",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "The change would remove more of a holding than is held; details.holding names it",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "Unexpected failure; details.correlationId identifies the request",
+}
+
+READ_ERRORS = (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.INTERNAL_SERVER_ERROR)
+WRITE_ERRORS = (
+    *READ_ERRORS,
+    HTTPStatus.CONFLICT,
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    HTTPStatus.UNPROCESSABLE_ENTITY,
+)
+
+
+def _json(model: type, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def answers(
+    success: dict[int, tuple[type, str]], errors: tuple[HTTPStatus, ...] = READ_ERRORS
+) -> dict[int, dict[str, Any]]:
+    responses: dict[int, dict[str, Any]] = {
+        int(status): _json(model, description) for status, (model, description) in success.items()
+    }
+    for status in errors:
+        responses[int(status)] = _json(ErrorResponse, _ERROR_DESCRIPTIONS[status])
+    return responses
+
+
+def read_answers(model: type, description: str) -> dict[int, dict[str, Any]]:
+    responses = answers({HTTPStatus.OK: (model, description)})
+    responses[HTTPStatus.NOT_MODIFIED] = {"description": "Unchanged since the ETag sent in If-None-Match"}
+    return responses

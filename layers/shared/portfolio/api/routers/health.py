@@ -1,0 +1,21 @@
+"""GET /health: no auth, no dependencies touched."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from portfolio.api.openapi_responses import answers
+from portfolio.api.schemas import Health
+
+router = Router()
+
+
+@router.get(
+    "/health",
+    operation_id="health",
+    summary="Liveness",
+    tags=["health"],
+    responses=answers({200: (Health, "The function answers")}, errors=()),
+)
+def health() -> Health:
+    return Health(status="ok")

@@ -1,0 +1,30 @@
+"""PUT /portfolios/{userId}/settings: the cost-basis method; the portfolio is recomputed under it."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from portfolio.api.dependencies import pricing_deadline, transaction_recorder
+from portfolio.api.openapi_responses import WRITE_ERRORS, answers
+from portfolio.api.routers.common import UserId
+from portfolio.api.schemas import PortfolioSettings, SettingsUpdate
+
+router = Router()
+
+
+@router.put(
+    "/portfolios/<userId>/settings",
+    operation_id="putSettings",
+    summary="Choose the cost-basis method (fifo or average)",
+    tags=["settings"],
+    responses=answers({HTTPStatus.OK: (PortfolioSettings, "The settings now in force")}, errors=WRITE_ERRORS),
+)
+def put_settings(user_id: UserId, update: Annotated[SettingsUpdate, Body()]) -> PortfolioSettings:
+    record = transaction_recorder().change_cost_basis_method(
+        user_id, update.cost_basis_method, deadline=pricing_deadline(router.lambda_context)
+    )
+    return PortfolioSettings(user_id=user_id, cost_basis_method=record.cost_basis_method)

@@ -1,0 +1,120 @@
+"""Transactions: list (newest first), record (one or a batch, idempotent by id), delete."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from portfolio import wiring
+from portfolio.adapters.portfolio_store import TransactionNotFound
+from portfolio.api.dependencies import portfolio_reader, pricing_deadline, transaction_recorder
+from portfolio.api.errors import InvalidRequest, NotFound
+from portfolio.api.openapi_responses import WRITE_ERRORS, answers, read_answers
+from portfolio.api.routers.common import UserId, read_response
+from portfolio.api.schemas import RecordedTransactions, TransactionBatch, TransactionSubmission
+from portfolio.domain.tokens import TokenId, normalize_chain
+from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, TransactionType
+from portfolio.domain.views import PortfolioSummary, TransactionPage
+from portfolio.services.portfolio_reader import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransactionListing
+
+router = Router()
+
+TransactionId = Annotated[str, Path(alias="transactionId", pattern=TRANSACTION_ID_PATTERN)]
+
+
+@router.get(
+    "/portfolios/<userId>/transactions",
+    operation_id="listTransactions",
+    summary="Transactions, newest first, one page at a time",
+    tags=["transactions"],
+    responses=read_answers(TransactionPage, "One page; nextCursor is null on the last one"),
+)
+def list_transactions(
+    user_id: UserId,
+    chain: Annotated[str | None, Query(max_length=40)] = None,
+    type: Annotated[TransactionType | None, Query()] = None,
+    token: Annotated[str | None, Query(max_length=160, description="chain:address")] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="ISO 8601, inclusive")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601, inclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=1024, description="nextCursor of the previous page")] = None,
+) -> Response[Any]:
+    start, end = _utc(start), _utc(end)
+    if start is not None and end is not None and start > end:
+        raise InvalidRequest("from must not be after to", field="from")
+    listing = TransactionListing(
+        limit=limit,
+        cursor=cursor,
+        chain=normalize_chain(chain) if chain is not None else None,
+        type=type,
+        token=TokenId.parse(token).key if token is not None else None,
+        start=start,
+        end=end,
+    )
+    return read_response(router, portfolio_reader().transactions(user_id, listing))
+
+
+@router.post(
+    "/portfolios/<userId>/transactions",
+    operation_id="recordTransactions",
+    summary="Record one transaction or a batch; an id already stored answers its stored record",
+    description=(
+        "201 when at least one transaction was created, 200 when every id was already stored. "
+        "A batch is all or nothing: one invalid item (400) or an overdraft anywhere in the history (422) "
+        "writes nothing."
+    ),
+    tags=["transactions"],
+    responses=answers(
+        {
+            HTTPStatus.CREATED: (RecordedTransactions, "Stored; at least one was new"),
+            HTTPStatus.OK: (RecordedTransactions, "Every id was already stored; nothing changed"),
+        },
+        errors=WRITE_ERRORS,
+    ),
+)
+def record_transactions(user_id: UserId, submission: Annotated[TransactionSubmission, Body()]) -> Response[Any]:
+    transactions = submission.transactions if isinstance(submission, TransactionBatch) else [submission]
+    limit = wiring.settings().max_transactions_per_request
+    if len(transactions) > limit:
+        raise InvalidRequest(f"at most {limit} transactions per request", field="transactions")
+    outcome = transaction_recorder().record(user_id, transactions, deadline=pricing_deadline(router.lambda_context))
+    body = RecordedTransactions(transactions=outcome.transactions)
+    return _json(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, body.model_dump_json(by_alias=True))
+
+
+@router.delete(
+    "/portfolios/<userId>/transactions/<transactionId>",
+    operation_id="deleteTransaction",
+    summary="Delete one transaction; answers the recomputed summary",
+    tags=["transactions"],
+    responses=answers(
+        {HTTPStatus.OK: (PortfolioSummary, "The summary without it")}, errors=(*WRITE_ERRORS, HTTPStatus.NOT_FOUND)
+    ),
+)
+def delete_transaction(user_id: UserId, transaction_id: TransactionId) -> Response[Any]:
+    recorder = transaction_recorder()
+    try:
+        view = recorder.delete(user_id, transaction_id, deadline=pricing_deadline(router.lambda_context))
+    except TransactionNotFound:
+        raise NotFound(f"no transaction {transaction_id!r}", details={"transactionId": transaction_id}) from None
+    return _json(HTTPStatus.OK, view.summary.model_dump_json(by_alias=True))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json(status: HTTPStatus, body: str) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Cache-Control": "no-store"},
+    )

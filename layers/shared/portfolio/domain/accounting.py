@@ -1,0 +1,376 @@
+"""Replaying a user's transactions into positions: amounts, cost basis, realized P&L, invested.
+
+Transactions are replayed in `Transaction.sort_key` order, one position per token (chain:address).
+A position holds lots; a lot has an amount, a cost in USD, or an UNKNOWN cost, and the time it
+was first acquired.
+
+Rules, per transaction type:
+
+- buy: a lot of `amount` costing amount * priceUsd + feeUsd. That cost counts as invested.
+- transfer_in with priceUsd: the same as a buy (the fee is part of the cost and of invested).
+- transfer_in without priceUsd: a lot of unknown cost. Its value counts in the portfolio total,
+  but it has no cost basis, no unrealized P&L and adds nothing to invested.
+- sell: takes `amount` out of the lots. Net proceeds = amount * priceUsd - feeUsd, shared between
+  the known-cost and unknown-cost parts taken in proportion to their amounts. For the known part,
+  realized P&L += its net proceeds - the cost of the lots taken. The unknown part's proceeds are
+  not P&L (their cost was never known); they are kept apart as `untracked_proceeds`.
+- transfer_out: takes `amount` out of the lots with no P&L; the known cost leaving is
+  `withdrawn_cost` (what left the portfolio at cost).
+- bridge: takes `amount` out of the source token's lots and adds the same lots, cost and
+  acquisition time kept (unknown stays unknown), to the destination token. No P&L.
+- The fee of a transfer_in without price, a transfer_out or a bridge is an expense: it lowers
+  the realized P&L of the token it was paid on (`fees_expensed`). Fees on buys and priced
+  transfers in are part of the cost; fees on sells lower the proceeds.
+
+Which lots a removal takes:
+
+- FIFO: the earliest acquired first. Bridged lots keep their acquisition time, so on the
+  destination they take their place among the lots by when they were first acquired.
+- Average cost: a position is one pool of known-cost amount (with its total cost) and
+  unknown-cost amount. A removal takes known and unknown amounts in proportion to their share of
+  the holding, and the known part at the pool's average cost.
+
+Removing more than is held at that moment raises OverdraftError.
+
+Identities these rules make true (exactly, see arithmetic.py):
+
+- per position: invested + cost_bridged_in == cost_basis + cost_sold + withdrawn_cost + cost_bridged_out
+- per position: realized_pnl == net_proceeds_known - cost_sold - fees_expensed
+- for the portfolio, with unrealized P&L summed over the positions that have a price:
+  realized + unrealized == known_value + net_proceeds_known - invested + withdrawn_cost
+                           - fees_expensed + cost_basis_of_unpriced_positions
+  where known_value is the value of the known-cost amounts of the priced positions.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from portfolio.domain.arithmetic import exact, prorate
+from portfolio.domain.errors import OverdraftError
+from portfolio.domain.money import ZERO
+from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.token_registry import lookup
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.transactions import Category, Transaction, TransactionType
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    amount: Decimal
+    cost: Decimal | None  # None: received without a price, cost basis unknown
+    acquired_at: datetime
+
+    @property
+    def cost_known(self) -> bool:
+        return self.cost is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a removal took out of a position."""
+
+    lots: tuple[Lot, ...]
+
+    @property
+    def known_amount(self) -> Decimal:
+        return sum((lot.amount for lot in self.lots if lot.cost is not None), ZERO)
+
+    @property
+    def known_cost(self) -> Decimal:
+        return sum((lot.cost for lot in self.lots if lot.cost is not None), ZERO)
+
+
+class _Holdings(Protocol):
+    def add(self, lots: Iterable[Lot]) -> None: ...
+    def take(self, amount: Decimal, at: datetime) -> Taken: ...
+    def held(self) -> Decimal: ...
+    def lots(self) -> tuple[Lot, ...]: ...
+
+
+class _FifoHoldings:
+    """Lots in acquisition order; removals consume the oldest first."""
+
+    def __init__(self) -> None:
+        self._lots: list[Lot] = []
+
+    def add(self, lots: Iterable[Lot]) -> None:
+        for lot in lots:
+            bisect.insort_right(self._lots, lot, key=lambda existing: existing.acquired_at)
+
+    def take(self, amount: Decimal, at: datetime) -> Taken:
+        taken: list[Lot] = []
+        remaining = amount
+        while remaining > ZERO:
+            lot = self._lots[0]
+            if lot.amount <= remaining:
+                taken.append(self._lots.pop(0))
+                remaining -= lot.amount
+                continue
+            part_cost = None if lot.cost is None else prorate(lot.cost, remaining, lot.amount)
+            taken.append(Lot(remaining, part_cost, lot.acquired_at))
+            left_cost = None if lot.cost is None or part_cost is None else lot.cost - part_cost
+            self._lots[0] = Lot(lot.amount - remaining, left_cost, lot.acquired_at)
+            remaining = ZERO
+        return Taken(tuple(taken))
+
+    def held(self) -> Decimal:
+        return sum((lot.amount for lot in self._lots), ZERO)
+
+    def lots(self) -> tuple[Lot, ...]:
+        return tuple(self._lots)
+
+
+class _AverageHoldings:
+    """One pool: known-cost amount with its total cost, and unknown-cost amount."""
+
+    def __init__(self) -> None:
+        self._known_amount = ZERO
+        self._known_cost = ZERO
+        self._unknown_amount = ZERO
+        self._first_acquired: datetime | None = None
+
+    def add(self, lots: Iterable[Lot]) -> None:
+        for lot in lots:
+            if lot.cost is None:
+                self._unknown_amount += lot.amount
+            else:
+                self._known_amount += lot.amount
+                self._known_cost += lot.cost
+            if self._first_acquired is None or lot.acquired_at < self._first_acquired:
+                self._first_acquired = lot.acquired_at
+
+    def take(self, amount: Decimal, at: datetime) -> Taken:
+        held = self.held()
+        known_part = prorate(amount, self._known_amount, held)
+        # Amounts share one grid (arithmetic.QUANTUM), so rounding never pushes a part past its pool;
+        # the clamp only documents that.
+        unknown_part = min(amount - known_part, self._unknown_amount)
+        known_part = amount - unknown_part
+        cost_part = prorate(self._known_cost, known_part, self._known_amount) if known_part else ZERO
+        self._known_amount -= known_part
+        self._known_cost -= cost_part
+        self._unknown_amount -= unknown_part
+        taken = []
+        if known_part > ZERO:
+            taken.append(Lot(known_part, cost_part, at))
+        if unknown_part > ZERO:
+            taken.append(Lot(unknown_part, None, at))
+        return Taken(tuple(taken))
+
+    def held(self) -> Decimal:
+        return self._known_amount + self._unknown_amount
+
+    def lots(self) -> tuple[Lot, ...]:
+        acquired = self._first_acquired
+        if acquired is None:
+            return ()
+        pool = []
+        if self._known_amount > ZERO:
+            pool.append(Lot(self._known_amount, self._known_cost, acquired))
+        if self._unknown_amount > ZERO:
+            pool.append(Lot(self._unknown_amount, None, acquired))
+        return tuple(pool)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One token on one chain after the replay. `amount` 0 means closed (its P&L still counts)."""
+
+    token: TokenId
+    lots: tuple[Lot, ...]
+    amount: Decimal
+    known_amount: Decimal
+    unknown_amount: Decimal
+    cost_basis: Decimal  # cost of the known-cost amount still held
+    invested: Decimal  # buys and priced transfers in, fees included
+    cost_bridged_in: Decimal
+    cost_bridged_out: Decimal
+    cost_sold: Decimal
+    withdrawn_cost: Decimal
+    net_proceeds_known: Decimal
+    untracked_proceeds: Decimal
+    fees_expensed: Decimal
+    realized_pnl: Decimal  # net_proceeds_known - cost_sold - fees_expensed
+    category_override: Category | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.amount > ZERO
+
+    @property
+    def acquired_cost(self) -> Decimal:
+        """Known cost that ever entered this position: the base of its ROI."""
+        with exact():
+            return self.invested + self.cost_bridged_in
+
+    def value(self, price: Decimal) -> Decimal:
+        with exact():
+            return self.amount * price
+
+    def unrealized_pnl(self, price: Decimal) -> Decimal:
+        """Value of the known-cost amount at `price` minus its cost; unknown-cost amounts have none."""
+        with exact():
+            return self.known_amount * price - self.cost_basis
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """All positions of one user, closed ones included, and portfolio-level totals."""
+
+    method: CostBasisMethod
+    positions: Mapping[TokenId, Position]
+    transaction_count: int
+
+    def open_positions(self) -> Iterator[Position]:
+        return (position for position in self.positions.values() if position.is_open)
+
+    def _total(self, figure: str) -> Decimal:
+        with exact():
+            return sum((getattr(position, figure) for position in self.positions.values()), ZERO)
+
+    @property
+    def invested(self) -> Decimal:
+        return self._total("invested")
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self._total("realized_pnl")
+
+    @property
+    def untracked_proceeds(self) -> Decimal:
+        return self._total("untracked_proceeds")
+
+    @property
+    def withdrawn_cost(self) -> Decimal:
+        return self._total("withdrawn_cost")
+
+    @property
+    def fees_expensed(self) -> Decimal:
+        return self._total("fees_expensed")
+
+    @property
+    def net_proceeds_known(self) -> Decimal:
+        return self._total("net_proceeds_known")
+
+    @property
+    def cost_basis(self) -> Decimal:
+        return self._total("cost_basis")
+
+
+@dataclass
+class _Book:
+    """A position while the replay runs."""
+
+    token: TokenId
+    holdings: _Holdings
+    invested: Decimal = ZERO
+    cost_bridged_in: Decimal = ZERO
+    cost_bridged_out: Decimal = ZERO
+    cost_sold: Decimal = ZERO
+    withdrawn_cost: Decimal = ZERO
+    net_proceeds_known: Decimal = ZERO
+    untracked_proceeds: Decimal = ZERO
+    fees_expensed: Decimal = ZERO
+    category_override: Category | None = field(default=None)
+
+    def take(self, transaction: Transaction) -> Taken:
+        available = self.holdings.held()
+        if transaction.amount > available:
+            raise OverdraftError(
+                holding=holding_label(self.token),
+                available=available,
+                requested=transaction.amount,
+                transaction_id=transaction.id,
+            )
+        return self.holdings.take(transaction.amount, transaction.timestamp)
+
+    def freeze(self) -> Position:
+        lots = self.holdings.lots()
+        with exact():
+            known_amount = sum((lot.amount for lot in lots if lot.cost is not None), ZERO)
+            unknown_amount = sum((lot.amount for lot in lots if lot.cost is None), ZERO)
+            return Position(
+                token=self.token,
+                lots=lots,
+                amount=known_amount + unknown_amount,
+                known_amount=known_amount,
+                unknown_amount=unknown_amount,
+                cost_basis=sum((lot.cost for lot in lots if lot.cost is not None), ZERO),
+                invested=self.invested,
+                cost_bridged_in=self.cost_bridged_in,
+                cost_bridged_out=self.cost_bridged_out,
+                cost_sold=self.cost_sold,
+                withdrawn_cost=self.withdrawn_cost,
+                net_proceeds_known=self.net_proceeds_known,
+                untracked_proceeds=self.untracked_proceeds,
+                fees_expensed=self.fees_expensed,
+                realized_pnl=self.net_proceeds_known - self.cost_sold - self.fees_expensed,
+                category_override=self.category_override,
+            )
+
+
+def holding_label(token: TokenId) -> str:
+    """`chain:address (SYMBOL)` when the registry knows the symbol, else `chain:address`."""
+    info = lookup(token)
+    return token.key if info is None else f"{token.key} ({info.symbol})"
+
+
+def replay(transactions: Iterable[Transaction], method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
+    """Positions per token after every transaction, in replay order. Raises OverdraftError."""
+    ordered = sorted(transactions, key=lambda transaction: transaction.sort_key)
+    books: dict[TokenId, _Book] = {}
+
+    def book(token: TokenId) -> _Book:
+        if token not in books:
+            holdings: _Holdings = _FifoHoldings() if method is CostBasisMethod.FIFO else _AverageHoldings()
+            books[token] = _Book(token=token, holdings=holdings)
+        return books[token]
+
+    with exact():
+        for transaction in ordered:
+            source = book(transaction.token)
+            if transaction.category is not None:
+                source.category_override = transaction.category
+            _apply(transaction, source, book)
+        positions = {token: books[token].freeze() for token in sorted(books)}
+    return Ledger(method=method, positions=positions, transaction_count=len(ordered))
+
+
+def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _Book]) -> None:
+    fee = transaction.fee_usd or ZERO
+    match transaction.type:
+        case TransactionType.BUY | TransactionType.TRANSFER_IN if transaction.price_usd is not None:
+            cost = transaction.amount * transaction.price_usd + fee
+            source.holdings.add([Lot(transaction.amount, cost, transaction.timestamp)])
+            source.invested += cost
+        case TransactionType.TRANSFER_IN:
+            source.holdings.add([Lot(transaction.amount, None, transaction.timestamp)])
+            source.fees_expensed += fee
+        case TransactionType.SELL:
+            assert transaction.price_usd is not None  # the model requires it for a sell
+            taken = source.take(transaction)
+            net_proceeds = transaction.amount * transaction.price_usd - fee
+            known_proceeds = prorate(net_proceeds, taken.known_amount, transaction.amount)
+            source.net_proceeds_known += known_proceeds
+            source.untracked_proceeds += net_proceeds - known_proceeds
+            source.cost_sold += taken.known_cost
+        case TransactionType.TRANSFER_OUT:
+            taken = source.take(transaction)
+            source.withdrawn_cost += taken.known_cost
+            source.fees_expensed += fee
+        case TransactionType.BRIDGE:
+            destination_token = transaction.destination_token
+            assert destination_token is not None  # the model requires it for a bridge
+            taken = source.take(transaction)
+            destination = book(destination_token)
+            destination.holdings.add(taken.lots)
+            source.cost_bridged_out += taken.known_cost
+            destination.cost_bridged_in += taken.known_cost
+            source.fees_expensed += fee
+

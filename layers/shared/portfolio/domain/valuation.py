@@ -1,0 +1,261 @@
+"""Valuing a ledger at a set of prices: the summary, the asset list and the breakdowns.
+
+- A holding whose token has no quote is unpriced: no value, no unrealized P&L, left out of
+  every total and breakdown, counted in unpricedCount. It is never valued at zero.
+- Stale quotes are used and counted in stalePriceCount; pricesAsOf is the oldest quote used.
+- Closed positions (amount 0) are not listed, but their realized P&L counts in the totals.
+- totalValueUsd counts every priced holding, unknown-cost amounts included (their part is
+  unknownCostBasisValueUsd). costBasisUsd and unrealizedPnlUsd count the priced holdings' known-
+  cost amounts only, so unrealized == total value - unknown-cost value - cost basis.
+- realizedPnlUsd counts every position, priced or not. ROI % = total P&L / invested * 100.
+- A holding's own ROI is its total P&L over the known cost that ever entered it (bought,
+  received with a price or bridged in).
+- Breakdowns by asset (one line per canonical asset, with a line per chain), chain and category
+  share the priced value; sorted by value, largest first.
+- Arithmetic is exact; USD figures are rounded to the cent and percentages to 0.01 only here,
+  when the view is built. Token amounts and prices are never rounded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from portfolio.domain.accounting import Ledger, Position, replay
+from portfolio.domain.arithmetic import cents, exact, percent
+from portfolio.domain.asset_query import AssetSort, SortOrder, sort_assets
+from portfolio.domain.money import ZERO
+from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioSnapshot
+from portfolio.domain.prices import PriceQuote
+from portfolio.domain.token_registry import TokenLabel, asset_symbol, describe
+from portfolio.domain.transactions import Transaction
+from portfolio.domain.views import (
+    AssetHolding,
+    AssetShare,
+    Breakdown,
+    CategoryShare,
+    ChainAmount,
+    ChainShare,
+    PortfolioSummary,
+    PortfolioView,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ValuedPosition:
+    """An open position with its label and, when priced, its exact value."""
+
+    position: Position
+    label: TokenLabel
+    quote: PriceQuote | None
+
+    @property
+    def priced(self) -> bool:
+        return self.quote is not None
+
+    @property
+    def value(self) -> Decimal | None:
+        return None if self.quote is None else self.position.value(self.quote.price)
+
+    @property
+    def unknown_cost_value(self) -> Decimal | None:
+        if self.quote is None:
+            return None
+        with exact():
+            return self.position.unknown_amount * self.quote.price
+
+    @property
+    def unrealized_pnl(self) -> Decimal | None:
+        return None if self.quote is None else self.position.unrealized_pnl(self.quote.price)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Exact portfolio figures, before any rounding."""
+
+    total_value: Decimal
+    unknown_cost_value: Decimal
+    cost_basis: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+    invested: Decimal
+    untracked_proceeds: Decimal
+    withdrawn_cost: Decimal
+
+    @property
+    def total_pnl(self) -> Decimal:
+        with exact():
+            return self.realized_pnl + self.unrealized_pnl
+
+
+def value_positions(ledger: Ledger, prices: Mapping[str, PriceQuote]) -> list[ValuedPosition]:
+    """The open positions with their quotes (looked up by `chain:address`) and labels."""
+    valued = []
+    for position in ledger.open_positions():
+        quote = prices.get(position.token.key)
+        label = describe(
+            position.token,
+            quote_symbol=quote.symbol if quote else None,
+            category_override=position.category_override,
+        )
+        valued.append(ValuedPosition(position=position, label=label, quote=quote))
+    return valued
+
+
+def totals(ledger: Ledger, valued: Iterable[ValuedPosition]) -> Totals:
+    priced = [holding for holding in valued if holding.priced]
+    with exact():
+        return Totals(
+            total_value=sum((holding.value or ZERO for holding in priced), ZERO),
+            unknown_cost_value=sum((holding.unknown_cost_value or ZERO for holding in priced), ZERO),
+            cost_basis=sum((holding.position.cost_basis for holding in priced), ZERO),
+            unrealized_pnl=sum((holding.unrealized_pnl or ZERO for holding in priced), ZERO),
+            realized_pnl=ledger.realized_pnl,
+            invested=ledger.invested,
+            untracked_proceeds=ledger.untracked_proceeds,
+            withdrawn_cost=ledger.withdrawn_cost,
+        )
+
+
+def value_portfolio(
+    user_id: str,
+    source: Ledger | Iterable[Transaction],
+    prices: Mapping[str, PriceQuote],
+    *,
+    method: CostBasisMethod = CostBasisMethod.FIFO,
+    updated_at: datetime | None = None,
+) -> PortfolioView:
+    """The whole view of one user's portfolio. A Ledger passed in keeps its own method."""
+    ledger = source if isinstance(source, Ledger) else replay(source, method)
+    valued = value_positions(ledger, prices)
+    figures = totals(ledger, valued)
+    assets = sort_assets(
+        (_asset_holding(holding, figures.total_value) for holding in valued), AssetSort.VALUE, SortOrder.DESC
+    )
+    used_quotes = [holding.quote for holding in valued if holding.quote is not None]
+    summary = PortfolioSummary(
+        user_id=user_id,
+        total_value_usd=cents(figures.total_value),
+        cost_basis_usd=cents(figures.cost_basis),
+        realized_pnl_usd=cents(figures.realized_pnl),
+        unrealized_pnl_usd=cents(figures.unrealized_pnl),
+        total_pnl_usd=cents(figures.total_pnl),
+        invested_usd=cents(figures.invested),
+        roi_percent=percent(figures.total_pnl, figures.invested),
+        unknown_cost_basis_value_usd=cents(figures.unknown_cost_value),
+        untracked_proceeds_usd=cents(figures.untracked_proceeds),
+        withdrawn_cost_usd=cents(figures.withdrawn_cost),
+        breakdown=breakdown(valued, figures.total_value),
+        prices_as_of=min((quote.timestamp for quote in used_quotes), default=None),
+        stale_price_count=sum(1 for quote in used_quotes if quote.stale),
+        unpriced_count=sum(1 for holding in valued if not holding.priced),
+        holding_count=len(valued),
+        cost_basis_method=ledger.method,
+        updated_at=updated_at,
+    )
+    return PortfolioView(summary=summary, assets=assets)
+
+
+def compute_portfolio(
+    snapshot: PortfolioSnapshot,
+    prices: Mapping[str, PriceQuote] | None = None,
+    now: datetime | None = None,
+) -> PortfolioView:
+    """The view of a stored portfolio, at the prices stored with it unless others are given."""
+    record = snapshot.record
+    return value_portfolio(
+        record.user_id,
+        snapshot.transactions,
+        record.prices if prices is None else prices,
+        method=record.cost_basis_method,
+        updated_at=now or record.updated_at,
+    )
+
+
+def _share(value: Decimal, total_value: Decimal) -> Decimal:
+    return percent(value, total_value) or ZERO
+
+
+def _asset_holding(holding: ValuedPosition, total_value: Decimal) -> AssetHolding:
+    position, quote, value = holding.position, holding.quote, holding.value
+    unrealized = holding.unrealized_pnl
+    roi = None
+    if unrealized is not None:
+        with exact():
+            roi = percent(position.realized_pnl + unrealized, position.acquired_cost)
+    return AssetHolding(
+        chain=position.token.chain,
+        token_address=position.token.address,
+        asset=holding.label.asset,
+        symbol=holding.label.symbol,
+        category=holding.label.category,
+        amount=position.amount,
+        price_usd=None if quote is None else quote.price,
+        value_usd=None if value is None else cents(value),
+        cost_basis_usd=cents(position.cost_basis),
+        unrealized_pnl_usd=None if unrealized is None else cents(unrealized),
+        realized_pnl_usd=cents(position.realized_pnl),
+        roi_percent=roi,
+        share_percent=None if value is None else _share(value, total_value),
+        price_timestamp=None if quote is None else quote.timestamp,
+        stale=quote is not None and quote.stale,
+        unknown_cost_amount=position.unknown_amount,
+    )
+
+
+def breakdown(valued: Iterable[ValuedPosition], total_value: Decimal) -> Breakdown:
+    by_asset: dict[str, list[ValuedPosition]] = defaultdict(list)
+    by_chain: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    by_category: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    with exact():
+        for holding in valued:
+            by_asset[holding.label.asset].append(holding)
+            if holding.value is not None:
+                by_chain[holding.position.token.chain] += holding.value
+                by_category[holding.label.category] += holding.value
+        asset_lines = [
+            _asset_share(asset, holdings, total_value)
+            for asset, holdings in by_asset.items()
+            if any(holding.priced for holding in holdings)
+        ]
+    return Breakdown(
+        by_asset=sorted(asset_lines, key=lambda line: (-line.value_usd, line.asset)),
+        by_chain=sorted(
+            (
+                ChainShare(chain=chain, value_usd=cents(value), share_percent=_share(value, total_value))
+                for chain, value in by_chain.items()
+            ),
+            key=lambda line: (-line.value_usd, line.chain),
+        ),
+        by_category=sorted(
+            (
+                CategoryShare(category=category, value_usd=cents(value), share_percent=_share(value, total_value))
+                for category, value in by_category.items()
+            ),
+            key=lambda line: (-line.value_usd, line.category),
+        ),
+    )
+
+
+def _asset_share(asset: str, holdings: list[ValuedPosition], total_value: Decimal) -> AssetShare:
+    value = sum((holding.value or ZERO for holding in holdings), ZERO)
+    largest_first = sorted(holdings, key=lambda holding: (holding.value is None, -(holding.value or ZERO)))
+    chains = [
+        ChainAmount(
+            chain=holding.position.token.chain,
+            token_address=holding.position.token.address,
+            amount=holding.position.amount,
+            value_usd=None if holding.value is None else cents(holding.value),
+        )
+        for holding in largest_first
+    ]
+    return AssetShare(
+        asset=asset,
+        symbol=asset_symbol(asset) or largest_first[0].label.symbol,
+        value_usd=cents(value),
+        share_percent=_share(value, total_value),
+        chains=chains,
+    )

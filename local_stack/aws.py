@@ -1,0 +1,69 @@
+"""AWS on loopback: moto's server, with the template's tables and queues created in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local_stack import template_resources
+
+# Credentials moto accepts; they open nothing anywhere else.
+DUMMY_ACCESS_KEY_ID = "local"
+DUMMY_SECRET_ACCESS_KEY = "local"  # noqa: S105 - a placeholder moto accepts, not a secret
+PORTFOLIO_TABLE = "PortfolioTable"
+IDEMPOTENCY_TABLE = "IdempotencyTable"
+REFRESH_QUEUE = "RefreshQueue"
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    endpoint: str
+    region: str
+    table_names: dict[str, str]  # logical name -> physical name
+    queue_urls: dict[str, str]  # logical name -> queue url
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=DUMMY_ACCESS_KEY_ID,
+            aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
+        )
+
+
+def physical_names(logical_names: list[str], stage: str) -> dict[str, str]:
+    return {logical: f"{stage}-{logical}" for logical in logical_names}
+
+
+class MotoStack:
+    """moto's server in this process on a free loopback port; stop() ends it."""
+
+    def __init__(self, region: str, stage: str) -> None:
+        self._region = region
+        self._stage = stage
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._started = False
+
+    def start(self) -> LocalAws:
+        self._server.start()
+        self._started = True
+        host, port = self._server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        template = template_resources.load_template()
+        tables = physical_names(
+            list(template_resources.resources_of_type(template, "AWS::DynamoDB::Table")), self._stage
+        )
+        queues = physical_names(list(template_resources.resources_of_type(template, "AWS::SQS::Queue")), self._stage)
+        aws = LocalAws(endpoint, self._region, tables, {})
+        template_resources.create_tables(aws.client("dynamodb"), tables, template)
+        queue_urls = template_resources.create_queues(aws.client("sqs"), queues, template)
+        return LocalAws(endpoint, self._region, tables, dict(queue_urls))
+
+    def stop(self) -> None:
+        if self._started:
+            self._server.stop()
+            self._started = False

@@ -1,0 +1,41 @@
+"""The local stack's own settings: what to run where. The functions keep reading portfolio.settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_PRICES_API_URL = "https://coins.llama.fi"
+
+
+class LocalStackSettings(BaseSettings):
+    """Read from the environment once, at startup."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    port: int = Field(3000, alias="PORT", ge=0, le=65535)
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    prices_api_url: str | None = Field(None, alias="PRICES_API_URL")
+    offline_prices: bool = Field(False, alias="OFFLINE_PRICES")
+    # The functions refuse less than 60 s (portfolio.settings); the local stack follows them.
+    refresh_interval_s: int = Field(300, alias="REFRESH_INTERVAL_SECONDS", ge=60)
+    demo: bool = Field(False, alias="DEMO")
+    data_dir: Path = Field(REPOSITORY_ROOT / ".local", alias="LOCAL_DATA_DIR")
+    jwt_secret: SecretStr | None = Field(None, alias="LOCAL_JWT_SECRET")
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    stage: str = Field("local", alias="STAGE")
+
+    def origin(self, field_name: str) -> str:
+        """'env' when the value came from the environment, 'default' otherwise (for the startup log)."""
+        return "env" if field_name in self.model_fields_set else "default"
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir if self.data_dir.is_absolute() else REPOSITORY_ROOT / self.data_dir
+
+
+def load_settings() -> LocalStackSettings:
+    return LocalStackSettings()  # type: ignore[call-arg]

@@ -1,0 +1,98 @@
+"""The cache on a Redis Cluster (one real node owning every slot): the same behaviour, no cross-slot errors.
+
+A cluster node refuses any multi-key command or script whose keys span slots, even when it owns all
+of them, so this proves that every operation keeps a user's keys inside the user's hash tag.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
+from portfolio.adapters.redis_connection import make_redis_client
+from portfolio.settings import Settings
+from redis.cluster import RedisCluster
+
+from tests.support.processes import free_port
+
+
+@pytest.fixture(scope="module")
+def cluster_url() -> Iterator[str]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="redis-cluster-test-"))
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf"), "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        admin = redis.Redis(port=port, socket_timeout=1)
+        _wait(lambda: admin.ping())
+        admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        _wait(lambda: admin.cluster("info")["cluster_state"] == "ok")
+        admin.close()
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait(ready) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("the cluster node did not become ready")
+        time.sleep(0.05)
+
+
+def test_given_cluster_mode_when_using_every_cache_operation_then_all_work_within_the_users_slot(
+    cluster_url: str, user_id: str
+) -> None:
+    # Given
+    settings = Settings(REDIS_URL=cluster_url, REDIS_CLUSTER_MODE=True)
+    client = make_redis_client(settings)
+    assert isinstance(client, RedisCluster)
+    cache = PortfolioCache(client, settings)
+
+    # When: warm write, hits, a cache-aside load, then invalidation
+    assert cache.set_many(user_id, {(CacheKind.PORTFOLIO, ""): b"p", (CacheKind.ASSETS, "chain=base"): b"a"})
+    portfolio = cache.get(CacheKind.PORTFOLIO, user_id)
+    assets = cache.get(CacheKind.ASSETS, user_id, "chain=base")
+    loaded = cache.get_or_load(CacheKind.TRANSACTIONS, user_id, lambda: b"t", "page=1")
+    cached_load = cache.get_or_load(CacheKind.TRANSACTIONS, user_id, lambda: b"loaded twice", "page=1")
+    invalidated = cache.invalidate_user(user_id)
+
+    # Then
+    assert (portfolio, assets, loaded, cached_load) == (b"p", b"a", b"t", b"t")
+    assert invalidated is True
+    assert cache.get(CacheKind.ASSETS, user_id, "chain=base") is None
+    assert cache.stats().errors == 0
+    cache.close()
+
+
+def test_given_cluster_mode_and_no_reachable_node_when_making_the_client_then_the_cache_is_off() -> None:
+    # Given: nothing listens on this port
+    settings = Settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}", REDIS_CLUSTER_MODE=True)
+
+    # When
+    client = make_redis_client(settings)
+
+    # Then: requests run uncached instead of failing
+    assert client is None

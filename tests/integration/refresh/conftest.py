@@ -1,0 +1,92 @@
+"""Queues for the refresh pipeline tests: the refresh queue and its dead-letter queue, on moto's server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from portfolio import wiring
+from portfolio.adapters.portfolio_store import PortfolioStore
+from portfolio.settings import Settings
+
+from tests.support.fake_coins_api import FakeCoinsApi
+
+MAX_RECEIVE_COUNT = 3
+
+
+@dataclass(frozen=True)
+class RefreshQueues:
+    url: str
+    dead_letter_url: str
+
+
+@pytest.fixture
+def sqs_client(moto_endpoint: str):
+    return boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+def _create_from_template(sqs_client, suffix: str) -> RefreshQueues | None:
+    try:
+        from local_stack.template_resources import create_queues
+    except ImportError:
+        return None
+    names = {"RefreshQueue": f"refresh-{suffix}", "RefreshDeadLetterQueue": f"refresh-dlq-{suffix}"}
+    urls = create_queues(sqs_client, names)
+    return RefreshQueues(urls["RefreshQueue"], urls["RefreshDeadLetterQueue"])
+
+
+def _create_directly(sqs_client, suffix: str) -> RefreshQueues:
+    dead_letter_url = sqs_client.create_queue(QueueName=f"refresh-dlq-{suffix}")["QueueUrl"]
+    dead_letter_arn = sqs_client.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    url = sqs_client.create_queue(
+        QueueName=f"refresh-{suffix}",
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+        },
+    )["QueueUrl"]
+    return RefreshQueues(url, dead_letter_url)
+
+
+@pytest.fixture
+def refresh_queues(sqs_client) -> RefreshQueues:
+    """Fresh queues for one test, redelivering at once (VisibilityTimeout 0) so retries take no waiting."""
+    suffix = uuid.uuid4().hex[:8]
+    queues = _create_from_template(sqs_client, suffix) or _create_directly(sqs_client, suffix)
+    sqs_client.set_queue_attributes(QueueUrl=queues.url, Attributes={"VisibilityTimeout": "0"})
+    return queues
+
+
+@pytest.fixture
+def coins_api() -> Iterator[FakeCoinsApi]:
+    with FakeCoinsApi(price_every_coin=True) as api:
+        yield api
+
+
+@pytest.fixture
+def refresh_env(monkeypatch, settings: Settings, refresh_queues: RefreshQueues, coins_api: FakeCoinsApi) -> Settings:
+    """The environment the two functions read in AWS, pointing at this test's tables, queues and coins API."""
+    environment = {
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "TABLE_NAME": settings.table_name,
+        "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
+        "REDIS_URL": settings.redis_url,
+        "REFRESH_QUEUE_URL": refresh_queues.url,
+        "PRICES_API_URL": coins_api.url,
+        "PRICE_BACKOFF_BASE_S": "0",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    yield wiring.settings()
+    wiring.reset()
+
+
+@pytest.fixture
+def store(refresh_env: Settings) -> PortfolioStore:
+    return wiring.portfolio_store()

@@ -1,0 +1,215 @@
+"""Properties of the replay that hold for any valid history (hypothesis)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal, localcontext
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from portfolio.domain.accounting import Ledger, replay
+from portfolio.domain.arithmetic import EXACT
+from portfolio.domain.errors import OverdraftError
+from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.transactions import Transaction
+
+from tests.unit.domain.builders import EVM_NATIVE, T0, USDC_ARBITRUM, USDC_ETHEREUM
+
+TOKENS = (
+    TokenId("ethereum", EVM_NATIVE),
+    TokenId("arbitrum", EVM_NATIVE),
+    TokenId("ethereum", USDC_ETHEREUM),
+    TokenId("arbitrum", USDC_ARBITRUM),
+)
+WEI = Decimal("1e-18")
+
+# Scaled integers: as exact as st.decimals(places=...) and much cheaper to draw.
+amounts = st.integers(min_value=1, max_value=10**24).map(lambda wei: Decimal(wei).scaleb(-18))
+prices = st.integers(min_value=0, max_value=10**13).map(lambda units: Decimal(units).scaleb(-8))
+fees = st.one_of(st.none(), st.integers(min_value=0, max_value=5_000).map(lambda cents: Decimal(cents).scaleb(-2)))
+fractions = st.one_of(st.just(Decimal(1)), st.integers(min_value=1, max_value=99).map(lambda pct: Decimal(pct) / 100))
+
+
+@dataclass(frozen=True)
+class History:
+    transactions: list[Transaction]
+    received: dict[TokenId, Decimal]  # bought, transferred in, bridged in
+    sent: dict[TokenId, Decimal]  # sold, transferred out, bridged out
+
+
+@st.composite
+def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: bool = True) -> History:
+    """Valid histories: every outflow takes a fraction of what is held at that moment.
+
+    With `one_price`, every acquisition is at that price (no fees, no unknown-cost lots).
+    """
+    held: dict[TokenId, Decimal] = defaultdict(Decimal)
+    received: dict[TokenId, Decimal] = defaultdict(Decimal)
+    sent: dict[TokenId, Decimal] = defaultdict(Decimal)
+    transactions = []
+    kinds = ["buy", "transfer_in", "sell", "transfer_out", "bridge"]
+    with localcontext(EXACT):
+        for index in range(draw(st.integers(min_value=1, max_value=20))):
+            kind = draw(st.sampled_from(kinds))
+            token = draw(st.sampled_from(TOKENS))
+            fee = draw(fees) if with_fees and one_price is None else None
+            fields: dict = {"id": f"t{index:03d}", "type": kind, "feeUsd": fee}
+            if kind in ("buy", "transfer_in"):
+                amount = draw(amounts)
+                if one_price is not None:
+                    price = one_price
+                elif kind == "buy":
+                    price = draw(prices)
+                else:
+                    price = draw(st.one_of(st.none(), prices))
+                fields["priceUsd"] = price
+                held[token] += amount
+                received[token] += amount
+            else:
+                amount = (held[token] * draw(fractions)).quantize(WEI, rounding=ROUND_DOWN)
+                if amount <= 0:
+                    continue
+                if kind == "sell":
+                    fields["priceUsd"] = draw(prices)
+                if kind == "bridge":
+                    destination = draw(st.sampled_from([t for t in TOKENS if t != token]))
+                    fields["destinationChain"] = destination.chain
+                    fields["destinationTokenAddress"] = destination.address
+                    held[destination] += amount
+                    received[destination] += amount
+                held[token] -= amount
+                sent[token] += amount
+            fields.update(
+                chain=token.chain,
+                tokenAddress=token.address,
+                amount=str(amount),
+                timestamp=(T0 + timedelta(minutes=index)).isoformat(),
+            )
+            transactions.append(Transaction.model_validate(fields))
+    # Replay must not depend on the order the caller passes them in.
+    shuffled = draw(st.permutations(transactions))
+    return History(list(shuffled), dict(received), dict(sent))
+
+
+quote_maps = st.dictionaries(st.sampled_from(TOKENS), prices, max_size=len(TOKENS))
+methods = st.sampled_from(list(CostBasisMethod))
+
+
+def portfolio_pnl(ledger: Ledger, quoted: dict[TokenId, Decimal]) -> tuple[Decimal, Decimal, Decimal]:
+    """(realized + unrealized, known_value of priced positions, cost basis of unpriced positions)."""
+    with localcontext(EXACT):
+        unrealized = known_value = unpriced_cost = Decimal(0)
+        for position in ledger.positions.values():
+            price = quoted.get(position.token)
+            if price is None:
+                unpriced_cost += position.cost_basis
+            else:
+                unrealized += position.unrealized_pnl(price)
+                known_value += position.known_amount * price
+        return ledger.realized_pnl + unrealized, known_value, unpriced_cost
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=histories(), quoted=quote_maps, method=methods)
+def test_total_pnl_identity_holds_exactly_for_any_history(
+    history: History, quoted: dict[TokenId, Decimal], method: CostBasisMethod
+) -> None:
+    # Given any valid history and prices for some of the tokens
+    ledger = replay(history.transactions, method)
+
+    # When the P&L is totalled
+    total_pnl, known_value, unpriced_cost = portfolio_pnl(ledger, quoted)
+
+    # Then realized + unrealized == known value + net known proceeds - invested + withdrawn - fees + unpriced cost
+    with localcontext(EXACT):
+        expected = (
+            known_value
+            + ledger.net_proceeds_known
+            - ledger.invested
+            + ledger.withdrawn_cost
+            - ledger.fees_expensed
+            + unpriced_cost
+        )
+    assert total_pnl == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=histories(), method=methods)
+def test_cost_is_conserved_per_position_and_bridges_move_it_without_loss(
+    history: History, method: CostBasisMethod
+) -> None:
+    ledger = replay(history.transactions, method)
+    with localcontext(EXACT):
+        for position in ledger.positions.values():
+            assert position.invested + position.cost_bridged_in == (
+                position.cost_basis + position.cost_sold + position.withdrawn_cost + position.cost_bridged_out
+            )
+            assert position.cost_basis >= 0
+        bridged_in = sum((p.cost_bridged_in for p in ledger.positions.values()), Decimal(0))
+        bridged_out = sum((p.cost_bridged_out for p in ledger.positions.values()), Decimal(0))
+    assert bridged_in == bridged_out
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=histories(), method=methods)
+def test_amounts_are_conserved_exactly(history: History, method: CostBasisMethod) -> None:
+    # Given any valid history, When replayed
+    ledger = replay(history.transactions, method)
+
+    # Then each token holds exactly what came in minus what went out, bridged amounts included
+    with localcontext(EXACT):
+        for token in TOKENS:
+            expected = history.received.get(token, Decimal(0)) - history.sent.get(token, Decimal(0))
+            position = ledger.positions.get(token)
+            held = position.amount if position else Decimal(0)
+            assert held == expected
+            if position:
+                assert position.known_amount + position.unknown_amount == position.amount
+                assert position.known_amount >= 0
+                assert position.unknown_amount >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), price=st.integers(min_value=1, max_value=10**12).map(lambda units: Decimal(units).scaleb(-8)))
+def test_fifo_and_average_cost_agree_when_every_lot_has_one_price(data: st.DataObject, price: Decimal) -> None:
+    # Given a history where every acquisition happened at the same price, without fees
+    history = data.draw(histories(one_price=price, with_fees=False))
+
+    # When it is replayed with FIFO and with average cost
+    fifo = replay(history.transactions, CostBasisMethod.FIFO)
+    average = replay(history.transactions, CostBasisMethod.AVERAGE)
+
+    # Then every position has the same cost basis and realized P&L
+    assert fifo.positions.keys() == average.positions.keys()
+    for token, position in fifo.positions.items():
+        assert position.cost_basis == average.positions[token].cost_basis
+        assert position.realized_pnl == average.positions[token].realized_pnl
+        assert position.amount == average.positions[token].amount
+
+
+@settings(max_examples=100, deadline=None)
+@given(history=histories(), method=methods, token=st.sampled_from(TOKENS))
+def test_moving_one_wei_more_than_held_is_always_an_overdraft(
+    history: History, method: CostBasisMethod, token: TokenId
+) -> None:
+    # Given any valid history and what it leaves of one token
+    held = history.received.get(token, Decimal(0)) - history.sent.get(token, Decimal(0))
+    last_moment = max((t.timestamp for t in history.transactions), default=T0) + timedelta(minutes=1)
+    too_much = Transaction(
+        id="one-wei-too-many",
+        type="transfer_out",
+        chain=token.chain,
+        token_address=token.address,
+        amount=held + WEI,
+        timestamp=last_moment,
+    )
+
+    # When one wei more than that is sent away, Then it is refused, naming the amounts
+    with pytest.raises(OverdraftError) as raised:
+        replay([*history.transactions, too_much], method)
+    assert raised.value.available == held
+    assert raised.value.requested == held + WEI

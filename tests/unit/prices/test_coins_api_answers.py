@@ -1,0 +1,99 @@
+"""Reading DeFiLlama's answers: exact Decimals, absent coins, broken bodies; backoff and Retry-After."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from portfolio.adapters.coins_api import full_jitter_backoff, parse_prices_body, parse_retry_after
+
+FIXTURES = Path(__file__).parent / "fixtures" / "defillama"
+FUN = "ethereum:0x419d0d8bdd9af5e606ae2232ed285aff190e711b"
+WETH = "ethereum:0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+
+
+def test_given_the_real_two_erc20_body_when_parsed_then_prices_are_exact_decimals_not_floats():
+    # When
+    quotes = parse_prices_body((FIXTURES / "prices-current-two-erc20.json").read_bytes(), [FUN, WETH])
+
+    # Then
+    assert quotes[FUN].price == Decimal("0.00756368")
+    assert isinstance(quotes[FUN].price, Decimal)
+    assert (quotes[FUN].symbol, quotes[FUN].decimals, quotes[FUN].confidence) == ("FUN", 8, Decimal("0.99"))
+    assert quotes[WETH].timestamp == datetime.fromtimestamp(1667555277, tz=UTC)
+    assert quotes[WETH].token == WETH
+
+
+def test_given_the_real_coingecko_body_without_decimals_when_parsed_then_decimals_are_unknown():
+    quotes = parse_prices_body((FIXTURES / "prices-current-coingecko-id.json").read_bytes(), ["coingecko:binancecoin"])
+
+    assert quotes["coingecko:binancecoin"].price == Decimal("344.74")
+    assert quotes["coingecko:binancecoin"].decimals is None
+
+
+def test_given_the_real_body_for_an_unknown_coin_when_parsed_then_the_coin_is_absent_not_zero():
+    assert parse_prices_body((FIXTURES / "prices-current-unknown-coin.json").read_bytes(), [FUN]) == {}
+
+
+def test_given_coins_not_asked_for_in_the_answer_when_parsed_then_they_are_ignored():
+    quotes = parse_prices_body((FIXTURES / "prices-current-two-erc20.json").read_bytes(), [WETH])
+
+    assert list(quotes) == [WETH]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        '{"price": 0, "timestamp": 1700000000}',
+        '{"price": -1.5, "timestamp": 1700000000}',
+        '{"price": "12.5", "timestamp": 1700000000}',
+        '{"price": true, "timestamp": 1700000000}',
+        '{"price": 1.5}',
+        '{"price": 1.5, "timestamp": "yesterday"}',
+        '{"price": 1.5, "timestamp": 1700000000, "confidence": "high"}',
+        '"1.5"',
+    ],
+)
+def test_given_an_unusable_entry_when_parsed_then_only_that_coin_is_left_without_a_price(entry: str):
+    # Given
+    body = f'{{"coins": {{"{FUN}": {entry}, "{WETH}": {{"price": 2, "timestamp": 1700000000}}}}}}'.encode()
+
+    # When
+    quotes = parse_prices_body(body, [FUN, WETH])
+
+    # Then
+    assert list(quotes) == [WETH]
+    assert quotes[WETH].price == Decimal(2)
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"coins": {"ethereum:0x', b"<html>502 Bad Gateway</html>", b"[]", b'{"coins": []}', b"{}", b"\xff\xfe"]
+)
+def test_given_a_body_that_is_not_the_api_shape_when_parsed_then_the_whole_chunk_fails(body: bytes):
+    with pytest.raises(ValueError):
+        parse_prices_body(body, [FUN])
+
+
+def test_given_exponent_notation_when_parsed_then_the_price_keeps_every_digit():
+    body = f'{{"coins": {{"{FUN}": {{"price": 1.23456789e-7, "timestamp": 1700000000}}}}}}'.encode()
+
+    assert parse_prices_body(body, [FUN])[FUN].price == Decimal("0.000000123456789")
+
+
+def test_given_attempt_numbers_when_backoff_is_computed_then_it_doubles_up_to_the_cap_and_jitter_scales_it():
+    ceiling = [full_jitter_backoff(attempt, 0.2, 1.0, lambda: 1.0) for attempt in (1, 2, 3, 4, 5)]
+
+    assert ceiling == [0.2, 0.4, 0.8, 1.0, 1.0]
+    assert full_jitter_backoff(3, 0.2, 1.0, lambda: 0.0) == 0.0
+    assert full_jitter_backoff(3, 0.2, 1.0, lambda: 0.5) == 0.4
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("3", 3.0), (" 0 ", 0.0), ("0.25", 0.25), ("Wed, 21 Oct 2015 07:28:00 GMT", None), ("-1", None),
+     ("soon", None), ("NaN", None), (None, None)],
+)
+def test_given_a_retry_after_header_when_parsed_then_only_the_seconds_form_counts(header, seconds):
+    assert parse_retry_after(header) == seconds
