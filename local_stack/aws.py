@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,8 @@ class MotoStack:
         self._started = False
 
     def start(self) -> LocalAws:
+        # moto's HTTP server logs every request through werkzeug: thousands of lines per refresh.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         self._started = True
         host, port = self._server.get_host_and_port()

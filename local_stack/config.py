@@ -33,6 +33,10 @@ class LocalStackSettings(BaseSettings):
         return "env" if field_name in self.model_fields_set else "default"
 
     @property
+    def jwt_secret_value(self) -> str | None:
+        return self.jwt_secret.get_secret_value() if self.jwt_secret else None
+
+    @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir if self.data_dir.is_absolute() else REPOSITORY_ROOT / self.data_dir
 

@@ -41,7 +41,7 @@ def _tx(days_ago: int, tx_id: str, tx_type: str, chain: str, token: str, amount:
             "amount": amount, **extra}
 
 
-# (days ago, id, type, chain, token, amount, extra fields): amounts and prices are decimal strings.
+# Per user, in the API's own format; amounts and prices are decimal strings, days count back from now.
 DEMO_TRANSACTIONS: dict[str, list[dict[str, Any]]] = {
     "alice": [
         _tx(90, "alice-eth-buy", "buy", "ethereum", ZERO, "2.5", priceUsd="2450.00", feeUsd="6.40"),

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -84,12 +85,18 @@ class LocalRedis:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
 
-def start_redis(configured_url: str | None, *, redis_server: str | None = None) -> LocalRedis:
-    """The configured Redis (checked to answer), or an embedded one; `redis_server` overrides the PATH lookup."""
+def find_redis_server() -> str | None:
+    return shutil.which("redis-server")
+
+
+def start_redis(
+    configured_url: str | None, *, find_executable: Callable[[], str | None] = find_redis_server
+) -> LocalRedis:
+    """The configured Redis (checked to answer), or an embedded one: redis-server if installed, else fakeredis."""
     if configured_url:
         _wait_until_answering(configured_url, timeout_s=3.0)
         return LocalRedis(configured_url, RedisKind.CONFIGURED)
-    executable = redis_server if redis_server is not None else shutil.which("redis-server")
+    executable = find_executable()
     if executable:
         return _start_redis_server(executable)
     return _start_fakeredis()
@@ -120,7 +127,7 @@ def _start_fakeredis() -> LocalRedis:
 
     server = TcpFakeServer(("127.0.0.1", 0))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="fakeredis", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="fakeredis", daemon=True)
     thread.start()
     port = server.server_address[1]
     local = LocalRedis(f"redis://127.0.0.1:{port}/0", RedisKind.FAKEREDIS, _fake_server=server, _fake_thread=thread)

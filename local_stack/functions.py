@@ -21,18 +21,31 @@ from local_stack.template_resources import load_template, resources_of_type
 FUNCTIONS_DIR = REPOSITORY_ROOT / "functions"
 
 
+@dataclass(frozen=True)
+class FunctionLimits:
+    timeout_s: int
+    memory_mb: int
+
+
 class LocalFunction:
     """One handler, callable as Lambda calls it; a fresh context per invocation."""
 
-    def __init__(self, name: str, handler: Any, invocation_lock: threading.Lock, *, timeout_s: int, region: str) -> None:
+    def __init__(
+        self, name: str, handler: Any, invocation_lock: threading.Lock, limits: FunctionLimits, *, region: str
+    ) -> None:
         self.name = name
         self._handler = handler
         self._invocation_lock = invocation_lock
-        self._timeout_s = timeout_s
+        self._limits = limits
         self._region = region
 
     def context(self) -> LocalLambdaContext:
-        return LocalLambdaContext(function_name=self.name, timeout_s=self._timeout_s, region=self._region)
+        return LocalLambdaContext(
+            function_name=self.name,
+            timeout_s=self._limits.timeout_s,
+            memory_limit_in_mb=self._limits.memory_mb,
+            region=self._region,
+        )
 
     def __call__(self, event: dict[str, Any], context: Any | None = None) -> Any:
         with self._invocation_lock:
@@ -52,23 +65,26 @@ def _handler(module_name: str) -> Any:
     return importlib.import_module(module_name).lambda_handler
 
 
-def function_timeouts(template: dict[str, Any] | None = None) -> dict[str, int]:
-    """Each function's Timeout in seconds, from its own properties or the template's Globals."""
+def function_limits(template: dict[str, Any] | None = None) -> dict[str, FunctionLimits]:
+    """Each function's Timeout and MemorySize, from its own properties or the template's Globals."""
     template = template or load_template()
-    default = int(template.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+    defaults = template.get("Globals", {}).get("Function", {})
     return {
-        name: int(properties.get("Timeout", default))
+        name: FunctionLimits(
+            timeout_s=int(properties.get("Timeout", defaults.get("Timeout", 3))),
+            memory_mb=int(properties.get("MemorySize", defaults.get("MemorySize", 128))),
+        )
         for name, properties in resources_of_type(template, "AWS::Serverless::Function").items()
     }
 
 
 def load_functions(region: str, template: dict[str, Any] | None = None) -> Functions:
-    """Import the three handlers, with the timeouts the template gives them."""
-    timeouts = function_timeouts(template)
+    """Import the three handlers, with the limits the template gives them (their contexts report them)."""
+    limits = function_limits(template)
     lock = threading.Lock()
 
     def function(name: str, module_name: str, logical_name: str) -> LocalFunction:
-        return LocalFunction(name, _handler(module_name), lock, timeout_s=timeouts[logical_name], region=region)
+        return LocalFunction(name, _handler(module_name), lock, limits[logical_name], region=region)
 
     return Functions(
         api=function("api", "api.app", "ApiFunction"),

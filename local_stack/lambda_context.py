@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ACCOUNT_ID = "000000000000"
@@ -32,13 +31,3 @@ class LocalLambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
-
-def context_factory(
-    function_name: str, *, timeout_s: int = 30, region: str = "us-east-1"
-) -> Callable[[], LocalLambdaContext]:
-    """A fresh context per invocation, as Lambda gives one."""
-
-    def make() -> LocalLambdaContext:
-        return LocalLambdaContext(function_name=function_name, timeout_s=timeout_s, region=region)
-
-    return make

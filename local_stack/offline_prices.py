@@ -123,7 +123,7 @@ class OfflinePricesServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> OfflinePricesServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="offline-prices", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="offline-prices", daemon=True)
         self._thread.start()
         return self
 

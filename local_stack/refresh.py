@@ -7,14 +7,13 @@ window opens. The price updater still runs for whatever is waiting in the queue.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local_stack.scheduler import scheduled_event
-from local_stack.sqs_poller import SqsPoller
+from local_stack.sqs_poller import QueueTurns, SqsPoller
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -50,7 +49,7 @@ class RefreshRunner:
         self,
         scheduler_handler: Handler,
         poller: SqsPoller,
-        queue_lock: threading.Lock,
+        queue_turns: QueueTurns,
         *,
         context_factory: Callable[[], Any],
         interval_s: int,
@@ -59,7 +58,7 @@ class RefreshRunner:
     ) -> None:
         self._scheduler_handler = scheduler_handler
         self._poller = poller
-        self._queue_lock = queue_lock
+        self._queue_turns = queue_turns
         self._context_factory = context_factory
         self._interval_s = interval_s
         self._region = region
@@ -71,9 +70,9 @@ class RefreshRunner:
 
     def run_now(self) -> RefreshReport:
         """Queue every user for this window and wait until the price updater has worked through the queue."""
-        # Holding the queue lock keeps the background poller off the queue: every message of this
-        # run is processed here, so the counts are this run's.
-        with self._queue_lock:
+        # The background poller stays off the queue meanwhile: every message of this run is
+        # processed here, so the counts are this run's.
+        with self._queue_turns.drain_turn():
             planned = self.invoke_scheduler() or {}
             results = self._poller.drain()
         started = bool(planned.get("started", False))

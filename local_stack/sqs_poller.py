@@ -9,7 +9,8 @@ AWS. Moving a message to the dead-letter queue is the queue's own RedrivePolicy.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,25 +127,58 @@ class SqsPoller:
         return results
 
 
-class PollerThread(threading.Thread):
-    """Long-polls in the background until stopped, one poll at a time under `lock`.
+class QueueTurns:
+    """Who may consume the queue: one consumer at a time, and an on-demand drain goes first.
 
-    Whoever else drains the same queue (a manual refresh) takes the lock, so a batch is never
-    half-processed by two consumers and the counts it reports are its own.
+    A plain lock would let the background poller take the queue again the moment it let go,
+    keeping a waiting drain out for poll after poll; here the poller steps aside while one waits.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._drains_waiting = 0
+
+    @contextmanager
+    def drain_turn(self) -> Iterator[None]:
+        with self._changed:
+            self._drains_waiting += 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            with self._changed:
+                self._drains_waiting -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def poll_turn(self) -> Iterator[None]:
+        with self._changed:
+            while self._drains_waiting:
+                self._changed.wait()
+        with self._lock:
+            yield
+
+
+class PollerThread(threading.Thread):
+    """Long-polls in the background until stopped, taking its turns so a drain is never kept waiting long.
+
+    Only one consumer works the queue at a time, so a batch is never split between two and the
+    counts a drain reports are its own.
     """
 
     def __init__(
         self,
         poller: SqsPoller,
-        lock: threading.Lock,
+        turns: QueueTurns,
         *,
-        wait_time_s: int = 2,
+        wait_time_s: int = 1,
         on_result: Callable[[PollResult], None] = lambda _result: None,
         on_error: Callable[[BaseException], None] = lambda _error: None,
     ) -> None:
         super().__init__(name="sqs-poller", daemon=True)
         self._poller = poller
-        self._lock = lock
+        self._turns = turns
         self._wait_time_s = wait_time_s
         self._on_result = on_result
         self._on_error = on_error
@@ -153,7 +187,7 @@ class PollerThread(threading.Thread):
     def run(self) -> None:
         while not self._stop_requested.is_set():
             try:
-                with self._lock:
+                with self._turns.poll_turn():
                     result = self._poller.poll_once(wait_time_s=self._wait_time_s)
             except Exception as error:  # the queue is unreachable: report, wait a little, try again
                 self._on_error(error)

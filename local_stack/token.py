@@ -19,9 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("user_id must not be empty")
 
     settings = load_settings()
-    secret = load_or_create_secret(
-        settings.resolved_data_dir, settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-    )
+    secret = load_or_create_secret(settings.resolved_data_dir, settings.jwt_secret_value)
     scopes = [ADMIN_SCOPE] if arguments.admin else []
     print(JwtAuthorizer(secret).issue(arguments.user_id, scopes=scopes, ttl_s=arguments.ttl))
     return 0

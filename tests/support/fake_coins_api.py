@@ -291,6 +291,9 @@ def _to_json(value: Any) -> str:
 def _handler_for(api: FakeCoinsApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one segment, not two held back by Nagle and delayed ACKs.
+        disable_nagle_algorithm = True
+        wbufsize = 64 * 1024
 
         def do_GET(self) -> None:
             answer, _ = api._answer(self.path, {key.lower(): value for key, value in self.headers.items()})

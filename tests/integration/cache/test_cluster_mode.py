@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,9 +38,9 @@ def cluster_url() -> Iterator[str]:
     )
     try:
         admin = redis.Redis(port=port, socket_timeout=1)
-        _wait(lambda: admin.ping())
-        admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-        _wait(lambda: admin.cluster("info")["cluster_state"] == "ok")
+        _wait(process, lambda: admin.ping())
+        _wait(process, lambda: _slots_assigned(admin) or admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383))
+        _wait(process, lambda: admin.cluster("info")["cluster_state"] == "ok")
         admin.close()
         yield f"redis://127.0.0.1:{port}"
     finally:
@@ -49,17 +49,23 @@ def cluster_url() -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait(ready) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 10
-    while True:
+def _slots_assigned(admin: redis.Redis) -> bool:
+    return int(admin.cluster("info")["cluster_slots_assigned"]) == 16384
+
+
+def _wait(process: subprocess.Popen[bytes], ready: Callable[[], object]) -> None:
+    deadline = time.monotonic() + 30
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode} (port taken?)")
         try:
             if ready():
                 return
-        except redis.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("the cluster node did not become ready")
+        except redis.RedisError as error:
+            last_error = error
         time.sleep(0.05)
+    raise TimeoutError(f"the cluster node did not become ready: {last_error!r}")
 
 
 def test_given_cluster_mode_when_using_every_cache_operation_then_all_work_within_the_users_slot(

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import redis
 from portfolio.adapters.price_redis_tier import PriceCacheUnavailableError, PriceRedisTier
-from portfolio.domain.prices import PriceSource
+from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.settings import Settings
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
+# A single-node cluster owning every slot; it refuses cross-slot multi-key commands as a real cluster does.
+from tests.integration.cache.test_cluster_mode import cluster_url  # noqa: F401
 from tests.integration.prices.conftest import ServiceFactory, unique_evm_tokens
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.processes import RedisServer, free_port
+
+OBSERVED_AT = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 def short_timeout_client(url: str) -> redis.Redis:
@@ -115,3 +122,27 @@ def test_given_redis_is_down_when_the_tier_is_used_directly_then_it_raises_its_o
     # When / Then
     with pytest.raises(PriceCacheUnavailableError):
         tier.get_many(["ethereum:0x" + "1" * 40])
+
+
+def test_given_cluster_mode_when_quotes_span_many_slots_then_they_are_written_and_read_in_one_call(
+    cluster_url: str,  # noqa: F811
+    price_settings: Settings,
+):
+    # Given: coins whose keys hash to many different slots, which a cross-slot MGET would be refused for
+    client = RedisCluster.from_url(cluster_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    tier = PriceRedisTier(client, price_settings)
+    coins = unique_evm_tokens(20)
+    quotes = [
+        PriceQuote(token=coin, price=f"{index}.25", timestamp=OBSERVED_AT, source=PriceSource.FRESH)
+        for index, coin in enumerate(coins, 1)
+    ]
+    with pytest.raises(RedisClusterException):
+        client.mget([tier.key_for(coin) for coin in coins])
+
+    # When
+    tier.put_many(quotes)
+    found = tier.get_many(coins)
+
+    # Then
+    assert {coin: quote.price for coin, quote in found.items()} == {q.token: q.price for q in quotes}
+    client.close()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
 from portfolio.adapters.portfolio_store import PortfolioStore
 from portfolio.settings import Settings
 
-from local_stack.template_resources import create_tables
+from tests.integration.store.tables import create_fresh_tables
 
 
 @dataclass
@@ -40,14 +38,6 @@ class CallLog:
         self.answers.clear()
 
 
-def create_fresh_tables(moto_endpoint: str) -> dict[str, str]:
-    client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
-    suffix = uuid.uuid4().hex[:8]
-    names = {"PortfolioTable": f"portfolio-{suffix}", "IdempotencyTable": f"idempotency-{suffix}"}
-    create_tables(client, names)
-    return names
-
-
 @pytest.fixture(scope="module")
 def table_names(moto_endpoint: str) -> dict[str, str]:
     """One set of tables per module (creating them costs more than most tests here): every test
@@ -57,7 +47,9 @@ def table_names(moto_endpoint: str) -> dict[str, str]:
 
 @pytest.fixture
 def store_client(settings: Settings) -> Any:
-    return make_dynamodb_client(settings)
+    # moto on a busy machine can take seconds for a 100-item transaction; a read timeout here would
+    # make botocore send the write again, which is not what these tests are about.
+    return make_dynamodb_client(settings.model_copy(update={"dynamodb_read_timeout_s": 30.0}))
 
 
 @pytest.fixture
@@ -70,14 +62,20 @@ def call_log(store_client: Any) -> CallLog:
 
 @pytest.fixture
 def make_store(store_client: Any, settings: Settings) -> Callable[..., PortfolioStore]:
-    def build(client: Any = None, **options: Any) -> PortfolioStore:
+    def build(client: Any = None, *, table_name: str | None = None, **options: Any) -> PortfolioStore:
         arguments: dict[str, Any] = {
             "cursor_signing_key": settings.cursor_signing_key.get_secret_value(),
             "shards": settings.user_index_shards,
         } | options
-        return PortfolioStore(client or store_client, settings.table_name, **arguments)
+        return PortfolioStore(client or store_client, table_name or settings.table_name, **arguments)
 
     return build
+
+
+@pytest.fixture
+def store_on_fresh_table(make_store: Callable[..., PortfolioStore], moto_endpoint: str) -> PortfolioStore:
+    """For large transactions: moto copies the whole table once per item of a TransactWriteItems."""
+    return make_store(table_name=create_fresh_tables(moto_endpoint)["PortfolioTable"])
 
 
 @pytest.fixture

@@ -178,24 +178,48 @@ def test_given_an_unknown_transaction_id_when_deleted_then_transaction_not_found
     assert store.load(user_id).record.version == 1
 
 
-def test_given_150_transactions_when_committed_then_they_go_in_two_chunks_and_all_are_stored(store, user_id, call_log):
-    # Given more transactions than one TransactWriteItems call can hold
+def test_given_100_transactions_when_committed_then_they_go_in_two_chunks_and_all_are_stored(
+    store_on_fresh_table, user_id, call_log
+):
+    # Given one transaction more than a TransactWriteItems call holds next to the portfolio item
     transactions = [
-        a_transaction(f"t-{n:03d}", at=T0 + minutes(n), chain="base", token_address=WETH_BASE) for n in range(150)
+        a_transaction(f"t-{n:03d}", at=T0 + minutes(n), chain="base", token_address=WETH_BASE) for n in range(100)
     ]
 
     # When they are committed at once
-    stored = store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=transactions)
+    stored = store_on_fresh_table.commit(
+        user_id, expected_version=0, record=a_record(user_id), put_transactions=transactions
+    )
 
-    # Then two conditional chunks were written, each bumping the version, and every transaction is there
-    assert call_log.count("TransactWriteItems") == 2
-    assert [len(params["TransactItems"]) for name, params in call_log.calls if name == "TransactWriteItems"] == [
-        100,
-        52,
-    ]
-    snapshot = store.load(user_id)
+    # Then two conditional chunks were written (99 + the item, then 1 + the item), each bumping the version
+    chunk_sizes = [len(params["TransactItems"]) for name, params in call_log.calls if name == "TransactWriteItems"]
+    assert chunk_sizes == [100, 2]
+    snapshot = store_on_fresh_table.load(user_id)
     assert stored.version == snapshot.record.version == 2
     assert snapshot.transactions == tuple(transactions)
+
+
+def test_given_a_chunked_commit_when_a_later_chunk_is_refused_then_the_error_names_what_earlier_chunks_stored(
+    store_on_fresh_table, user_id
+):
+    # Given t-099 is already stored
+    store_on_fresh_table.commit(
+        user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-099")]
+    )
+    transactions = [a_transaction(f"t-{n:03d}", at=T0 + minutes(n)) for n in range(100)]
+
+    # When 100 transactions including t-099 are committed (t-099 falls in the second chunk)
+    with pytest.raises(TransactionsExist) as raised:
+        store_on_fresh_table.commit(
+            user_id, expected_version=1, record=a_record(user_id), put_transactions=transactions
+        )
+
+    # Then t-099 is reported, and the first chunk's 99 transactions are stored and named in the error
+    assert raised.value.ids == ("t-099",)
+    assert raised.value.committed_transaction_ids == tuple(f"t-{n:03d}" for n in range(99))
+    snapshot = store_on_fresh_table.load(user_id)
+    assert len(snapshot.transactions) == 100
+    assert snapshot.record.version == 2
 
 
 def test_given_a_refresh_when_it_saves_the_record_at_a_stale_version_then_version_conflict(store, user_id):

@@ -6,7 +6,7 @@ import pytest
 from portfolio.domain.portfolio_record import PortfolioRecord
 
 from tests.integration.store.builders import T0, a_transaction, minutes
-from tests.integration.store.conftest import create_fresh_tables
+from tests.integration.store.tables import create_fresh_tables
 
 
 @pytest.fixture
@@ -18,9 +18,9 @@ def table_names(moto_endpoint):
 def test_given_users_spread_over_shards_when_enumerated_in_small_pages_then_each_user_comes_exactly_once(
     make_store, call_log
 ):
-    # Given 23 users, each with a few transactions, over 4 shards
+    # Given 13 users, each with a few transactions, over 4 shards
     store = make_store(shards=4)
-    users = [f"enum-user-{n:02d}" for n in range(23)]
+    users = [f"enum-user-{n:02d}" for n in range(13)]
     for user in users:
         store.commit(
             user,
@@ -30,14 +30,14 @@ def test_given_users_spread_over_shards_when_enumerated_in_small_pages_then_each
         )
     call_log.clear()
 
-    # When users are listed 3 a page
-    pages = list(store.iter_user_ids(page_size=3))
+    # When users are listed 2 a page
+    pages = list(store.iter_user_ids(page_size=2))
 
     # Then every user appears once, no page is larger than asked, and only index keys were read
     listed = [user for page in pages for user in page]
     assert sorted(listed) == users
     assert len(listed) == len(set(listed))
-    assert all(0 < len(page) <= 3 for page in pages)
+    assert all(0 < len(page) <= 2 for page in pages)
     assert {params.get("IndexName") for _, params in call_log.calls} == {"UsersByShard"}
     items_read = sum(len(answer["Items"]) for _, answer in call_log.answers)
     assert items_read == len(users)

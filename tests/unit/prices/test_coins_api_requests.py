@@ -14,7 +14,7 @@ def capture_client(seen: list[httpx.Request]) -> httpx.Client:
         seen.append(request)
         return httpx.Response(200, content=b'{"coins": {}}')
 
-    return httpx.Client(transport=httpx.MockTransport(answer), headers={"User-Agent": USER_AGENT})
+    return httpx.Client(transport=httpx.MockTransport(answer))
 
 
 def test_given_no_key_when_fetching_then_the_public_api_is_asked_with_the_search_width():
@@ -24,7 +24,6 @@ def test_given_no_key_when_fetching_then_the_public_api_is_asked_with_the_search
     api.fetch_current(COINS)
 
     assert str(seen[0].url) == f"https://coins.llama.fi/prices/current/{','.join(COINS)}?searchWidth=4h"
-    assert seen[0].headers["user-agent"] == USER_AGENT
 
 
 def test_given_a_key_and_the_public_url_when_fetching_then_the_pro_api_is_asked_with_the_key_in_its_path():

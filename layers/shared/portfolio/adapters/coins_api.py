@@ -78,7 +78,7 @@ def parse_prices_body(content: bytes, requested: Sequence[str]) -> dict[str, Pri
     """
     try:
         body = json.loads(content, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as error:
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"body is not JSON ({type(error).__name__})") from None
     if not isinstance(body, dict) or not isinstance(body.get("coins"), dict):
         raise ValueError('body has no "coins" object')

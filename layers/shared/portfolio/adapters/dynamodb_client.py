@@ -16,6 +16,8 @@ def make_dynamodb_client(settings: Settings) -> Any:
     Standard retry mode retries throttling (ProvisionedThroughputExceeded, ThrottlingException),
     5xx answers and connection errors with jittered backoff, up to `dynamodb_max_attempts`
     attempts in all; whatever still fails propagates to the caller as a botocore error.
+    (botocore's `max_attempts` key counts retries after the first request; `total_max_attempts`
+    counts every request, which is what the setting means.)
     """
     return boto3.client(
         "dynamodb",
@@ -24,7 +26,7 @@ def make_dynamodb_client(settings: Settings) -> Any:
         config=Config(
             connect_timeout=settings.dynamodb_connect_timeout_s,
             read_timeout=settings.dynamodb_read_timeout_s,
-            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+            retries={"mode": "standard", "total_max_attempts": settings.dynamodb_max_attempts},
             tcp_keepalive=True,
         ),
     )

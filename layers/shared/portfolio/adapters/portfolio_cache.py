@@ -11,7 +11,7 @@ A filter key is appended only when it is not empty. Each view also has a generat
 `lock:<view key>`.
 
 Invalidation: a generation token stored in front of each value
-    The generation key of a (user, kind) holds a random 16-byte token. A value is stored as the
+    The generation key of a (user, kind) holds a random token (16 hex characters). A value is stored as the
     token it was written under followed by the exact response body. A read is one MGET of the
     generation key and the value key; the body is served only when the two tokens agree, and is
     returned as stored (a slice, no parsing). Invalidating writes new tokens to the user's
@@ -47,7 +47,7 @@ Metrics
 
 Failures
     The client carries short socket timeouts (see redis_connection). Every Redis error is caught,
-    counted and logged by type: a read becomes a miss, a write or invalidation is skipped and
+    counted and logged (type and message): a read becomes a miss, a write or invalidation is skipped and
     reports False. The client reconnects by itself when Redis returns.
 """
 
@@ -60,12 +60,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import computed_field
 from redis.exceptions import RedisClusterException, RedisError
 
+from portfolio.adapters.redis_connection import RedisClient
 from portfolio.domain.models import CamelModel
 from portfolio.observability import logger, metrics
 from portfolio.settings import Settings
@@ -182,7 +183,7 @@ class PortfolioCache:
 
     def __init__(
         self,
-        client: Any | None,
+        client: RedisClient | None,
         settings: Settings,
         *,
         lock_ttl_ms: int = 3_000,
@@ -190,7 +191,8 @@ class PortfolioCache:
         poll_interval_ms: int = 10,
         rng: random.Random | None = None,
     ) -> None:
-        self._client = client
+        # Any: redis.Redis and RedisCluster share the commands used here but no common type.
+        self._client: Any = cast(Any, client)
         self._ttl_s = {
             CacheKind.PORTFOLIO: settings.portfolio_cache_ttl_s,
             CacheKind.ASSETS: settings.portfolio_cache_ttl_s,
@@ -208,10 +210,10 @@ class PortfolioCache:
         self._unpublished: Counter[str] = Counter()
         self._next_publish = 0.0
         if client is not None:
-            self._write_current = client.register_script(_WRITE_CURRENT_LUA)
-            self._fill_script = client.register_script(_FILL_LUA)
-            self._release_script = client.register_script(_RELEASE_LUA)
-            self._new_generation = client.register_script(_NEW_GENERATION_LUA)
+            self._write_current = self._client.register_script(_WRITE_CURRENT_LUA)
+            self._fill_script = self._client.register_script(_FILL_LUA)
+            self._release_script = self._client.register_script(_RELEASE_LUA)
+            self._new_generation = self._client.register_script(_NEW_GENERATION_LUA)
 
     @property
     def enabled(self) -> bool:
@@ -330,6 +332,7 @@ class PortfolioCache:
     # Housekeeping
 
     def stats(self) -> CacheStats:
+        """Every read counts as a hit or a miss (an unavailable Redis is a miss); errors are counted besides."""
         with self._counts_lock:
             counts = dict(self._counts)
         kinds = {
@@ -368,12 +371,12 @@ class PortfolioCache:
 
     def _read(self, key: CacheKey) -> tuple[bytes, bytes | None]:
         """The current generation and the body stored under it, in one round trip."""
-        generation, stored = self._client.mget(key.generation, key.value)  # type: ignore[union-attr]
+        generation, stored = self._client.mget(key.generation, key.value)
         return _current_body(generation, stored)
 
     def _try_lock(self, key: CacheKey) -> str | None:
         token = secrets.token_hex(8)
-        acquired = self._client.set(key.lock, token, nx=True, px=self._lock_ttl_ms)  # type: ignore[union-attr]
+        acquired = self._client.set(key.lock, token, nx=True, px=self._lock_ttl_ms)
         return token if acquired else None
 
     def _wait_for_fill(self, key: CacheKey) -> bytes | None:
@@ -381,7 +384,7 @@ class PortfolioCache:
         deadline = time.monotonic() + self._wait_s
         while time.monotonic() < deadline:
             time.sleep(self._poll_s)
-            generation, stored, lock = self._client.mget(key.generation, key.value, key.lock)  # type: ignore[union-attr]
+            generation, stored, lock = self._client.mget(key.generation, key.value, key.lock)
             _, body = _current_body(generation, stored)
             if body is not None:
                 return body

@@ -4,7 +4,8 @@ Item layout in the PortfolioTable (other modules rely on it):
 
 - pk="USER#<userId>", sk="PROFILE": the PortfolioRecord (version as a Number, prices as a compact
   JSON string with Decimals as strings) plus userId and userShard, which feed the sparse
-  UsersByShard index: enumerating users reads one small key per user and never a transaction.
+  UsersByShard index: enumerating users reads one small key per user and never a transaction;
+  writeId, unique per write, lets a retried conditional write recognise that it already landed.
 - pk="USER#<userId>", sk="TX#<transactionId>", txSort="<UTC timestamp, fixed width>#<transactionId>":
   one transaction; the TransactionsByTime index pages them newest first.
 - pk="USER#<userId>", sk="HIST#<resolution>#<UTC bucket start>": one history point, with expiresAt
@@ -20,6 +21,7 @@ import hashlib
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -236,6 +238,8 @@ def _record_item(record: PortfolioRecord, *, version: int, shards: int) -> dict[
         "version": {"N": str(version)},
         "costBasisMethod": {"S": record.cost_basis_method.value},
         "prices": {"S": _prices_json(record.prices)},
+        # Unique per write (botocore's retries resend the same one): tells our own landed write apart.
+        "writeId": {"S": uuid.uuid4().hex},
     }
     if record.prices_as_of is not None:
         item["pricesAsOf"] = {"S": record.prices_as_of.isoformat()}
@@ -497,6 +501,8 @@ class PortfolioStore:
         self, user_id: str, resolution: Resolution, start: datetime, end: datetime
     ) -> list[HistoryPoint]:
         """Points whose bucket starts within [start, end], oldest first."""
+        if start > end:
+            return []  # DynamoDB refuses a BETWEEN whose bounds are reversed
         items = self._query_all(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
             ExpressionAttributeValues={
@@ -591,16 +597,20 @@ class PortfolioStore:
 
     def save_record(self, record: PortfolioRecord, expected_version: int) -> PortfolioRecord:
         """Replace the portfolio item if it is still at `expected_version`; raises VersionConflict."""
+        item = _record_item(record, version=expected_version + 1, shards=self._shards)
         try:
             self._client.put_item(
                 TableName=self._table_name,
-                Item=_record_item(record, version=expected_version + 1, shards=self._shards),
+                Item=item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **_version_condition(expected_version),
             )
         except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            # A retry after a timed-out attempt that did land finds our own write: that is a success.
+            if error.response.get("Item", {}).get("writeId") != item["writeId"]:
                 raise VersionConflict(record.user_id, expected_version) from error
-            raise
         return record.model_copy(update={"version": expected_version + 1})
 
     def put_history_points(self, points: Iterable[HistoryWrite | tuple[Any, ...]]) -> None:

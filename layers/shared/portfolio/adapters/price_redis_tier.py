@@ -12,12 +12,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.settings import Settings
 
 DEFAULT_KEY_PREFIX = "price:v1:"
+
+# A cluster client raises RedisClusterException (not a RedisError) when it cannot reach or map the cluster.
+_REDIS_FAILURES = (RedisError, RedisClusterException)
 
 
 class PriceCacheUnavailableError(Exception):
@@ -47,7 +50,7 @@ class PriceRedisTier:
                 for coin_id in coin_ids:
                     pipe.get(self.key_for(coin_id))
                 values = pipe.execute()
-        except RedisError as error:
+        except _REDIS_FAILURES as error:
             raise PriceCacheUnavailableError(f"price tier read failed: {type(error).__name__}") from None
         quotes: dict[str, PriceQuote] = {}
         for coin_id, raw in zip(coin_ids, values, strict=True):
@@ -70,5 +73,5 @@ class PriceRedisTier:
                 for quote in batch:
                     pipe.set(self.key_for(quote.token), quote.model_dump_json(by_alias=True), ex=self._ttl_s)
                 pipe.execute()
-        except RedisError as error:
+        except _REDIS_FAILURES as error:
             raise PriceCacheUnavailableError(f"price tier write failed: {type(error).__name__}") from None

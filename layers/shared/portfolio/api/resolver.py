@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+import json
+from collections.abc import Mapping
+from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from portfolio import wiring
 from portfolio.api.error_handlers import register_error_handlers
-from portfolio.api.request_guards import authorize_portfolio_access, parse_json_body
+from portfolio.api.request_guards import authorize_portfolio_access, parse_json_body, unreadable_body
+from portfolio.api.responses import error_response
 from portfolio.api.routers import health, portfolios, settings, transactions
 
 
+class PortfolioApiResolver(APIGatewayHttpResolver):
+    """Refuses bodies it must not parse (over the size limit, not JSON) before routing and validation."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        refused = unreadable_body(event, wiring.settings().max_body_bytes)
+        if refused is not None:
+            builder = ResponseBuilder(error_response(refused), serializer=json.dumps)
+            return builder.build(APIGatewayProxyEventV2(dict(event)))
+        return super().resolve(event, context)
+
+
 def build_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+    app = PortfolioApiResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.use(middlewares=[authorize_portfolio_access])
     for router in (health.router, portfolios.router, transactions.router, settings.router):
         app.include_router(router)

@@ -21,6 +21,8 @@ Rules, per transaction type:
 - The fee of a transfer_in without price, a transfer_out or a bridge is an expense: it lowers
   the realized P&L of the token it was paid on (`fees_expensed`). Fees on buys and priced
   transfers in are part of the cost; fees on sells lower the proceeds.
+- A priceUsd on a transfer_out or a bridge is informational: moving a holding realizes nothing.
+- A transaction's category overrides the registry's for its token; the latest one wins.
 
 Which lots a removal takes:
 
@@ -65,10 +67,6 @@ class Lot:
     amount: Decimal
     cost: Decimal | None  # None: received without a price, cost basis unknown
     acquired_at: datetime
-
-    @property
-    def cost_known(self) -> bool:
-        return self.cost is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,4 +371,3 @@ def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _B
             source.cost_bridged_out += taken.known_cost
             destination.cost_bridged_in += taken.known_cost
             source.fees_expensed += fee
-

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,6 +40,7 @@ from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.refresh_planner import RefreshMessage
 
 DEFAULT_MAX_SAVE_ATTEMPTS = 3
+DEFAULT_LOAD_CONCURRENCY = 8
 # Pricing may use this share of the invocation's remaining time; the rest is for saving and caching.
 PRICING_TIME_SHARE = 0.5
 # A message is a duplicate for as long as its window can still be redelivered.
@@ -104,26 +106,38 @@ class PortfolioRefresher:
         cache: WarmableCache,
         *,
         max_save_attempts: int = DEFAULT_MAX_SAVE_ATTEMPTS,
+        load_concurrency: int = DEFAULT_LOAD_CONCURRENCY,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._prices = prices
         self._cache = cache
         self._max_save_attempts = max_save_attempts
+        self._load_concurrency = load_concurrency
         self._clock = clock
         self.counts = RefreshCounts()
 
     def prefetch(self, user_ids: Iterable[str], *, deadline: float | None = None) -> PricedBatch:
         """Load every user once and price all their tokens in one PriceService call."""
         batch = PricedBatch()
-        for user_id in dict.fromkeys(user_ids):
-            try:
-                batch.snapshots[user_id] = self._store.load(user_id)
-            except Exception as error:  # reported when this user's message is processed
-                batch.load_errors[user_id] = error
+        unique_user_ids = list(dict.fromkeys(user_ids))
+        # One Query per user, several in flight: a batch of 100 users loads in the time of about 13.
+        with ThreadPoolExecutor(max_workers=self._load_concurrency, thread_name_prefix="refresh-load") as pool:
+            loaded = pool.map(self._try_load, unique_user_ids)
+            for user_id, outcome in zip(unique_user_ids, loaded, strict=True):
+                if isinstance(outcome, Exception):  # reported when this user's message is processed
+                    batch.load_errors[user_id] = outcome
+                else:
+                    batch.snapshots[user_id] = outcome
         tokens = {token.key: token for snapshot in batch.snapshots.values() for token in held_tokens(snapshot)}
         self._price(batch, list(tokens.values()), deadline)
         return batch
+
+    def _try_load(self, user_id: str) -> PortfolioSnapshot | Exception:
+        try:
+            return self._store.load(user_id)
+        except Exception as error:
+            return error
 
     def refresh_message(self, message: RefreshMessage, batch: PricedBatch) -> list[PortfolioView]:
         """Refresh every user of the message; if any fails, the others still complete, then this raises."""
@@ -146,9 +160,11 @@ class PortfolioRefresher:
     def refresh_user(self, user_id: str, window: datetime, batch: PricedBatch) -> PortfolioView:
         if user_id in batch.load_errors:
             raise batch.load_errors.pop(user_id)
-        snapshot = batch.snapshots.get(user_id) or self._store.load(user_id)
+        # Taken out of the batch: once saved, the next writer of this user must read the new version.
+        prefetched = batch.snapshots.pop(user_id, None)
+        snapshot = prefetched or self._store.load(user_id)
         for attempt in range(1, self._max_save_attempts + 1):
-            view, record = self._recompute(snapshot, batch)
+            view, record = self._recompute(snapshot, batch, fully_priced=prefetched is not None and attempt == 1)
             try:
                 self._store.save_record(record, expected_version=snapshot.record.version)
                 break
@@ -158,18 +174,20 @@ class PortfolioRefresher:
                 if attempt == self._max_save_attempts:
                     raise
                 snapshot = self._store.load(user_id, consistent_read=True)
-        batch.snapshots.pop(user_id, None)  # the next writer must read the new version
         self._store.put_history_points(_history_items(user_id, window, view))
         self._cache.invalidate_user(user_id)
         self._cache.set_many(user_id, warm_bodies(view))
         self.counts.users_refreshed += 1
         return view
 
-    def _recompute(self, snapshot: PortfolioSnapshot, batch: PricedBatch) -> tuple[PortfolioView, PortfolioRecord]:
-        # A re-read after a conflict can hold a token the batch never asked about (a fresh buy).
-        unseen = [token for token in held_tokens(snapshot) if token.key not in batch.requested]
-        if unseen:
-            self._price(batch, unseen, deadline=None)
+    def _recompute(
+        self, snapshot: PortfolioSnapshot, batch: PricedBatch, *, fully_priced: bool
+    ) -> tuple[PortfolioView, PortfolioRecord]:
+        if not fully_priced:
+            # A snapshot read after the prefetch can hold a token the batch never asked about (a fresh buy).
+            unseen = [token for token in held_tokens(snapshot) if token.key not in batch.requested]
+            if unseen:
+                self._price(batch, unseen, deadline=None)
         now = self._clock()
         record = repriced_record(snapshot, batch.quotes, now)
         view = compute_portfolio(snapshot.model_copy(update={"record": record}), now=now)

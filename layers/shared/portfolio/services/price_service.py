@@ -79,6 +79,31 @@ _METRICS: tuple[tuple[str, str, MetricUnit], ...] = (
 )
 
 
+_MAX_REMEMBERED_TOKEN_IDS = 100_000
+
+
+class _MemoryEntry:
+    """A coin's quote in the memory tier, with the per-token copies already served from it.
+
+    Quotes are immutable, so the copy made for a token on the first hit is handed out again on
+    every later hit until the entry expires.
+    """
+
+    __slots__ = ("expires_at", "quote", "served")
+
+    def __init__(self, expires_at: float, quote: PriceQuote) -> None:
+        self.expires_at = expires_at
+        self.quote = quote
+        self.served: dict[str, PriceQuote] = {}
+
+    def served_as(self, token_key: str) -> PriceQuote:
+        served = self.served.get(token_key)
+        if served is None:
+            served = self.quote.model_copy(update={"token": token_key, "source": PriceSource.MEMORY, "stale": False})
+            self.served[token_key] = served
+        return served
+
+
 class PriceService:
     """One per container: the memory tier lives as long as the instance."""
 
@@ -99,43 +124,45 @@ class PriceService:
         self._memory_ttl_s = settings.price_memory_ttl_s
         self._min_confidence = settings.price_min_confidence
         self._clock = clock
-        self._memory: dict[str, tuple[float, PriceQuote]] = {}
+        self._memory: dict[str, _MemoryEntry] = {}
+        self._token_ids: dict[TokenId | str, tuple[str, str]] = {}
         self._stats = PriceStats()
         self._lock = threading.Lock()
 
     def get_price(self, token: TokenId | str, *, deadline: float | None = None) -> PriceQuote | None:
         """The token's quote, or None when it is unpriced."""
-        key = _normalize(token).key
+        _coin_id, key = self._coin_and_key(token)
         return self.get_prices([key], deadline=deadline).get(key)
 
     def get_prices(self, tokens: Iterable[TokenId | str], *, deadline: float | None = None) -> dict[str, PriceQuote]:
         """Quotes keyed by TokenId.key; unpriced tokens are absent. `deadline` is a time.monotonic() value."""
-        tokens_by_coin = _group_by_coin(tokens)
+        tokens_by_coin = self._group_by_coin(tokens)
         tally = PriceStats()
-        quotes = self._read_memory(tokens_by_coin, tally)
-        missing = [coin_id for coin_id in tokens_by_coin if coin_id not in quotes]
+        priced, missing = self._read_memory(tokens_by_coin, tally)
         if missing:
             from_redis = self._read_redis(missing, tally)
             self._remember(from_redis.values())
-            quotes.update(from_redis)
             missing = [coin_id for coin_id in missing if coin_id not in from_redis]
+            _serve(from_redis, tokens_by_coin, priced)
         tally.misses = len(missing)
         if missing:
             fresh = self._fetch_fresh(missing, deadline, tally)
             self._store_fresh(fresh, tally)
-            quotes.update(fresh)
+            _serve(fresh, tokens_by_coin, priced)
             not_fresh = [coin_id for coin_id in missing if coin_id not in fresh]
             if not_fresh:
                 stale = self._read_last_known(not_fresh, tally)
                 tally.stale_served = len(stale)
                 tally.unpriced = len(not_fresh) - len(stale)
-                quotes.update(stale)
+                _serve(stale, tokens_by_coin, priced)
         self._record(tally)
-        return {
-            token_key: quote.model_copy(update={"token": token_key})
-            for coin_id, quote in quotes.items()
-            for token_key in tokens_by_coin[coin_id]
-        }
+        return priced
+
+    def close(self) -> None:
+        """Releases the coins API's connections (a container never needs to; tools and tests do)."""
+        close = getattr(self._coins_api, "close", None)
+        if close is not None:
+            close()
 
     def clear_cache(self) -> None:
         """Forgets the memory tier (the shared tiers are left alone)."""
@@ -146,21 +173,47 @@ class PriceService:
         with self._lock:
             return replace(self._stats)
 
-    def _read_memory(self, tokens_by_coin: dict[str, list[str]], tally: PriceStats) -> dict[str, PriceQuote]:
+    def _coin_and_key(self, token: TokenId | str) -> tuple[str, str]:
+        """(coin id to ask for, normalized token key); raises InvalidInputError for a malformed token."""
+        # Holdings name the same tokens call after call; parsing each once keeps the warm path cheap.
+        known = self._token_ids.get(token)
+        if known is None:
+            if isinstance(token, TokenId):
+                token_id = normalize_token(token.chain, token.address, field="token")
+            else:
+                token_id = TokenId.parse(token)
+            if len(self._token_ids) >= _MAX_REMEMBERED_TOKEN_IDS:
+                self._token_ids.clear()
+            known = self._token_ids[token] = (token_id.price_coin_id, token_id.key)
+        return known
+
+    def _group_by_coin(self, tokens: Iterable[TokenId | str]) -> dict[str, list[str]]:
+        """Coin id -> the distinct token keys that asked for it, in first-seen order."""
+        tokens_by_coin: dict[str, list[str]] = {}
+        for token in tokens:
+            coin_id, key = self._coin_and_key(token)
+            keys = tokens_by_coin.setdefault(coin_id, [])
+            if key not in keys:
+                keys.append(key)
+        return tokens_by_coin
+
+    def _read_memory(
+        self, tokens_by_coin: dict[str, list[str]], tally: PriceStats
+    ) -> tuple[dict[str, PriceQuote], list[str]]:
+        """Per-token quotes this container still holds, and the coins it does not."""
         now = self._clock()
-        found: dict[str, PriceQuote] = {}
+        priced: dict[str, PriceQuote] = {}
+        missing: list[str] = []
         with self._lock:
-            for coin_id in tokens_by_coin:
+            for coin_id, token_keys in tokens_by_coin.items():
                 entry = self._memory.get(coin_id)
-                if entry is None:
+                if entry is None or entry.expires_at <= now:
+                    missing.append(coin_id)
                     continue
-                expires_at, quote = entry
-                if expires_at <= now:
-                    del self._memory[coin_id]
-                    continue
-                found[coin_id] = quote.model_copy(update={"source": PriceSource.MEMORY})
-        tally.memory_hits = len(found)
-        return found
+                for token_key in token_keys:
+                    priced[token_key] = entry.served_as(token_key)
+        tally.memory_hits = len(tokens_by_coin) - len(missing)
+        return priced, missing
 
     def _read_redis(self, coin_ids: list[str], tally: PriceStats) -> dict[str, PriceQuote]:
         if self._redis_tier is None:
@@ -238,7 +291,7 @@ class PriceService:
         expires_at = self._clock() + self._memory_ttl_s
         with self._lock:
             for quote in quotes:
-                self._memory[quote.token] = (expires_at, quote)
+                self._memory[quote.token] = _MemoryEntry(expires_at, quote)
 
     def _record(self, tally: PriceStats) -> None:
         with self._lock:
@@ -246,21 +299,11 @@ class PriceService:
         _emit_metrics(tally)
 
 
-def _normalize(token: TokenId | str) -> TokenId:
-    if isinstance(token, TokenId):
-        return normalize_token(token.chain, token.address, field="token")
-    return TokenId.parse(token)
-
-
-def _group_by_coin(tokens: Iterable[TokenId | str]) -> dict[str, list[str]]:
-    """Coin id -> the distinct token keys that asked for it, in first-seen order."""
-    tokens_by_coin: dict[str, list[str]] = {}
-    for token in tokens:
-        token_id = _normalize(token)
-        keys = tokens_by_coin.setdefault(token_id.price_coin_id, [])
-        if token_id.key not in keys:
-            keys.append(token_id.key)
-    return tokens_by_coin
+def _serve(quotes: dict[str, PriceQuote], tokens_by_coin: dict[str, list[str]], priced: dict[str, PriceQuote]) -> None:
+    """Adds each coin's quote under every token key that asked for that coin."""
+    for coin_id, quote in quotes.items():
+        for token_key in tokens_by_coin[coin_id]:
+            priced[token_key] = quote.model_copy(update={"token": token_key})
 
 
 def _emit_metrics(tally: PriceStats) -> None:

@@ -1,0 +1,20 @@
+"""The template, raw and translated, read once per session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local_stack.template_resources import load_template
+from tests.infra.sam import Stack, translate
+
+
+@pytest.fixture(scope="session")
+def sam_template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="session")
+def stack(sam_template: dict[str, Any]) -> Stack:
+    return Stack(translate(sam_template))

@@ -1,0 +1,121 @@
+"""Least privilege: each role can do its job and, where it matters, provably nothing more."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.sam import FUNCTIONS, Stack, actions_granted, allows
+
+WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+AWS_MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+}
+SQS_EVENT_SOURCE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+# What that AWS managed policy grants (its published document, logs left out).
+SQS_EVENT_SOURCE_STATEMENTS = [
+    {
+        "Effect": "Allow",
+        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+        "Resource": "*",
+    }
+]
+
+
+def _updater_statements(stack: Stack) -> list[dict]:
+    statements = stack.role_statements("PriceUpdaterFunction")
+    if SQS_EVENT_SOURCE_POLICY in stack.managed_policy_arns("PriceUpdaterFunction"):
+        statements += SQS_EVENT_SOURCE_STATEMENTS
+    return statements
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_any_role_then_its_managed_policies_are_only_logs_tracing_and_vpc_networking(stack: Stack, function):
+    # The updater also gets the SQS event source's policy, which SAM attaches for the SQS event.
+    allowed = AWS_MANAGED | ({SQS_EVENT_SOURCE_POLICY} if function == "PriceUpdaterFunction" else set())
+
+    assert set(stack.managed_policy_arns(function)) <= allowed
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_any_role_then_it_cannot_scan_a_table_or_use_wildcard_actions(stack: Stack, function):
+    actions = [action.lower() for action in actions_granted(stack.role_statements(function))]
+
+    assert "dynamodb:scan" not in actions
+    assert not any(action.endswith(":*") or action == "*" for action in actions)
+
+
+def test_given_the_api_role_then_it_has_no_sqs_permission_at_all(stack: Stack):
+    actions = list(actions_granted(stack.role_statements("ApiFunction")))
+
+    assert actions, "the API role should grant its table actions"
+    assert [action for action in actions if action.lower().startswith("sqs:")] == []
+
+
+def test_given_the_api_role_then_it_reads_and_writes_only_the_portfolio_table(stack: Stack):
+    statements = stack.role_statements("ApiFunction")
+    portfolio, idempotency = stack.arn("PortfolioTable"), stack.arn("IdempotencyTable")
+
+    assert allows(statements, "dynamodb:Query", f"{portfolio}/index/TransactionsByTime", leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:ConditionCheckItem", portfolio, leading_keys=["USER#a"])
+    assert not allows(statements, "dynamodb:GetItem", idempotency, leading_keys=["x"])
+
+
+def test_given_the_scheduler_role_then_it_writes_only_run_lock_items(stack: Stack):
+    statements = stack.role_statements("RefreshSchedulerFunction")
+    table = stack.arn("PortfolioTable")
+
+    # Given a run lock item, then the scheduler may claim and release it
+    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:GetItem"):
+        assert allows(statements, action, table, leading_keys=["RUN#2025-01-15T10:00:00Z"])
+    # Given any other item (a user's portfolio, a price), then no write is allowed
+    for action in WRITES:
+        assert not allows(statements, action, table, leading_keys=["USER#alice"])
+        assert not allows(statements, action, table, leading_keys=["PRICE#ethereum:0x0"])
+        assert not allows(statements, action, table, leading_keys=["RUN#x", "USER#alice"])
+
+
+def test_given_the_scheduler_role_then_it_enumerates_users_only_through_the_users_index(stack: Stack):
+    statements = stack.role_statements("RefreshSchedulerFunction")
+    table = stack.arn("PortfolioTable")
+
+    assert allows(statements, "dynamodb:Query", f"{table}/index/UsersByShard", leading_keys=["SHARD#07"])
+    assert not allows(statements, "dynamodb:Query", table, leading_keys=["USER#alice"])
+    assert not allows(statements, "dynamodb:Query", f"{table}/index/TransactionsByTime", leading_keys=["USER#a"])
+
+
+def test_given_the_scheduler_role_then_it_sends_to_the_refresh_queue_and_nowhere_else(stack: Stack):
+    statements = stack.role_statements("RefreshSchedulerFunction")
+
+    assert allows(statements, "sqs:SendMessage", stack.arn("RefreshQueue"))
+    assert not allows(statements, "sqs:SendMessage", stack.arn("RefreshDeadLetterQueue"))
+    assert not allows(statements, "sqs:ReceiveMessage", stack.arn("RefreshQueue"))
+
+
+def test_given_the_updater_role_then_it_consumes_the_queue_but_cannot_send_to_it(stack: Stack):
+    statements = _updater_statements(stack)
+    queue = stack.arn("RefreshQueue")
+
+    assert allows(statements, "sqs:ReceiveMessage", queue)
+    assert allows(statements, "sqs:DeleteMessage", queue)
+    assert not allows(statements, "sqs:SendMessage", queue)
+
+
+def test_given_the_updater_role_then_it_keeps_portfolios_and_idempotency_records(stack: Stack):
+    statements = stack.role_statements("PriceUpdaterFunction")
+
+    assert allows(statements, "dynamodb:UpdateItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:BatchWriteItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:PutItem", stack.arn("IdempotencyTable"), leading_keys=["msg"])
+    assert allows(statements, "dynamodb:DeleteItem", stack.arn("IdempotencyTable"), leading_keys=["msg"])
+
+
+def test_given_a_policy_that_drops_the_run_lock_condition_then_the_check_above_would_catch_it():
+    # The evaluator itself: an unconditioned write statement must count as allowing USER# writes.
+    widened = [{"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": "arn:aws:dynamodb:r:a:table/T"}]
+    guarded = [{**widened[0], "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RUN#*"]}}}]
+
+    assert allows(widened, "dynamodb:PutItem", "arn:aws:dynamodb:r:a:table/T", leading_keys=["USER#alice"])
+    assert not allows(guarded, "dynamodb:PutItem", "arn:aws:dynamodb:r:a:table/T", leading_keys=["USER#alice"])

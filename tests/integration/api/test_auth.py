@@ -1,0 +1,94 @@
+"""Only the owner reads and writes a portfolio; an admin scope reads any; everyone else is refused first."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from portfolio import wiring
+from portfolio.observability import logger
+
+from tests.integration.api.conftest import ADMIN_SCOPE, Call, DynamoCalls, buy
+from tests.support.http_events import SAMPLE_BEARER_TOKEN
+
+READS = [
+    ("GET", "/portfolios/{user}", None),
+    ("GET", "/portfolios/{user}/assets", None),
+    ("GET", "/portfolios/{user}/performance", None),
+    ("GET", "/portfolios/{user}/transactions", None),
+]
+WRITES = [
+    ("POST", "/portfolios/{user}/transactions", buy("tx-1", "1")),
+    ("DELETE", "/portfolios/{user}/transactions/tx-1", None),
+    ("PUT", "/portfolios/{user}/settings", {"costBasisMethod": "average"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), READS + WRITES)
+def test_given_another_users_token_when_calling_any_route_then_403_before_any_data_is_read(
+    call: Call, user_id: str, dynamo_calls: DynamoCalls, method: str, path: str, body: object
+) -> None:
+    dynamo_calls.reset()
+
+    answer = call(method, path.format(user=user_id), sub="user-mallory", body=body)
+
+    assert answer.status == 403
+    assert answer.error["code"] == "forbidden"
+    assert dynamo_calls.operations == []
+
+
+@pytest.mark.parametrize(("method", "path", "body"), READS + WRITES)
+def test_given_no_claims_when_calling_any_portfolio_route_then_401(
+    call: Call, user_id: str, method: str, path: str, body: object
+) -> None:
+    answer = call(method, path.format(user=user_id), sub=None, body=body)
+
+    assert answer.status == 401
+    assert answer.error["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), READS)
+def test_given_an_admin_token_when_reading_another_portfolio_then_allowed(
+    call: Call, user_id: str, method: str, path: str, body: object
+) -> None:
+    answer = call(method, path.format(user=user_id), sub="ops-admin", scopes=[ADMIN_SCOPE], body=body)
+
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES)
+def test_given_an_admin_token_when_writing_another_portfolio_then_403_and_nothing_written(
+    call: Call, user_id: str, method: str, path: str, body: object
+) -> None:
+    answer = call(method, path.format(user=user_id), sub="ops-admin", scopes=[ADMIN_SCOPE], body=body)
+
+    assert answer.status == 403
+    assert wiring.portfolio_store().load(user_id).record.version == 0
+
+
+def test_given_requests_with_a_bearer_token_when_handled_then_neither_token_nor_header_reaches_the_logs(
+    call: Call, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The most verbose setting an operator could choose, event logging included.
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    previous_level = logger.log_level
+    logger.setLevel("DEBUG")
+    captured = io.StringIO()
+    previous_stream = logger.registered_handler.setStream(captured)
+    try:
+        call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("tx-1", "1"))
+        call("GET", f"/portfolios/{user_id}", sub=user_id)
+        call("GET", f"/portfolios/{user_id}", sub="user-mallory")
+        monkeypatch.setenv("TABLE_NAME", "table-that-does-not-exist")
+        wiring.reset()
+        call("GET", f"/portfolios/{user_id}/transactions", sub=user_id, request_id="req-logged")
+    finally:
+        logger.registered_handler.setStream(previous_stream)
+        logger.setLevel(previous_level)
+
+    logs = captured.getvalue()
+
+    assert "req-logged" in logs  # the failure was logged, with its correlation id
+    assert SAMPLE_BEARER_TOKEN not in logs
+    assert SAMPLE_BEARER_TOKEN.split(".")[2] not in logs
+    assert "authorization" not in logs.lower()

@@ -1,0 +1,192 @@
+"""Writes through the real handler: idempotent, all-or-nothing, overdraft-safe, and the cache warmed after."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from portfolio import wiring
+
+from tests.integration.api.conftest import USDC, WETH, Call, buy, sell
+
+
+def stored_ids(user_id: str) -> list[str]:
+    return [transaction.id for transaction in wiring.portfolio_store().load(user_id).transactions]
+
+
+def test_given_one_transaction_when_posted_then_201_with_the_normalized_stored_record(call: Call, user_id: str) -> None:
+    body = buy("tx-1", "1.5") | {"tokenAddress": WETH.upper().replace("0X", "0x"), "amount": 1.5}
+
+    answer = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=body)
+
+    assert answer.status == 201
+    [record] = answer.json["transactions"]
+    assert record["tokenAddress"] == WETH
+    assert record["amount"] == "1.5"
+    assert stored_ids(user_id) == ["tx-1"]
+
+
+def test_given_the_same_id_twice_when_posted_then_one_record_and_the_same_answer(call: Call, user_id: str) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    first = call("POST", path, sub=user_id, body=buy("tx-1", "1"))
+
+    repeat = call("POST", path, sub=user_id, body=buy("tx-1", "1"))
+
+    assert first.status == 201
+    assert repeat.status == 200
+    assert repeat.json == first.json
+    assert stored_ids(user_id) == ["tx-1"]
+
+
+def test_given_a_known_id_with_other_content_when_posted_then_the_stored_record_is_answered(
+    call: Call, user_id: str
+) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body=buy("tx-1", "1"))
+
+    repeat = call("POST", path, sub=user_id, body=buy("tx-1", "7"))
+
+    assert repeat.json["transactions"][0]["amount"] == "1"
+    summary = call("GET", f"/portfolios/{user_id}", sub=user_id).json
+    assert Decimal(summary["totalValueUsd"]) == Decimal("3000")
+
+
+def test_given_a_batch_mixing_known_and_new_ids_when_posted_then_only_the_new_are_added(
+    call: Call, user_id: str
+) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body=buy("tx-1", "1"))
+
+    answer = call("POST", path, sub=user_id, body={"transactions": [buy("tx-1", "1"), buy("tx-2", "2")]})
+
+    assert answer.status == 201
+    assert [t["id"] for t in answer.json["transactions"]] == ["tx-1", "tx-2"]
+    assert sorted(stored_ids(user_id)) == ["tx-1", "tx-2"]
+
+
+@pytest.mark.parametrize(
+    ("bad_item", "field"),
+    [
+        ({"amount": "abc"}, "transactions[2].amount"),
+        ({"amount": "-1"}, "transactions[2]"),
+        ({"chain": "atlantis"}, "transactions[2].chain"),
+        ({"tokenAddress": "0x1234"}, "transactions[2].tokenAddress"),
+        ({"timestamp": "yesterday"}, "transactions[2].timestamp"),
+        ({"type": "gift"}, "transactions[2].type"),
+    ],
+)
+def test_given_a_batch_with_one_invalid_item_when_posted_then_400_names_it_and_nothing_is_written(
+    call: Call, user_id: str, bad_item: dict[str, str], field: str
+) -> None:
+    batch = [buy("ok-1", "1"), buy("ok-2", "1"), buy("bad", "1") | bad_item]
+
+    answer = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": batch})
+
+    assert answer.status == 400
+    assert answer.error["details"]["field"] == field
+    assert stored_ids(user_id) == []
+
+
+def test_given_a_sell_larger_than_the_holding_when_posted_then_422_names_the_holding_and_nothing_changes(
+    call: Call, user_id: str
+) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body=buy("tx-1", "1"))
+    before = wiring.portfolio_store().load(user_id)
+
+    answer = call("POST", path, sub=user_id, body={"transactions": [buy("tx-2", "1", token=USDC), sell("tx-3", "2")]})
+
+    assert answer.status == 422
+    assert answer.error["code"] == "insufficient_holding"
+    assert WETH in answer.error["details"]["holding"]
+    assert wiring.portfolio_store().load(user_id) == before
+
+
+def test_given_more_transactions_than_allowed_when_posted_then_400_and_nothing_written(
+    call: Call, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_TRANSACTIONS_PER_REQUEST", "2")
+    wiring.reset()
+    batch = [buy(f"tx-{index}", "1") for index in range(3)]
+
+    answer = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": batch})
+
+    assert answer.status == 400
+    assert answer.error["details"]["field"] == "transactions"
+    assert stored_ids(user_id) == []
+
+
+def test_given_a_body_over_the_size_limit_when_posted_then_413_and_nothing_written(
+    call: Call, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_BODY_BYTES", "1000")
+    wiring.reset()
+    batch = [buy(f"tx-{index}", "1") for index in range(10)]
+
+    answer = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": batch})
+
+    assert answer.status == 413
+    assert answer.error["code"] == "payload_too_large"
+    assert stored_ids(user_id) == []
+
+
+def test_given_a_transaction_when_deleted_then_the_new_summary_and_it_is_gone(call: Call, user_id: str) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body={"transactions": [buy("tx-1", "1"), buy("tx-2", "2")]})
+
+    answer = call("DELETE", f"{path}/tx-2", sub=user_id)
+
+    assert answer.status == 200
+    assert Decimal(answer.json["totalValueUsd"]) == Decimal("3000")
+    assert stored_ids(user_id) == ["tx-1"]
+    assert call("GET", f"/portfolios/{user_id}", sub=user_id).json == answer.json
+
+
+def test_given_an_unknown_transaction_when_deleted_then_404(call: Call, user_id: str) -> None:
+    answer = call("DELETE", f"/portfolios/{user_id}/transactions/never-recorded", sub=user_id)
+
+    assert answer.status == 404
+    assert answer.error["code"] == "not_found"
+
+
+def test_given_a_buy_a_later_sell_depends_on_when_deleted_then_422_and_nothing_changes(
+    call: Call, user_id: str
+) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body={"transactions": [buy("tx-1", "1"), sell("tx-2", "1")]})
+    before = wiring.portfolio_store().load(user_id)
+
+    answer = call("DELETE", f"{path}/tx-1", sub=user_id)
+
+    assert answer.status == 422
+    assert WETH in answer.error["details"]["holding"]
+    assert wiring.portfolio_store().load(user_id) == before
+
+
+def test_given_average_cost_when_settings_change_then_the_summary_is_recomputed_under_it(
+    call: Call, user_id: str
+) -> None:
+    path = f"/portfolios/{user_id}/transactions"
+    batch = [
+        buy("tx-1", "1", price="1000", at="2024-01-01T00:00:00Z"),
+        buy("tx-2", "1", price="2000", at="2024-01-02T00:00:00Z"),
+        sell("tx-3", "1", price="2500", at="2024-01-03T00:00:00Z"),
+    ]
+    call("POST", path, sub=user_id, body={"transactions": batch})
+    fifo = call("GET", f"/portfolios/{user_id}", sub=user_id).json
+
+    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"costBasisMethod": "average"})
+
+    assert answer.status == 200
+    assert answer.json == {"userId": user_id, "costBasisMethod": "average"}
+    average = call("GET", f"/portfolios/{user_id}", sub=user_id).json
+    assert Decimal(fifo["realizedPnlUsd"]) == Decimal("1500")
+    assert Decimal(average["realizedPnlUsd"]) == Decimal("1000")
+    assert average["costBasisMethod"] == "average"
+
+
+def test_given_an_unknown_method_when_changing_settings_then_400_naming_it(call: Call, user_id: str) -> None:
+    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"costBasisMethod": "lifo"})
+
+    assert answer.status == 400
+    assert answer.error["details"]["field"] == "costBasisMethod"

@@ -1,0 +1,97 @@
+"""A real HTTP proxy in front of moto's DynamoDB that misbehaves as DynamoDB can.
+
+- throttle: the first `throttle` requests (every request when < 0) get DynamoDB's own 400
+  ProvisionedThroughputExceededException and never reach moto, as on a hot table.
+- answer_late: the first `answer_late` requests do reach moto, but their answer is held for
+  `late_by_s` seconds, so the client times out on a write that did happen.
+
+Everything else is forwarded unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FORWARDED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+THROTTLED = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded.",
+    }
+).encode()
+
+
+@dataclass
+class FaultyDynamoDb:
+    upstream: str
+    throttle: int = 0
+    answer_late: int = 0
+    late_by_s: float = 0.0
+    url: str = ""
+    requests: int = 0
+    throttled: int = 0
+    answered_late: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        with self._lock:
+            self.requests += 1
+            throttle = self.throttle < 0 or self.throttled < self.throttle
+            self.throttled += throttle
+            late = not throttle and self.answered_late < self.answer_late
+            self.answered_late += late
+        if throttle:
+            return 400, THROTTLED
+        request = urllib.request.Request(self.upstream + "/", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            answer = error.code, error.read()
+        if late:
+            time.sleep(self.late_by_s)
+        return answer
+
+
+@contextmanager
+def faulty_dynamodb(upstream: str, **faults: Any) -> Iterator[FaultyDynamoDb]:
+    proxy = FaultyDynamoDb(upstream, **faults)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {name: self.headers[name] for name in FORWARDED_HEADERS if self.headers.get(name)}
+            status, answer = proxy.handle(body, headers)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            # A client that gave up on a late answer has closed the connection already.
+            with contextlib.suppress(ConnectionError):
+                self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

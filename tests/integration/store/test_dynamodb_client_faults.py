@@ -1,0 +1,87 @@
+"""The container's DynamoDB client under real faults: throttling is retried, a dead server times out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+from portfolio.adapters.dynamodb_client import make_dynamodb_client
+from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
+from portfolio.domain.portfolio_record import PortfolioRecord
+from portfolio.settings import Settings
+
+from tests.integration.store.faulty_dynamodb import faulty_dynamodb
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.faults
+
+
+def store_behind(endpoint: str, settings: Settings, **overrides: str) -> PortfolioStore:
+    faulty = Settings(AWS_ENDPOINT_URL=endpoint, TABLE_NAME=settings.table_name, **overrides)
+    return PortfolioStore(
+        make_dynamodb_client(faulty),
+        faulty.table_name,
+        cursor_signing_key="test-key",
+        shards=faulty.user_index_shards,
+    )
+
+
+def test_given_dynamodb_throttles_once_when_a_portfolio_is_loaded_then_the_retry_answers(
+    moto_endpoint, settings, user_id
+):
+    with faulty_dynamodb(moto_endpoint, throttle=1) as proxy:
+        store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="3")
+
+        snapshot = store.load(user_id)
+
+    assert snapshot.record.user_id == user_id
+    assert (proxy.throttled, proxy.requests) == (1, 2)
+
+
+def test_given_dynamodb_keeps_throttling_when_loading_then_the_error_surfaces_after_max_attempts(
+    moto_endpoint, settings, user_id
+):
+    with faulty_dynamodb(moto_endpoint, throttle=-1) as proxy:
+        store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="2")
+
+        with pytest.raises(ClientError) as raised:
+            store.load(user_id)
+
+    assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    assert proxy.requests == 2
+
+
+def test_given_dynamodb_stops_answering_when_loading_then_each_attempt_times_out_and_the_error_surfaces(
+    moto_endpoint, settings, user_id
+):
+    with TcpProxy(target_port=urlparse(moto_endpoint).port) as proxy:
+        proxy.stall()
+        store = store_behind(
+            f"http://127.0.0.1:{proxy.port}", settings, DYNAMODB_MAX_ATTEMPTS="2", DYNAMODB_READ_TIMEOUT_S="0.3"
+        )
+
+        with pytest.raises(ReadTimeoutError):
+            store.load(user_id)
+
+        assert proxy.accepted == 2
+
+
+def test_given_a_save_whose_answer_is_lost_when_the_client_retries_then_it_is_not_reported_as_a_conflict(
+    moto_endpoint, settings, user_id
+):
+    # Given DynamoDB applies the first write but its answer arrives after the client's read timeout
+    with faulty_dynamodb(moto_endpoint, answer_late=1, late_by_s=1.0) as proxy:
+        store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="3", DYNAMODB_READ_TIMEOUT_S="0.3")
+
+        # When the record is saved (the retry then meets its own write's version)
+        saved = store.save_record(PortfolioRecord(user_id=user_id), expected_version=0)
+
+    # Then the save succeeds once, and a save by someone else at the old version is still refused
+    assert proxy.answered_late == 1
+    assert proxy.requests == 2
+    assert saved.version == 1
+    with pytest.raises(VersionConflict):
+        store_behind(moto_endpoint, settings).save_record(
+            PortfolioRecord(user_id=user_id, cost_basis_method="average"), expected_version=0
+        )
