@@ -24,7 +24,7 @@ from portfolio.settings import Settings
 
 from local_stack.template_resources import create_tables
 from tests.support.lambda_context import LambdaContext
-from tests.support.processes import RedisServer, free_port
+from tests.support.processes import RedisClusterNode, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +96,13 @@ def user_id() -> str:
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    """A single-node Redis Cluster: multi-key work across slots fails there, as on ElastiCache Serverless."""
+    node = RedisClusterNode().start()
+    try:
+        yield node.url
+    finally:
+        node.stop()

@@ -19,6 +19,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid, free port too."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535 and _is_free(port + 10000):
+            return port
+
+
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -42,13 +59,16 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def arguments(self) -> list[str]:
+        return ["--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--dir", str(self.workdir)]
+
     def start(self) -> RedisServer:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError("redis-server is not installed; install it or set REDIS_URL")
         self.process = subprocess.Popen(
-            [executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
+            [executable, *self.arguments()],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -75,3 +95,31 @@ class RedisServer:
     def stop(self) -> None:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class RedisClusterNode(RedisServer):
+    """One cluster-mode node owning all 16384 slots: it refuses any multi-key command across slots,
+    as ElastiCache Serverless does."""
+
+    port: int = field(default_factory=free_cluster_port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def arguments(self) -> list[str]:
+        return [*super().arguments(), "--cluster-enabled", "yes",
+                "--cluster-config-file", str(self.workdir / "nodes.conf")]
+
+    def start(self) -> RedisClusterNode:
+        super().start()
+        admin = redis.Redis(port=self.port, socket_timeout=1)
+        admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        deadline = time.monotonic() + 30
+        while admin.cluster("info")["cluster_state"] != "ok":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cluster node did not reach state ok")
+            time.sleep(0.05)
+        admin.close()
+        return self

@@ -37,6 +37,25 @@ def test_given_another_users_token_when_calling_any_route_then_403_before_any_da
     assert dynamo_calls.operations == []
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body"),
+    [
+        ("GET", "/portfolios/{user}/assets", {"sort": "sideways"}, None),
+        ("GET", "/portfolios/{user}/performance", {"period": "forever"}, None),
+        ("POST", "/portfolios/{user}/transactions", None, {"id": "tx-1", "amount": "-1"}),
+    ],
+)
+def test_given_another_users_token_and_invalid_input_when_calling_then_403_not_400(
+    call: Call, user_id: str, method: str, path: str, query: dict[str, str] | None, body: object
+) -> None:
+    # Given a request that would fail validation, from a caller who may not touch this portfolio
+    answer = call(method, path.format(user=user_id), sub="user-mallory", query=query, body=body)
+
+    # Then the refusal comes first: validation errors would tell a stranger about the request shape
+    assert answer.status == 403
+    assert answer.error["code"] == "forbidden"
+
+
 @pytest.mark.parametrize(("method", "path", "body"), READS + WRITES)
 def test_given_no_claims_when_calling_any_portfolio_route_then_401(
     call: Call, user_id: str, method: str, path: str, body: object

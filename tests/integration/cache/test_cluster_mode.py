@@ -6,66 +6,12 @@ of them, so this proves that every operation keeps a user's keys inside the user
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
-import redis
 from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
 from portfolio.adapters.redis_connection import make_redis_client
 from portfolio.settings import Settings
 from redis.cluster import RedisCluster
 
 from tests.support.processes import free_port
-
-
-@pytest.fixture(scope="module")
-def cluster_url() -> Iterator[str]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("redis-server is not installed")
-    workdir = Path(tempfile.mkdtemp(prefix="redis-cluster-test-"))
-    port = free_port()
-    process = subprocess.Popen(
-        [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--cluster-enabled", "yes", "--cluster-config-file", str(workdir / "nodes.conf"), "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        admin = redis.Redis(port=port, socket_timeout=1)
-        _wait(process, lambda: admin.ping())
-        _wait(process, lambda: _slots_assigned(admin) or admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383))
-        _wait(process, lambda: admin.cluster("info")["cluster_state"] == "ok")
-        admin.close()
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _slots_assigned(admin: redis.Redis) -> bool:
-    return int(admin.cluster("info")["cluster_slots_assigned"]) == 16384
-
-
-def _wait(process: subprocess.Popen[bytes], ready: Callable[[], object]) -> None:
-    deadline = time.monotonic() + 30
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {process.returncode} (port taken?)")
-        try:
-            if ready():
-                return
-        except redis.RedisError as error:
-            last_error = error
-        time.sleep(0.05)
-    raise TimeoutError(f"the cluster node did not become ready: {last_error!r}")
 
 
 def test_given_cluster_mode_when_using_every_cache_operation_then_all_work_within_the_users_slot(

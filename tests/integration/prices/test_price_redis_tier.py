@@ -15,7 +15,6 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 # A single-node cluster owning every slot; it refuses cross-slot multi-key commands as a real cluster does.
-from tests.integration.cache.test_cluster_mode import cluster_url  # noqa: F401
 from tests.integration.prices.conftest import ServiceFactory, unique_evm_tokens
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.processes import RedisServer, free_port
@@ -125,7 +124,7 @@ def test_given_redis_is_down_when_the_tier_is_used_directly_then_it_raises_its_o
 
 
 def test_given_cluster_mode_when_quotes_span_many_slots_then_they_are_written_and_read_in_one_call(
-    cluster_url: str,  # noqa: F811
+    cluster_url: str,
     price_settings: Settings,
 ):
     # Given: coins whose keys hash to many different slots, which a cross-slot MGET would be refused for

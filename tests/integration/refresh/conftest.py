@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from portfolio import wiring
 from portfolio.adapters.portfolio_store import PortfolioStore
 from portfolio.settings import Settings
 
+from local_stack.template_resources import create_queues
 from tests.support.fake_coins_api import FakeCoinsApi
 
 MAX_RECEIVE_COUNT = 3
@@ -29,35 +29,13 @@ def sqs_client(moto_endpoint: str):
     return boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
 
 
-def _create_from_template(sqs_client, suffix: str) -> RefreshQueues | None:
-    try:
-        from local_stack.template_resources import create_queues
-    except ImportError:
-        return None
-    names = {"RefreshQueue": f"refresh-{suffix}", "RefreshDeadLetterQueue": f"refresh-dlq-{suffix}"}
-    urls = create_queues(sqs_client, names)
-    return RefreshQueues(urls["RefreshQueue"], urls["RefreshDeadLetterQueue"])
-
-
-def _create_directly(sqs_client, suffix: str) -> RefreshQueues:
-    dead_letter_url = sqs_client.create_queue(QueueName=f"refresh-dlq-{suffix}")["QueueUrl"]
-    dead_letter_arn = sqs_client.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    url = sqs_client.create_queue(
-        QueueName=f"refresh-{suffix}",
-        Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
-        },
-    )["QueueUrl"]
-    return RefreshQueues(url, dead_letter_url)
-
-
 @pytest.fixture
 def refresh_queues(sqs_client) -> RefreshQueues:
-    """Fresh queues for one test, redelivering at once (VisibilityTimeout 0) so retries take no waiting."""
+    """Fresh queues from template.yaml for one test, redelivering at once (VisibilityTimeout 0)."""
     suffix = uuid.uuid4().hex[:8]
-    queues = _create_from_template(sqs_client, suffix) or _create_directly(sqs_client, suffix)
+    names = {"RefreshQueue": f"refresh-{suffix}", "RefreshDeadLetterQueue": f"refresh-dlq-{suffix}"}
+    urls = create_queues(sqs_client, names, parameters={"MaxReceiveCount": MAX_RECEIVE_COUNT})
+    queues = RefreshQueues(urls["RefreshQueue"], urls["RefreshDeadLetterQueue"])
     sqs_client.set_queue_attributes(QueueUrl=queues.url, Attributes={"VisibilityTimeout": "0"})
     return queues
 

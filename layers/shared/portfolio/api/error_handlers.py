@@ -11,7 +11,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from portfolio.api.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
+from portfolio.adapters.portfolio_store import VersionConflict
+from portfolio.api.errors import (
+    ApiError,
+    Conflict,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    UnsupportedMediaType,
+)
 from portfolio.api.responses import error_response
 from portfolio.api.validation_errors import invalid_request_from
 from portfolio.domain.errors import DomainError, OverdraftError
@@ -50,6 +58,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             "requested": str(error.requested),
         }
         return error_response(UnprocessableOverdraft(error.message, details=details))
+
+    @app.exception_handler(VersionConflict)
+    def _still_conflicting(_error: VersionConflict) -> Response:
+        # Raised only once the recorder's bounded re-read-and-retry is spent: nothing was written.
+        return error_response(Conflict("the portfolio kept changing while this request was applied; send it again"))
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:

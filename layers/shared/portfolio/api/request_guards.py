@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from portfolio import wiring
 from portfolio.api.auth import authorize, caller_from_event
 from portfolio.api.errors import ApiError, PayloadTooLarge, UnsupportedMediaType
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 JSON_MEDIA_TYPE = "application/json"
+_PORTFOLIO_PATH = re.compile(r"^/portfolios/(?P<user_id>[^/]+)")
 
 
 def parse_json_body(body: str) -> Any:
@@ -38,16 +38,20 @@ def unreadable_body(event: Mapping[str, Any], max_body_bytes: int) -> ApiError |
     return None
 
 
-def authorize_portfolio_access(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    """Routes under /portfolios/{userId} need the caller's sub to be userId (admins may read any)."""
-    user_id = app.context.get("_route_args", {}).get("user_id")
-    if user_id is not None:
-        event = app.current_event
-        caller = authorize(
-            caller_from_event(event.raw_event),
-            user_id,
-            write=event.http_method.upper() not in READ_METHODS,
-            admin_scope=wiring.settings().admin_scope,
-        )
-        app.append_context(caller=caller)
-    return next_middleware(app)
+def access_refusal(event: Mapping[str, Any], admin_scope: str) -> ApiError | None:
+    """401 or 403 for a caller who may not touch the portfolio in the path, else None.
+
+    Checked on the raw event before routing, so a refusal comes before parameter validation and
+    before any data is read.
+    """
+    # The same path the router matches (rawPath less a named stage), so the checked user is the routed one.
+    request = APIGatewayProxyEventV2(dict(event))
+    match = _PORTFOLIO_PATH.match(request.path or "")
+    if match is None:
+        return None
+    write = request.http_method.upper() not in READ_METHODS
+    try:
+        authorize(caller_from_event(event), match["user_id"], write=write, admin_scope=admin_scope)
+    except ApiError as refusal:
+        return refusal
+    return None

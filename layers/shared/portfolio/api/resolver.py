@@ -13,16 +13,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from portfolio import wiring
 from portfolio.api.error_handlers import register_error_handlers
-from portfolio.api.request_guards import authorize_portfolio_access, parse_json_body, unreadable_body
+from portfolio.api.request_guards import access_refusal, parse_json_body, unreadable_body
 from portfolio.api.responses import error_response
 from portfolio.api.routers import health, portfolios, settings, transactions
 
 
 class PortfolioApiResolver(APIGatewayHttpResolver):
-    """Refuses bodies it must not parse (over the size limit, not JSON) before routing and validation."""
+    """Refuses callers who may not touch the portfolio, and bodies it must not parse (over the size
+    limit, not JSON), before routing and validation."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        refused = unreadable_body(event, wiring.settings().max_body_bytes)
+        settings = wiring.settings()
+        refused = access_refusal(event, settings.admin_scope) or unreadable_body(event, settings.max_body_bytes)
         if refused is not None:
             builder = ResponseBuilder(error_response(refused), serializer=json.dumps)
             return builder.build(APIGatewayProxyEventV2(dict(event)))
@@ -31,7 +33,6 @@ class PortfolioApiResolver(APIGatewayHttpResolver):
 
 def build_resolver() -> APIGatewayHttpResolver:
     app = PortfolioApiResolver(enable_validation=True, json_body_deserializer=parse_json_body)
-    app.use(middlewares=[authorize_portfolio_access])
     for router in (health.router, portfolios.router, transactions.router, settings.router):
         app.include_router(router)
     register_error_handlers(app)
