@@ -371,20 +371,25 @@ def bench_scheduler(stack: Stack) -> dict[str, Any]:
     seed_bare_users(users)
     settings = wiring.settings()
     total_users = sum(len(page) for page in wiring.portfolio_store().iter_user_ids())
-    stack.sqs.purge_queue(QueueUrl=stack.queue_url)
     requests = DynamoDbRequests(wiring.dynamodb_client())
 
-    event = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2025-01-15T12:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    }
+    def scheduled_event(time_text: str) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": time_text,
+            "region": "us-east-1",
+            "resources": [],
+            "detail": {},
+        }
+
+    # A first run pays the container's one-off costs (clients, imports); the figures are of the second.
+    lambda_handler(scheduled_event("2025-01-15T11:55:00Z"), LambdaContext(timeout_ms=120_000))
+    requests.reset()
+    event = scheduled_event("2025-01-15T12:00:00Z")
     started, cpu_started = time.perf_counter(), time.process_time()
     answer = lambda_handler(event, LambdaContext(timeout_ms=120_000))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -394,7 +399,8 @@ def bench_scheduler(stack: Stack) -> dict[str, Any]:
     million = refresh_sizing(
         ONE_MILLION, users_per_message=settings.users_per_message, shards=settings.user_index_shards
     )
-    cpu_per_user = cpu_seconds / total_users
+    # CPU goes into building, signing and parsing requests: it scales with requests, not users.
+    cpu_per_request = cpu_seconds / (queries + calls)
     # Index pages are read one after another; sends overlap, DEFAULT_SEND_CONCURRENCY at a time.
     aws_io_seconds = (
         million.user_pages * AWS_INDEX_PAGE_LATENCY_S
@@ -408,11 +414,12 @@ def bench_scheduler(stack: Stack) -> dict[str, Any]:
         "messages": answer["messages"],
         "send_message_batch_calls": calls,
         "user_index_queries": queries,
+        "cpu_ms_per_request": round(cpu_per_request * 1000, 2),
         "one_million_users": {
             "user_index_queries": million.user_pages,
             "messages": million.messages,
             "send_message_batch_calls": million.send_calls,
-            "cpu_seconds_at_this_machine_speed": round(cpu_per_user * ONE_MILLION, 1),
+            "cpu_seconds_at_this_machine_speed": round(cpu_per_request * (million.user_pages + million.send_calls), 1),
             "io_seconds_projected_aws": round(aws_io_seconds, 1),
             "seconds_extrapolated_from_this_machine": round(seconds / total_users * ONE_MILLION, 1),
         },

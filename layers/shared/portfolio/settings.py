@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,8 +64,3 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", gt=0)
     admin_scope: str = Field("portfolio/admin", alias="ADMIN_SCOPE")
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this container, read once."""
-    return Settings()  # type: ignore[call-arg]

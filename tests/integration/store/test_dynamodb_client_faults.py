@@ -11,7 +11,7 @@ from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
 from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.settings import Settings
 
-from tests.integration.store.faulty_dynamodb import faulty_dynamodb
+from tests.support.faulty_dynamodb import faulty_dynamodb
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.faults

@@ -4,8 +4,11 @@
   ProvisionedThroughputExceededException and never reach moto, as on a hot table.
 - answer_late: the first `answer_late` requests do reach moto, but their answer is held for
   `late_by_s` seconds, so the client times out on a write that did happen.
+- only: a predicate on (operation, request body) choosing which requests the faults apply to,
+  e.g. `only=lambda operation, _: operation == "TransactWriteItems"`; the others always pass.
+- spare: the first `spare` requests chosen by `only` pass untouched before the faults start.
 
-Everything else is forwarded unchanged.
+Everything else is forwarded unchanged. `operations` lists every operation seen, in order.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,18 +40,34 @@ class FaultyDynamoDb:
     throttle: int = 0
     answer_late: int = 0
     late_by_s: float = 0.0
+    only: Callable[[str, dict[str, Any]], bool] | None = None
+    spare: int = 0
     url: str = ""
     requests: int = 0
     throttled: int = 0
     answered_late: int = 0
+    spared: int = 0
+    operations: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def _chosen(self, operation: str, body: bytes) -> bool:
+        """Whether the faults apply to this request (after the spared ones)."""
+        if self.only is not None and not self.only(operation, json.loads(body or b"{}")):
+            return False
+        if self.spared < self.spare:
+            self.spared += 1
+            return False
+        return True
+
     def handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        operation = headers.get("X-Amz-Target", "").rpartition(".")[2]
         with self._lock:
             self.requests += 1
-            throttle = self.throttle < 0 or self.throttled < self.throttle
+            self.operations.append(operation)
+            chosen = self._chosen(operation, body)
+            throttle = chosen and (self.throttle < 0 or self.throttled < self.throttle)
             self.throttled += throttle
-            late = not throttle and self.answered_late < self.answer_late
+            late = chosen and not throttle and self.answered_late < self.answer_late
             self.answered_late += late
         if throttle:
             return 400, THROTTLED

@@ -1,0 +1,196 @@
+"""Every benchmark in one run: `make bench` (or `.venv/bin/python -m benchmarks`).
+
+Each benchmark module runs in a child process of its own (`python -m benchmarks.<name>`), so no
+module inherits another's environment, caches or warm clients; its last stdout line is its JSON.
+The run prints a table of the headline figures with their baselines and targets, then, as its LAST
+line, one JSON object: the headline figures at the top level and every module's full result under
+"modules". A module that fails is reported as such and the exit status is 1; the others still run.
+
+    .venv/bin/python -m benchmarks                       # everything (a few minutes)
+    .venv/bin/python -m benchmarks --only imports,cache_read
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Cheap ones first; refresh last, it runs the longest.
+MODULES = ("cache_read", "price_calls", "api_read", "imports", "refresh")
+MODULE_TIMEOUT_S = 900
+PRICE_BATCH_SIZE = 50  # Settings.price_batch_size's default, which the price_calls benchmark runs with
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of the table: how to read the value, against what, and what it should be."""
+
+    key: str
+    label: str
+    unit: str
+    baseline: str
+    target: str
+    meets: Callable[[Any, Mapping[str, Any]], bool] | None = None
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("cached_read_ratio", "cached GET through the API handler / bare GET", "x",
+           "redis-py GET of the same body", "<= 3", lambda value, _: value <= 3),
+    Figure("cached_read_p50_us", "cached GET through the API handler, p50", "us", "bare GET p50 (modules)", "-"),
+    Figure("cached_read_p99_us", "cached GET through the API handler, p99", "us", "bare GET p99 (modules)", "-"),
+    Figure("cache_hit_ratio", "PortfolioCache hit / bare GET", "x", "redis-py GET of the same body", "<= 1.5",
+           lambda value, _: value <= 1.5),
+    Figure("miss_read_dynamodb_requests", "DynamoDB requests per cache-miss read", "", "-", "1",
+           lambda value, _: value <= 1),
+    Figure("price_calls_per_cycle", "coins API calls, refresh of 1,000 users", "calls",
+           "price_calls_lower_bound", "= lower bound",
+           lambda value, figures: value <= figures.get("price_calls_lower_bound", math.inf)),
+    Figure("price_calls_lower_bound", "ceil(unique tokens / batch size)", "calls", "-", "-"),
+    Figure("seed_design_price_calls", "coins API calls fetching per user", "calls", "-", "-"),
+    Figure("refresh_users_per_s", "users refreshed per second, one process", "users/s",
+           "coins API 50 ms per call, moto", "-"),
+    Figure("import_boto3_ms", "import boto3 in a fresh interpreter", "ms", "-", "-"),
+    Figure("updater_peak_rss_mb", "price updater peak RSS, 10 msgs x 10 users x 50 holdings", "MB",
+           "Lambda memory 512 MB", "< 512", lambda value, _: value < 512),
+)
+
+
+def run_module(name: str, timeout_s: float = MODULE_TIMEOUT_S) -> dict[str, Any]:
+    """A benchmark module's result (the JSON on its last stdout line), or {"error": ...} when it failed."""
+    started = time.monotonic()
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}"], capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish within {timeout_s} s"}
+    seconds = round(time.monotonic() - started, 1)
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        tail = completed.stderr.strip().splitlines()[-3:]
+        return {"error": f"exit status {completed.returncode}: {' | '.join(tail)}", "seconds": seconds}
+    try:
+        result = json.loads(lines[-1])
+    except ValueError:
+        return {"error": "the last line is not JSON", "seconds": seconds}
+    return {**result, "seconds": seconds}
+
+
+def _dig(source: Mapping[str, Any], *path: str | int) -> Any:
+    """source[path[0]][path[1]]...; None when any step is missing."""
+    value: Any = source
+    for step in path:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def headline(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The figures `make bench` promises, taken from the modules' results (None where a module failed)."""
+    api_read = results.get("api_read", {})
+    cache_read = results.get("cache_read", {})
+    price_calls = results.get("price_calls", {})
+    imports = results.get("imports", {})
+    refresh = results.get("refresh", {})
+    unique_tokens = price_calls.get("unique_tokens")
+    return {
+        "cached_read_ratio": api_read.get("ratio_p50"),
+        "cached_read_p50_us": api_read.get("handler_hit_p50_us"),
+        "cached_read_p99_us": api_read.get("handler_hit_p99_us"),
+        "cache_hit_ratio": cache_read.get("ratio_p50"),
+        "miss_read_dynamodb_requests": api_read.get("dynamodb_requests_per_miss"),
+        "price_calls_per_cycle": price_calls.get("service_api_calls"),
+        "price_calls_lower_bound": math.ceil(unique_tokens / PRICE_BATCH_SIZE) if unique_tokens else None,
+        "seed_design_price_calls": price_calls.get("naive_api_calls"),
+        "refresh_users_per_s": _dig(refresh, "price_updater", "cycles", 0, "users_per_second"),
+        "refresh_users_per_s_warm_prices": _dig(refresh, "price_updater", "cycles", 1, "users_per_second"),
+        "refresh_users_per_s_projected_aws": _dig(
+            refresh, "price_updater", "cycles", 0, "users_per_second_projected_aws"
+        ),
+        "import_ms": imports.get("import_ms"),
+        "import_boto3_ms": imports.get("import_boto3_ms"),
+        "updater_peak_rss_mb": _dig(refresh, "memory", "process_max_rss_mb"),
+    }
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _verdict(figure: Figure, value: Any, figures: Mapping[str, Any]) -> str:
+    if figure.meets is None:
+        return ""
+    if value is None:
+        return "n/a"
+    return "ok" if figure.meets(value, figures) else "MISSED"
+
+
+def table_rows(figures: Mapping[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(figure, value, baseline, target, verdict) per headline figure; one row per function for imports."""
+    rows = []
+    for figure in FIGURES:
+        value = figures.get(figure.key)
+        shown = _shown(value) + (f" {figure.unit}" if figure.unit and value is not None else "")
+        rows.append((figure.label, shown, figure.baseline, figure.target, _verdict(figure, value, figures)))
+        if figure.key == "import_boto3_ms":
+            for function, milliseconds in (figures.get("import_ms") or {}).items():
+                rows.append((f"import {function}.app in a fresh interpreter", f"{_shown(milliseconds)} ms",
+                             "import boto3", "-", ""))
+    return rows
+
+
+def render_table(figures: Mapping[str, Any], failures: Mapping[str, str] | None = None) -> str:
+    header = ("figure", "value", "baseline", "target", "")
+    rows = [header, *table_rows(figures)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths).rstrip())
+    for name, error in (failures or {}).items():
+        lines.append(f"benchmark {name} FAILED: {error}")
+    return "\n".join(lines)
+
+
+def report(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """(table, last JSON line) for the modules' results."""
+    figures = headline(results)
+    failures = {name: str(result["error"]) for name, result in results.items() if "error" in result}
+    summary = {**figures, "failed": sorted(failures), "modules": dict(results)}
+    return render_table(figures, failures), json.dumps(summary, separators=(",", ":"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated modules, from: " + ", ".join(MODULES))
+    arguments = parser.parse_args(argv)
+    chosen = MODULES if not arguments.only else tuple(arguments.only.split(","))
+    unknown = set(chosen) - set(MODULES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        print(f"running benchmarks.{name} ...", flush=True)
+        results[name] = run_module(name)
+        print(f"  done in {results[name].get('seconds', '?')} s", flush=True)
+    table, last_line = report(results)
+    print(table)
+    print(last_line)
+    return 1 if any("error" in result for result in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Driving the real handlers in the reliability suite, and reading back what they stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from portfolio import wiring
+from portfolio.adapters.portfolio_store import user_partition_key
+from portfolio.services.refresh_planner import RefreshMessage
+
+from tests.support.http_events import http_event
+from tests.support.lambda_context import LambdaContext
+from tests.support.sqs_poller import PollResult, SqsPoller
+
+WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RefreshQueues:
+    url: str
+    dead_letter_url: str
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    raw_body: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw_body)
+
+
+def invoke_api(event: dict[str, Any], context: LambdaContext | None = None) -> ApiResponse:
+    """functions/api/app.py's lambda_handler on one HTTP API (payload 2.0) event."""
+    from api.app import lambda_handler
+
+    answer = lambda_handler(event, context or LambdaContext(aws_request_id=event["requestContext"]["requestId"]))
+    body = answer.get("body") or ""
+    if answer.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    headers = {name.lower(): value for name, value in (answer.get("headers") or {}).items()}
+    return ApiResponse(status=answer["statusCode"], headers=headers, raw_body=body)
+
+
+def call_api(method: str, path: str, **event_options: Any) -> ApiResponse:
+    return invoke_api(http_event(method, path, **event_options))
+
+
+def buy(transaction_id: str, token_address: str, amount: str, *, price: str = "10") -> dict[str, str]:
+    return {
+        "id": transaction_id,
+        "type": "buy",
+        "chain": "ethereum",
+        "tokenAddress": token_address,
+        "amount": amount,
+        "priceUsd": price,
+        "timestamp": "2024-06-01T12:00:00Z",
+    }
+
+
+def random_address() -> str:
+    """An ERC-20 address no other test prices, so no shared cache tier can answer for it."""
+    return "0x" + (uuid.uuid4().hex + uuid.uuid4().hex)[:40]
+
+
+def scheduled_event(when: datetime = WINDOW) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/refresh"],
+        "detail": {},
+    }
+
+
+def refresh_body(user_ids: list[str], window: datetime = WINDOW) -> str:
+    return RefreshMessage(window=window, user_ids=user_ids).model_dump_json(by_alias=True)
+
+
+def run_scheduler(when: datetime = WINDOW, context: LambdaContext | None = None) -> dict[str, Any]:
+    from refresh_scheduler.app import lambda_handler
+
+    return lambda_handler(scheduled_event(when), context or LambdaContext())
+
+
+def drain_with_price_updater(sqs_client: Any, queue_url: str, **poller_options: Any) -> list[PollResult]:
+    """What Lambda's event source mapping does: hand the queue to the price updater until it is empty."""
+    from price_updater.app import lambda_handler
+
+    return SqsPoller(sqs_client, queue_url, lambda_handler, **poller_options).drain()
+
+
+def partition_items(user_id: str) -> list[dict[str, Any]]:
+    """Every item stored under the user's partition, as DynamoDB holds it (a strongly consistent Query)."""
+    client = wiring.dynamodb_client()
+    items: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {
+        "TableName": wiring.settings().table_name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": user_partition_key(user_id)}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = client.query(**arguments)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def total_value(summary: dict[str, Any]) -> Decimal:
+    return Decimal(summary["totalValueUsd"])

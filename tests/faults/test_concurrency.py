@@ -1,0 +1,171 @@
+"""Transactions recorded while a refresh re-prices the same portfolios.
+
+The API handler keeps the current event on a shared resolver, so it cannot be called from several
+threads at once; the POSTs run through TransactionRecorder instances (what the handler calls) on
+the same table, while the refresh runs the price updater's own code path with its own clients in
+another thread, as another Lambda container would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from portfolio import wiring
+from portfolio.adapters.coins_api import make_coins_api
+from portfolio.adapters.dynamodb_client import make_dynamodb_client
+from portfolio.adapters.last_known_prices import LastKnownPriceStore
+from portfolio.adapters.portfolio_cache import PortfolioCache
+from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
+from portfolio.adapters.redis_connection import make_redis_client
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.transactions import Transaction
+from portfolio.domain.valuation import compute_portfolio
+from portfolio.services.portfolio_reader import PortfolioReader
+from portfolio.services.portfolio_refresher import PortfolioRefresher, process_refresh_event
+from portfolio.services.price_service import PriceService
+from portfolio.services.transaction_recorder import TransactionRecorder
+from portfolio.settings import Settings
+
+from tests.faults.conftest import FunctionEnv
+from tests.faults.handlers import WINDOW, RefreshQueues, random_address, refresh_body
+from tests.support.fake_coins_api import FakeCoinsApi
+from tests.support.sqs_poller import SqsPoller
+
+USERS = 20
+POSTS = 200
+POST_THREADS = 6
+PRICES = {index: Decimal(f"{index + 1}.25") for index in range(5)}
+
+
+@dataclass
+class Container:
+    """What one Lambda container builds for itself: its own clients and services."""
+
+    store: PortfolioStore
+    prices: PriceService
+    cache: PortfolioCache
+
+    @classmethod
+    def build(cls, settings: Settings) -> Container:
+        client = make_dynamodb_client(settings)
+        store = PortfolioStore(client, settings.table_name, shards=settings.user_index_shards,
+                               cursor_signing_key=settings.cursor_signing_key.get_secret_value())
+        prices = PriceService(make_coins_api(settings), None, LastKnownPriceStore(client, settings.table_name),
+                              settings)
+        return cls(store, prices, PortfolioCache(make_redis_client(settings), settings))
+
+    def recorder(self) -> TransactionRecorder:
+        return TransactionRecorder(self.store, self.prices, self.cache)
+
+    def close(self) -> None:
+        self.prices.close()
+        self.cache.close()
+
+
+@pytest.fixture
+def containers(function_env: FunctionEnv) -> Iterator[tuple[Container, Container]]:
+    settings = function_env()
+    api, updater = Container.build(settings), Container.build(settings)
+    yield api, updater
+    api.close()
+    updater.close()
+
+
+def buy(transaction_id: str, token: TokenId, amount: Decimal) -> Transaction:
+    return Transaction(id=transaction_id, type="buy", chain=token.chain, token_address=token.address,
+                       amount=amount, price_usd="1", timestamp=datetime(2024, 6, 1, tzinfo=UTC))
+
+
+def refresh_rounds(updater: Container, sqs_client: Any, queue_url: str, users: list[str], stop: threading.Event,
+                   settings: Settings) -> tuple[int, int]:
+    """Refresh every user, window after window, until told to stop (at least twice).
+
+    Returns the rounds run and the saves that met a concurrent write (and were redone)."""
+    refresher = PortfolioRefresher(updater.store, updater.prices, updater.cache)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name,
+                                           boto3_client=updater.store._client)
+    processor = BatchProcessor(EventType.SQS)
+    poller = SqsPoller(sqs_client, queue_url, lambda event, context: process_refresh_event(
+        event, context, refresher=refresher, persistence_store=persistence, processor=processor))
+    for round_number in itertools.count():
+        if stop.is_set() and round_number >= 2:
+            return round_number, refresher.counts.save_conflicts
+        window = WINDOW + timedelta(minutes=5 * round_number)
+        for start in range(0, len(users), 10):
+            sqs_client.send_message(QueueUrl=queue_url, MessageBody=refresh_body(users[start:start + 10], window))
+        poller.drain()
+    raise AssertionError("unreachable")
+
+
+def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_users_then_every_one_is_kept_and_counted(
+    containers: tuple[Container, Container], coins_api: FakeCoinsApi, sqs_client: Any,
+    refresh_queues: RefreshQueues, fault_figures: dict,
+) -> None:
+    api, updater = containers
+    settings = wiring.settings()
+    tokens = [TokenId("ethereum", random_address()) for _ in PRICES]
+    for index, token in enumerate(tokens):
+        coins_api.set_price(token.key, PRICES[index])
+    users = [f"conc-{index:02d}-{random_address()[-8:]}" for index in range(USERS)]
+    rng = random.Random(7)
+    posts = [(users[n % USERS], buy(f"tx-{n:03d}", tokens[rng.randrange(5)], Decimal(rng.randint(1, 9)) / 4))
+             for n in range(POSTS)]
+    rng.shuffle(posts)
+    # Given: every user exists (the refresh enumerates stored users) with a first buy
+    for user_id in users:
+        api.recorder().record(user_id, [buy("tx-seed", tokens[0], Decimal(1))])
+
+    resends = 0
+    resends_lock = threading.Lock()
+
+    def post(user_id: str, transaction: Transaction) -> None:
+        nonlocal resends
+        while True:
+            try:
+                api.recorder().record(user_id, [transaction])
+                return
+            except VersionConflict:  # the API answers 409 "send it again"; a client does
+                with resends_lock:
+                    resends += 1
+
+    # When: the POSTs race each other and a refresh that keeps re-pricing the same users
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=POST_THREADS + 1) as pool:
+        refreshing = pool.submit(refresh_rounds, updater, sqs_client, refresh_queues.url, users, stop, settings)
+        list(pool.map(lambda item: post(*item), posts))
+        stop.set()
+        rounds, refresh_conflicts = refreshing.result(timeout=120)
+
+    # Then: every transaction is stored, and every portfolio equals a recomputation from them
+    expected_ids: dict[str, set[str]] = defaultdict(lambda: {"tx-seed"})
+    expected_amounts: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for user_id in users:
+        expected_amounts[user_id][tokens[0].key] += 1
+    for user_id, transaction in posts:
+        expected_ids[user_id].add(transaction.id)
+        expected_amounts[user_id][transaction.token.key] += transaction.amount
+    reader = PortfolioReader(api.store, api.cache)
+    for user_id in users:
+        snapshot = api.store.load(user_id, consistent_read=True)
+        assert {transaction.id for transaction in snapshot.transactions} == expected_ids[user_id]
+        exact_value = sum(
+            amount * PRICES[tokens.index(TokenId.parse(key))] for key, amount in expected_amounts[user_id].items()
+        )
+        expected_value = exact_value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+        assert compute_portfolio(snapshot).summary.total_value_usd == expected_value, user_id
+        assert Decimal(json.loads(reader.summary(user_id))["totalValueUsd"]) == expected_value, user_id
+    fault_figures.update(posts=POSTS, users=USERS, refresh_rounds=rounds, resends_after_409=resends,
+                         refresh_save_conflicts=refresh_conflicts)
