@@ -7,6 +7,9 @@
 - only: a predicate on (operation, request body) choosing which requests the faults apply to,
   e.g. `only=lambda operation, _: operation == "TransactWriteItems"`; the others always pass.
 - spare: the first `spare` requests chosen by `only` pass untouched before the faults start.
+- one_at_a_time: forward one request at a time. moto's server runs requests in parallel threads and
+  its TransactWriteItems is not atomic then (a cancelled transaction restores a copy of the whole
+  table, undoing writes made meanwhile); DynamoDB applies each request atomically.
 
 Everything else is forwarded unchanged. `operations` lists every operation seen, in order.
 """
@@ -42,6 +45,7 @@ class FaultyDynamoDb:
     late_by_s: float = 0.0
     only: Callable[[str, dict[str, Any]], bool] | None = None
     spare: int = 0
+    one_at_a_time: bool = False
     url: str = ""
     requests: int = 0
     throttled: int = 0
@@ -49,6 +53,7 @@ class FaultyDynamoDb:
     spared: int = 0
     operations: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _forwarding: threading.Lock = field(default_factory=threading.Lock)
 
     def _chosen(self, operation: str, body: bytes) -> bool:
         """Whether the faults apply to this request (after the spared ones)."""
@@ -71,15 +76,22 @@ class FaultyDynamoDb:
             self.answered_late += late
         if throttle:
             return 400, THROTTLED
-        request = urllib.request.Request(self.upstream + "/", data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                answer = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            answer = error.code, error.read()
+        if self.one_at_a_time:
+            with self._forwarding:
+                answer = self._forward(body, headers)
+        else:
+            answer = self._forward(body, headers)
         if late:
             time.sleep(self.late_by_s)
         return answer
+
+    def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.upstream + "/", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
 
 
 @contextmanager

@@ -1,0 +1,167 @@
+"""Bad and hostile requests through the API handler: a clear 4xx with the error shape, and nothing stored.
+
+Generated requests (schemathesis over the OpenAPI document, negative cases included) and a list of
+hand-written ones that parsers and validators are known to trip on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from portfolio.api.openapi import openapi_document
+from schemathesis import GenerationMode
+
+from tests.faults.conftest import FunctionEnv
+from tests.faults.handlers import ApiResponse, buy, call_api, invoke_api, partition_items, random_address
+from tests.support.fake_coins_api import FakeCoinsApi
+from tests.support.http_events import http_event
+from tests.support.lambda_wsgi import LambdaWsgiApp
+
+TOKEN = random_address()
+VALID = buy("tx-new", TOKEN, "1")
+
+
+def body_with(**changes: str) -> str:
+    """VALID as JSON text with some values replaced by raw JSON text (numbers, literals)."""
+    text = json.dumps(VALID)
+    for name, raw in changes.items():
+        text = text.replace(f'"{name}": {json.dumps(VALID[name])}', f'"{name}": {raw}')
+    return text
+
+
+HOSTILE_BODIES: dict[str, str | bytes] = {
+    "huge integer amount": body_with(amount="1" + "0" * 400),
+    "huge decimal string amount": body_with(amount=json.dumps("9" * 500 + ".5")),
+    "negative amount": body_with(amount='"-5"'),
+    "zero amount": body_with(amount='"0"'),
+    "amount 1e400": body_with(amount="1e400"),
+    "priceUsd 1e400": body_with(priceUsd="1e400"),
+    "amount -1e-400": body_with(amount="-1e-400"),
+    "NaN literal": body_with(amount="NaN"),
+    "Infinity literal": body_with(amount="Infinity"),
+    "-Infinity literal": body_with(priceUsd="-Infinity"),
+    "NaN string": body_with(amount='"NaN"'),
+    "Infinity string": body_with(priceUsd='"Infinity"'),
+    "amount as a boolean": body_with(amount="true"),
+    "unicode in the transaction id": body_with(id=json.dumps("tx-\u2603-\u0000")),
+    "path traversal in the transaction id": body_with(id='"../../etc/passwd"'),
+    "10 000 character id": body_with(id=json.dumps("x" * 10_000)),
+    "unknown chain": body_with(chain='"atlantis"'),
+    "year 99999": body_with(timestamp='"99999-01-01T00:00:00Z"'),
+    "duplicate keys": body_with(amount='"1", "amount": "2"'),
+    "deep nesting": "[" * 100_000 + "]" * 100_000,
+    "deep nesting in a field": body_with(amount="[" * 50_000 + "]" * 50_000),
+    "huge array": json.dumps({"transactions": [1] * 150_000}),
+    "too many transactions": json.dumps({"transactions": [buy(f"t-{n}", TOKEN, "1") for n in range(600)]}),
+    "a JSON array": "[]",
+    "JSON null": "null",
+    "a JSON string": '"buy"',
+    "truncated JSON": body_with()[:-5],
+    "invalid UTF-8": b'{"id": "tx-\xff\xfe", "type": "buy"}',
+    "10 MB body": json.dumps({"transactions": [VALID], "padding": "x" * 10_000_000}),
+}
+
+HOSTILE_PATHS: dict[str, tuple[str, str]] = {
+    # (method, path); the caller's sub is the user id in the path, so only the path itself is wrong
+    "path traversal in the user id": ("GET", "/portfolios/../../admin"),
+    "encoded traversal in the user id": ("POST", "/portfolios/..%2F..%2Fadmin/transactions"),
+    "unicode user id": ("POST", "/portfolios/\u00fcser-\u2603/transactions"),
+    "NUL in the user id": ("GET", "/portfolios/user\u0000admin"),
+    "traversal in the transaction id": ("DELETE", "/portfolios/{user}/transactions/..%2F..%2Fx"),
+    "overlong user id": ("GET", "/portfolios/" + "u" * 5_000),
+}
+
+
+def assert_error_shape(answer: ApiResponse) -> None:
+    assert 400 <= answer.status < 500, (answer.status, answer.raw_body[:300])
+    error = answer.json["error"]
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+
+
+@pytest.fixture
+def holder(function_env: FunctionEnv, coins_api: FakeCoinsApi, user_id: str) -> Iterator[str]:
+    """A user with one stored buy; the test checks that nothing about it changes."""
+    function_env(PRICE_MAX_ATTEMPTS="1")
+    coins_api.set_price(f"ethereum:{TOKEN}", "10")
+    assert call_api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("tx-1", TOKEN, "2")).status
+    before = partition_items(user_id)
+    yield user_id
+    assert partition_items(user_id) == before, "the stored portfolio changed"
+
+
+def post_raw(user_id: str, body: str | bytes) -> ApiResponse:
+    event = http_event("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body="{}")
+    if isinstance(body, bytes):
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    else:
+        event["body"] = body
+    return invoke_api(event)
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_given_a_hostile_body_when_posted_then_a_clear_4xx_and_nothing_is_stored(holder: str, body: Any) -> None:
+    answer = post_raw(holder, body)
+
+    assert_error_shape(answer)
+
+
+@pytest.mark.parametrize("request_line", HOSTILE_PATHS.values(), ids=HOSTILE_PATHS.keys())
+def test_given_a_hostile_path_when_requested_then_a_clear_4xx_and_nothing_is_stored(
+    holder: str, request_line: tuple[str, str]
+) -> None:
+    method, path = request_line
+    path = path.replace("{user}", holder)
+    owner = path.split("/")[2]
+    answer = call_api(method, path, sub=owner, body=VALID if method == "POST" else None)
+
+    assert_error_shape(answer)
+
+
+@pytest.mark.parametrize("amount", ["0.30000000000000000001", "123456789012345678901234567890.000000000000000001"])
+def test_given_an_amount_as_a_json_number_beyond_float_precision_when_posted_then_it_is_kept_digit_for_digit(
+    function_env: FunctionEnv, coins_api: FakeCoinsApi, user_id: str, amount: str
+) -> None:
+    function_env(PRICE_MAX_ATTEMPTS="1")
+    coins_api.set_price(f"ethereum:{TOKEN}", "10")
+
+    answer = post_raw(user_id, body_with(amount=amount))
+
+    # Refusing it would be fair; rounding it through a float would not.
+    if answer.status >= 400:
+        assert_error_shape(answer)
+        assert partition_items(user_id) == []
+    else:
+        assert Decimal(answer.json["transactions"][0]["amount"]) == Decimal(amount)
+
+
+schema = schemathesis.openapi.from_dict(openapi_document())
+schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+
+
+@pytest.fixture
+def wsgi_app(function_env: FunctionEnv) -> LambdaWsgiApp:
+    function_env(PRICE_MAX_ATTEMPTS="1")
+    from api.app import lambda_handler
+
+    return LambdaWsgiApp(lambda_handler)
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_given_generated_valid_and_invalid_requests_when_sent_then_no_5xx_and_every_4xx_has_the_error_shape(
+    case: Any, wsgi_app: LambdaWsgiApp
+) -> None:
+    response = case.call(app=wsgi_app)
+
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert isinstance(error["code"], str) and isinstance(error["message"], str)
