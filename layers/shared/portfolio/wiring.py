@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING
 from portfolio.settings import Settings
 
 if TYPE_CHECKING:
-    import redis
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from portfolio.adapters.portfolio_cache import PortfolioCache
     from portfolio.adapters.portfolio_store import PortfolioStore
+    from portfolio.adapters.redis_connection import RedisClient
+    from portfolio.services.portfolio_refresher import PortfolioRefresher
     from portfolio.services.price_service import PriceService
+    from portfolio.services.refresh_planner import RefreshPlanner
 
 
 @cache
@@ -45,7 +48,7 @@ def portfolio_store() -> PortfolioStore:
 
 
 @cache
-def redis_client() -> redis.Redis | None:
+def redis_client() -> RedisClient | None:
     from portfolio.adapters.redis_connection import make_redis_client
 
     return make_redis_client(settings())
@@ -75,7 +78,59 @@ def price_service() -> PriceService:
     )
 
 
+@cache
+def sqs_client():  # type: ignore[no-untyped-def]
+    from portfolio.adapters.refresh_queue import make_sqs_client
+
+    return make_sqs_client(settings())
+
+
+@cache
+def refresh_planner() -> RefreshPlanner:
+    from portfolio.adapters.refresh_queue import RefreshQueue
+    from portfolio.adapters.run_lock import RunLock
+    from portfolio.services.refresh_planner import RefreshPlanner
+
+    config = settings()
+    if not config.refresh_queue_url:
+        raise RuntimeError("REFRESH_QUEUE_URL is not set")
+    return RefreshPlanner(
+        portfolio_store(),
+        RefreshQueue(sqs_client(), config.refresh_queue_url),
+        RunLock(dynamodb_client(), config.table_name),
+        users_per_message=config.users_per_message,
+    )
+
+
+@cache
+def portfolio_refresher() -> PortfolioRefresher:
+    from portfolio.services.portfolio_refresher import PortfolioRefresher
+
+    return PortfolioRefresher(portfolio_store(), price_service(), portfolio_cache())
+
+
+@cache
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=dynamodb_client())
+
+
+_FACTORIES = (
+    settings,
+    dynamodb_client,
+    portfolio_store,
+    redis_client,
+    portfolio_cache,
+    price_service,
+    sqs_client,
+    refresh_planner,
+    portfolio_refresher,
+    idempotency_store,
+)
+
+
 def reset() -> None:
     """Forget every instance, so the next call reads the environment again."""
-    for factory in (settings, dynamodb_client, portfolio_store, redis_client, portfolio_cache, price_service):
+    for factory in _FACTORIES:
         factory.cache_clear()

@@ -149,7 +149,7 @@ def test_given_history_points_when_reading_performance_then_the_change_over_the_
             total_pnl_usd=Decimal(value) - 1000,
         )
         store.put_history_points(
-            (user_id, resolution, bucket, point, int(expires.timestamp()) if expires else None)
+            (user_id, resolution, bucket, point, expires)
             for resolution, bucket, expires in history_keys(moment)
         )
     if cached:

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from portfolio.domain.performance import RETENTION
 from portfolio.domain.transactions import Transaction
+from portfolio.domain.views import Resolution
 
 USDC_ETHEREUM = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
 USDC_ARBITRUM = "0xaf88d065e77c8cc2239327c5edb3a432268e5831"
@@ -39,3 +41,9 @@ def a_transaction(
 
 def minutes(n: int) -> timedelta:
     return timedelta(minutes=n)
+
+
+def expiry(resolution: Resolution, bucket_start: datetime) -> datetime | None:
+    """When a point of this resolution may go: the domain's retention."""
+    retention = RETENTION[resolution]
+    return None if retention is None else bucket_start + retention

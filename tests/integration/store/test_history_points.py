@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from portfolio.adapters.portfolio_store import HistoryWrite, UnprocessedWritesError, history_expires_at
+from portfolio.adapters.portfolio_store import HistoryWrite, UnprocessedWritesError
 from portfolio.domain.views import HistoryPoint, Resolution
 
+from tests.integration.store.builders import expiry
 from tests.integration.store.unprocessed_proxy import unprocessed_items_proxy
 
 BUCKET_0 = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ def hourly_writes(user_id: str, hours: int) -> list[HistoryWrite]:
             Resolution.HOURLY,
             BUCKET_0 + timedelta(hours=n),
             a_point(BUCKET_0 + timedelta(hours=n), f"{1000 + n}.5"),
-            history_expires_at(Resolution.HOURLY, BUCKET_0 + timedelta(hours=n)),
+            expiry(Resolution.HOURLY, BUCKET_0 + timedelta(hours=n)),
         )
         for n in range(hours)
     ]
@@ -68,7 +69,7 @@ def test_given_points_of_every_resolution_when_written_then_expiry_is_48h_for_5m
     store, user_id, dynamodb_client, settings
 ):
     writes = [
-        HistoryWrite(user_id, resolution, BUCKET_0, a_point(BUCKET_0), history_expires_at(resolution, BUCKET_0))
+        HistoryWrite(user_id, resolution, BUCKET_0, a_point(BUCKET_0), expiry(resolution, BUCKET_0))
         for resolution in Resolution
     ]
 

@@ -10,14 +10,13 @@ from portfolio.adapters.portfolio_store import (
     TransactionNotFound,
     TransactionsExist,
     VersionConflict,
-    history_expires_at,
 )
 from portfolio.domain.errors import InvalidInputError
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.domain.views import HistoryPoint, Resolution
 
-from tests.integration.store.builders import T0, USDC_ETHEREUM, WETH_BASE, a_transaction, minutes
+from tests.integration.store.builders import T0, USDC_ETHEREUM, WETH_BASE, a_transaction, expiry, minutes
 
 PRICED_AT = datetime(2024, 5, 1, 12, 5, tzinfo=UTC)
 
@@ -72,7 +71,7 @@ def test_given_a_portfolio_with_transactions_and_history_when_loaded_then_one_qu
     transactions = [a_transaction(f"t-{n}", at=T0 + minutes(n)) for n in range(5)]
     store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=transactions)
     point = HistoryPoint(timestamp=T0, value_usd=Decimal(1), invested_usd=Decimal(1), total_pnl_usd=Decimal(0))
-    store.put_history_points([(user_id, Resolution.HOURLY, T0, point, history_expires_at(Resolution.HOURLY, T0))])
+    store.put_history_points([(user_id, Resolution.HOURLY, T0, point, expiry(Resolution.HOURLY, T0))])
     call_log.clear()
 
     # When the portfolio is loaded

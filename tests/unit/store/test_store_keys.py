@@ -1,4 +1,4 @@
-"""Keys the store writes: time order is text order, shards never move, history expires per resolution."""
+"""Keys the store writes: time order is text order, shards never move."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
-from portfolio.adapters.portfolio_store import history_expires_at, transaction_sort_key, user_shard
+from portfolio.adapters.portfolio_store import transaction_sort_key, user_shard
 from portfolio.domain.transactions import Transaction
-from portfolio.domain.views import Resolution
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-5, minutes=-30))])
 MOMENTS = st.datetimes(min_value=datetime(2009, 1, 1), max_value=datetime(2024, 12, 31), timezones=ZONES)
@@ -44,11 +43,3 @@ def test_given_a_user_id_when_sharded_then_the_shard_is_the_one_it_always_was():
 
 def test_given_many_users_when_sharded_then_every_shard_is_used():
     assert {user_shard(f"user-{n}", 16) for n in range(500)} == {str(n) for n in range(16)}
-
-
-def test_given_a_bucket_when_expiry_is_computed_then_5m_lives_48h_1h_lives_90d_and_1d_is_kept():
-    bucket = datetime(2024, 5, 1, tzinfo=UTC)
-
-    assert history_expires_at(Resolution.FIVE_MINUTES, bucket) == int((bucket + timedelta(hours=48)).timestamp())
-    assert history_expires_at(Resolution.HOURLY, bucket) == int((bucket + timedelta(days=90)).timestamp())
-    assert history_expires_at(Resolution.DAILY, bucket) is None

@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import batched
 from typing import Any, NamedTuple
@@ -40,7 +40,6 @@ from portfolio.domain.views import HistoryPoint, Resolution
 from portfolio.observability import logger
 
 __all__ = [
-    "HISTORY_RETENTION",
     "HistoryWrite",
     "InvalidCursorError",
     "PortfolioStore",
@@ -49,7 +48,6 @@ __all__ = [
     "TransactionsExist",
     "UnprocessedWritesError",
     "VersionConflict",
-    "history_expires_at",
     "user_shard",
 ]
 
@@ -66,11 +64,6 @@ MAX_BATCH_WRITE_ITEMS = 25
 FILTERED_READ_AHEAD = 4
 MAX_ITEMS_PER_READ = 1000
 
-HISTORY_RETENTION: dict[Resolution, timedelta | None] = {
-    Resolution.FIVE_MINUTES: timedelta(hours=48),
-    Resolution.HOURLY: timedelta(days=90),
-    Resolution.DAILY: None,
-}
 
 
 # Errors ----------------------------------------------------------------------------------------
@@ -126,7 +119,7 @@ class HistoryWrite(NamedTuple):
     resolution: Resolution
     bucket_start: datetime
     point: HistoryPoint
-    expires_at: int | None
+    expires_at: datetime | None  # None for points kept forever (performance.history_keys decides)
 
 
 def user_partition_key(user_id: str) -> str:
@@ -162,14 +155,6 @@ def transaction_sort_key(transaction: Transaction) -> str:
 
 def history_sort_key(resolution: Resolution, bucket_start: datetime) -> str:
     return f"{HISTORY_PREFIX}{Resolution(resolution).value}#{_bucket_time(bucket_start)}"
-
-
-def history_expires_at(resolution: Resolution, bucket_start: datetime) -> int | None:
-    """Epoch seconds when a point of this resolution stops being needed; None for kept points."""
-    retention = HISTORY_RETENTION[Resolution(resolution)]
-    if retention is None:
-        return None
-    return int((_utc(bucket_start, field="bucketStart") + retention).timestamp())
 
 
 def _attribute(value: Any) -> dict[str, Any]:
@@ -266,7 +251,7 @@ def _history_item(write: HistoryWrite) -> dict[str, Any]:
         **_model_attributes(write.point),
     }
     if write.expires_at is not None:
-        item["expiresAt"] = {"N": str(int(write.expires_at))}
+        item["expiresAt"] = {"N": str(int(_utc(write.expires_at, field="expiresAt").timestamp()))}
     return item
 
 

@@ -36,7 +36,7 @@ def make_sqs_client(settings: Settings, *, max_pool_connections: int = DEFAULT_S
         config=Config(
             connect_timeout=SQS_CONNECT_TIMEOUT_S,
             read_timeout=SQS_READ_TIMEOUT_S,
-            retries={"mode": "standard", "max_attempts": 4},
+            retries={"mode": "standard", "total_max_attempts": 4},
             max_pool_connections=max_pool_connections,
         ),
     )

@@ -46,7 +46,7 @@ PRICING_TIME_SHARE = 0.5
 # A message is a duplicate for as long as its window can still be redelivered.
 IDEMPOTENCY_EXPIRY_S = 60 * 60
 
-# (user id, resolution, bucket start, point, expires at in epoch seconds or None): the store's HistoryWrite.
+# (user id, resolution, bucket start, point, expires at or None): the store's HistoryWrite.
 HistoryItem = tuple[str, Resolution, datetime, HistoryPoint, int | None]
 
 
@@ -211,7 +211,7 @@ def _history_items(user_id: str, window: datetime, view: PortfolioView) -> list[
         total_pnl_usd=summary.total_pnl_usd,
     )
     return [
-        (user_id, resolution, bucket, point, None if expires is None else int(expires.timestamp()))
+        (user_id, resolution, bucket, point, expires)
         for resolution, bucket, expires in history_keys(window)
     ]
 
