@@ -120,6 +120,25 @@ return #KEYS
 """
 
 
+# KEYS: version key, the generation keys to renew (ARGV[4] of them), then the value keys to write
+# ARGV: portfolio version, new token, generation ttl ms, count of generation keys, then body, ttl ms, ...
+_REPLACE_LUA = """
+if tonumber(ARGV[1]) < tonumber(redis.call('GET', KEYS[1]) or '-1') then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+local renewed = tonumber(ARGV[4])
+for i = 2, renewed + 1 do
+  redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3])
+end
+for i = renewed + 2, #KEYS do
+  local body = 5 + (i - renewed - 2) * 2
+  redis.call('SET', KEYS[i], ARGV[2] .. ARGV[body], 'PX', ARGV[body + 1])
+end
+return 1
+"""
+
+
 class CacheKind(StrEnum):
     PORTFOLIO = "portfolio"
     ASSETS = "assets"
@@ -147,6 +166,11 @@ class CacheKey:
         self.value = f"{base}:{filter_key}" if filter_key else base
         self.generation = f"gen:{base}"
         self.lock = f"lock:{self.value}"
+
+
+def version_key(user_id: str) -> str:
+    """The highest portfolio version whose views were written (same hash tag as the user's views)."""
+    return f"ver:cross-chain:{{{user_id}}}"
 
 
 def jittered_ttl_ms(ttl_s: int, jitter_ratio: float, rng: random.Random) -> int:
@@ -214,6 +238,7 @@ class PortfolioCache:
             self._fill_script = self._client.register_script(_FILL_LUA)
             self._release_script = self._client.register_script(_RELEASE_LUA)
             self._new_generation = self._client.register_script(_NEW_GENERATION_LUA)
+            self._replace_script = self._client.register_script(_REPLACE_LUA)
 
     @property
     def enabled(self) -> bool:
@@ -301,6 +326,30 @@ class PortfolioCache:
                 self._record_error(kind, "set", error)
             return False
         return True
+
+    def replace_views(self, user_id: str, version: int, bodies: Mapping[tuple[CacheKind, str], bytes]) -> bool:
+        """After a write of portfolio `version`: retire every cached view of the user and store `bodies`,
+        atomically, unless views of a later version were already written.
+
+        Writers finish in any order (a refresh that saved version 5 may warm after a transaction
+        saved and warmed version 6); the version check keeps the older views out. False when
+        refused or when Redis is unavailable.
+        """
+        if self._client is None:
+            return False
+        renewed = [CacheKey(kind, user_id).generation for kind in CacheKind]
+        values: list[str] = []
+        args: list[bytes | int | str] = [version, secrets.token_hex(GENERATION_BYTES // 2), self._generation_ttl_ms,
+                                         len(renewed)]
+        for (kind, filter_key), body in bodies.items():
+            values.append(CacheKey(kind, user_id, filter_key).value)
+            args += [body, self.ttl_ms(kind)]
+        try:
+            return bool(self._replace_script(keys=[version_key(user_id), *renewed, *values], args=args))
+        except _UNAVAILABLE as error:
+            for kind in CacheKind:
+                self._record_error(kind, "replace", error)
+            return False
 
     # Invalidation
 

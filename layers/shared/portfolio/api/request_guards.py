@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from portfolio.api.auth import authorize, caller_from_event
-from portfolio.api.errors import ApiError, PayloadTooLarge, UnsupportedMediaType
+from portfolio.api.errors import ApiError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 JSON_MEDIA_TYPE = "application/json"
@@ -19,8 +20,17 @@ _PORTFOLIO_PATH = re.compile(r"^/portfolios/(?P<user_id>[^/]+)")
 
 
 def parse_json_body(body: str) -> Any:
-    """The request body as JSON, numbers with a fraction as Decimal (never float)."""
-    return json.loads(body, parse_float=Decimal)
+    """The request body as JSON, numbers with a fraction as Decimal (never float).
+
+    Documents json cannot take (an integer of thousands of digits, nesting deeper than the
+    interpreter's stack) are invalid JSON to the caller, not a server error.
+    """
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, json.JSONDecodeError):
+            raise
+        raise json.JSONDecodeError(f"unreadable JSON: {type(error).__name__}", body[:100], 0) from None
 
 
 def unreadable_body(event: Mapping[str, Any], max_body_bytes: int) -> ApiError | None:
@@ -28,14 +38,25 @@ def unreadable_body(event: Mapping[str, Any], max_body_bytes: int) -> ApiError |
     body = event.get("body")
     if not body:
         return None
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
     if size > max_body_bytes:
         return PayloadTooLarge(f"the request body is larger than {max_body_bytes} bytes")
+    if not _is_utf8_text(body, base64_encoded=bool(event.get("isBase64Encoded"))):
+        return InvalidRequest("the request body is not valid UTF-8 text", field="body")
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     media_type = str(headers.get("content-type", JSON_MEDIA_TYPE)).split(";")[0].strip().lower()
     if media_type != JSON_MEDIA_TYPE and not media_type.endswith("+json"):
         return UnsupportedMediaType("send the body as application/json")
     return None
+
+
+def _is_utf8_text(body: str, *, base64_encoded: bool) -> bool:
+    try:
+        raw = base64.b64decode(body, validate=True) if base64_encoded else body.encode("utf-8")
+        raw.decode("utf-8")
+    except (ValueError, UnicodeError):
+        return False
+    return True
 
 
 def access_refusal(event: Mapping[str, Any], admin_scope: str) -> ApiError | None:

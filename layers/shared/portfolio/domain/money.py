@@ -28,7 +28,8 @@ def parse_decimal(value: Any) -> Decimal:
         value = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not text or len(text) > MAX_STRING_LENGTH:
+        # Decimal() also takes other scripts' digits and "1_000": only plain ASCII notation is money here.
+        if not text or len(text) > MAX_STRING_LENGTH or not text.isascii() or "_" in text:
             raise ValueError("must be a decimal string such as \"1.25\"")
         try:
             value = Decimal(text)
@@ -59,10 +60,18 @@ def to_decimal_string(value: Decimal) -> str:
 
 _DECIMAL_SCHEMA = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["1.25"]}
 
-# A Decimal field that is parsed strictly and written to JSON as a decimal string.
+# A Decimal the caller sends: parsed strictly, within bounds, written to JSON as a decimal string.
 DecimalStr = Annotated[
     Decimal,
     BeforeValidator(parse_decimal),
+    PlainSerializer(to_decimal_string, return_type=str, when_used="json"),
+    WithJsonSchema(_DECIMAL_SCHEMA),
+]
+
+# A Decimal the service computed or stored (a value, a price from the coins API): written to JSON
+# as a decimal string, and never refused for its size, since totals may outgrow any input bound.
+DecimalValue = Annotated[
+    Decimal,
     PlainSerializer(to_decimal_string, return_type=str, when_used="json"),
     WithJsonSchema(_DECIMAL_SCHEMA),
 ]

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from portfolio.domain.models import CamelModel
-from portfolio.domain.money import DecimalStr
+from portfolio.domain.money import DecimalValue
 
 
 class PriceSource(StrEnum):
@@ -22,10 +22,10 @@ class PriceQuote(CamelModel):
     """The USD price of one token. A token with no quote at all is unpriced, never zero."""
 
     token: str = Field(description="chain:address")
-    price: DecimalStr
+    price: DecimalValue
     symbol: str | None = None
     decimals: int | None = None
     timestamp: datetime = Field(description="When the price was observed upstream")
-    confidence: DecimalStr | None = None
+    confidence: DecimalValue | None = None
     source: PriceSource
     stale: bool = False

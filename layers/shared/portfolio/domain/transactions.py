@@ -60,7 +60,10 @@ class Transaction(CamelModel):
     def _utc_not_future(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a time zone, e.g. 2024-05-01T12:00:00Z")
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the supported date range") from None
         if value > datetime.now(UTC) + FUTURE_TOLERANCE:
             raise ValueError("is in the future")
         return value

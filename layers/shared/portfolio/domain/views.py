@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from portfolio.domain.models import CamelModel
-from portfolio.domain.money import DecimalStr
+from portfolio.domain.money import DecimalValue
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.transactions import Category, Transaction
 
@@ -17,8 +17,8 @@ from portfolio.domain.transactions import Category, Transaction
 class ChainAmount(CamelModel):
     chain: str
     token_address: str
-    amount: DecimalStr
-    value_usd: DecimalStr | None = Field(None, description="null when the token has no price")
+    amount: DecimalValue
+    value_usd: DecimalValue | None = Field(None, description="null when the token has no price")
 
 
 class AssetShare(CamelModel):
@@ -26,21 +26,21 @@ class AssetShare(CamelModel):
 
     asset: str = Field(description="Canonical asset id from the token registry, or the symbol")
     symbol: str
-    value_usd: DecimalStr
-    share_percent: DecimalStr
+    value_usd: DecimalValue
+    share_percent: DecimalValue
     chains: list[ChainAmount]
 
 
 class ChainShare(CamelModel):
     chain: str
-    value_usd: DecimalStr
-    share_percent: DecimalStr
+    value_usd: DecimalValue
+    share_percent: DecimalValue
 
 
 class CategoryShare(CamelModel):
     category: Category
-    value_usd: DecimalStr
-    share_percent: DecimalStr
+    value_usd: DecimalValue
+    share_percent: DecimalValue
 
 
 class Breakdown(CamelModel):
@@ -53,20 +53,20 @@ class PortfolioSummary(CamelModel):
     """GET /portfolios/{userId}. Totals count priced holdings only; unpriced ones are counted apart."""
 
     user_id: str
-    total_value_usd: DecimalStr
-    cost_basis_usd: DecimalStr
-    realized_pnl_usd: DecimalStr
-    unrealized_pnl_usd: DecimalStr
-    total_pnl_usd: DecimalStr
-    invested_usd: DecimalStr
-    roi_percent: DecimalStr | None = Field(description="null while nothing is invested")
-    unknown_cost_basis_value_usd: DecimalStr = Field(
+    total_value_usd: DecimalValue
+    cost_basis_usd: DecimalValue
+    realized_pnl_usd: DecimalValue
+    unrealized_pnl_usd: DecimalValue
+    total_pnl_usd: DecimalValue
+    invested_usd: DecimalValue
+    roi_percent: DecimalValue | None = Field(description="null while nothing is invested")
+    unknown_cost_basis_value_usd: DecimalValue = Field(
         description="Value of holdings received without a price: counted in totalValueUsd, not in P&L"
     )
-    untracked_proceeds_usd: DecimalStr = Field(
+    untracked_proceeds_usd: DecimalValue = Field(
         Decimal(0), description="Net proceeds of selling holdings received without a price: not counted as P&L"
     )
-    withdrawn_cost_usd: DecimalStr = Field(
+    withdrawn_cost_usd: DecimalValue = Field(
         Decimal(0), description="Cost basis of what was transferred out: it left the portfolio, it was not lost"
     )
     breakdown: Breakdown
@@ -86,17 +86,17 @@ class AssetHolding(CamelModel):
     asset: str
     symbol: str
     category: Category
-    amount: DecimalStr
-    price_usd: DecimalStr | None
-    value_usd: DecimalStr | None
-    cost_basis_usd: DecimalStr
-    unrealized_pnl_usd: DecimalStr | None
-    realized_pnl_usd: DecimalStr
-    roi_percent: DecimalStr | None
-    share_percent: DecimalStr | None
+    amount: DecimalValue
+    price_usd: DecimalValue | None
+    value_usd: DecimalValue | None
+    cost_basis_usd: DecimalValue
+    unrealized_pnl_usd: DecimalValue | None
+    realized_pnl_usd: DecimalValue
+    roi_percent: DecimalValue | None
+    share_percent: DecimalValue | None
     price_timestamp: datetime | None
     stale: bool
-    unknown_cost_amount: DecimalStr = Field(description="Part of the amount received without a price")
+    unknown_cost_amount: DecimalValue = Field(description="Part of the amount received without a price")
 
 
 class AssetList(CamelModel):
@@ -130,14 +130,14 @@ class HistoryPoint(CamelModel):
     """The portfolio at one moment, written by the refresh. invested + P&L let a change ignore deposits."""
 
     timestamp: datetime
-    value_usd: DecimalStr
-    invested_usd: DecimalStr
-    total_pnl_usd: DecimalStr
+    value_usd: DecimalValue
+    invested_usd: DecimalValue
+    total_pnl_usd: DecimalValue
 
 
 class ValuePoint(CamelModel):
     timestamp: datetime
-    value_usd: DecimalStr
+    value_usd: DecimalValue
 
 
 class PerformanceView(CamelModel):
@@ -147,12 +147,14 @@ class PerformanceView(CamelModel):
     period: Period
     start: datetime | None
     end: datetime | None
-    start_value_usd: DecimalStr | None
-    end_value_usd: DecimalStr | None
-    value_change_usd: DecimalStr | None
-    value_change_percent: DecimalStr | None
-    pnl_change_usd: DecimalStr | None = Field(description="Change in total P&L: deposits and withdrawals do not count")
-    net_deposits_usd: DecimalStr | None
+    start_value_usd: DecimalValue | None
+    end_value_usd: DecimalValue | None
+    value_change_usd: DecimalValue | None
+    value_change_percent: DecimalValue | None
+    pnl_change_usd: DecimalValue | None = Field(
+        description="Change in total P&L: money put in is not a gain; coins sent out take their unrealized gain along"
+    )
+    net_deposits_usd: DecimalValue | None
     series: list[ValuePoint] = Field(description="At most about 300 points, oldest first")
 
 

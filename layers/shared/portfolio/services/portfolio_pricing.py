@@ -23,15 +23,15 @@ def repriced_record(
     """The record with fresh quotes for what is held.
 
     A held token the price service could not price keeps its previous quote, marked stale: a
-    portfolio never loses value because the price API failed. Quotes of tokens no longer held
-    are dropped. The version is left as loaded; the store bumps it on a successful write.
+    portfolio never loses value because the price API failed. A stored quote observed later than
+    the new one is kept, so a save retried after a concurrent write never replaces newer prices
+    with older ones. Quotes of tokens no longer held are dropped. The version is left
+    as loaded; the store bumps it on a successful write.
     """
     previous = snapshot.record.prices
     prices: dict[str, PriceQuote] = {}
     for token in held_tokens(snapshot):
-        quote = quotes.get(token.key)
-        if quote is None and token.key in previous:
-            quote = previous[token.key].model_copy(update={"stale": True})
+        quote = _better(quotes.get(token.key), previous.get(token.key))
         if quote is not None:
             prices[token.key] = quote
     return snapshot.record.model_copy(
@@ -41,3 +41,13 @@ def repriced_record(
             "updated_at": now,
         }
     )
+
+
+
+def _better(new: PriceQuote | None, stored: PriceQuote | None) -> PriceQuote | None:
+    """The later observation of the two; a stored quote kept for want of a new one is stale."""
+    if stored is None:
+        return new
+    if new is None:
+        return stored.model_copy(update={"stale": True})
+    return stored if stored.timestamp > new.timestamp else new

@@ -62,8 +62,7 @@ class PriceLookup(Protocol):
 
 
 class WarmableCache(Protocol):
-    def invalidate_user(self, user_id: str) -> Any: ...
-    def set_many(self, user_id: str, bodies: Mapping[tuple[CacheKind, str], bytes]) -> Any: ...
+    def replace_views(self, user_id: str, version: int, bodies: Mapping[tuple[CacheKind, str], bytes]) -> Any: ...
 
 
 class UserRefreshError(Exception):
@@ -166,7 +165,7 @@ class PortfolioRefresher:
         for attempt in range(1, self._max_save_attempts + 1):
             view, record = self._recompute(snapshot, batch, fully_priced=prefetched is not None and attempt == 1)
             try:
-                self._store.save_record(record, expected_version=snapshot.record.version)
+                stored = self._store.save_record(record, expected_version=snapshot.record.version)
                 break
             except VersionConflict:
                 # Someone wrote this portfolio since it was loaded (a transaction, another refresh).
@@ -175,8 +174,7 @@ class PortfolioRefresher:
                     raise
                 snapshot = self._store.load(user_id, consistent_read=True)
         self._store.put_history_points(_history_items(user_id, window, view))
-        self._cache.invalidate_user(user_id)
-        self._cache.set_many(user_id, warm_bodies(view))
+        self._cache.replace_views(user_id, stored.version, warm_bodies(view))
         self.counts.users_refreshed += 1
         return view
 

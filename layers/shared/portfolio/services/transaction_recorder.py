@@ -7,7 +7,9 @@ Every write follows the same steps, so a failed request leaves the stored portfo
 3. re-price the user's held tokens (PriceService, bounded by a deadline);
 4. commit transactions and the new portfolio record in one conditional write on the version that
    was loaded; when someone else wrote in between (VersionConflict), start again from 1 with a
-   consistent read, a bounded number of times;
+   consistent read, a bounded number of times. An import larger than one DynamoDB transaction is
+   committed in steps that each leave a valid history (domain/import_plan.py); a repeat of the
+   request completes an import that stopped part way, since stored ids are skipped;
 5. warm the cache: retire every cached view of the user, then store the fresh portfolio and assets.
 """
 
@@ -22,6 +24,7 @@ from portfolio.adapters.portfolio_cache import CacheKind
 from portfolio.adapters.portfolio_store import TransactionNotFound, TransactionsExist, VersionConflict
 from portfolio.domain.accounting import replay
 from portfolio.domain.errors import InvalidInputError
+from portfolio.domain.import_plan import plan_import
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord, PortfolioSnapshot
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.tokens import TokenId
@@ -33,6 +36,8 @@ from portfolio.services.portfolio_pricing import held_tokens, repriced_record
 from portfolio.services.portfolio_rendering import warm_bodies
 
 DEFAULT_MAX_COMMIT_ATTEMPTS = 4
+# A DynamoDB transaction takes 100 writes: the new transactions and the portfolio item.
+MAX_TRANSACTIONS_PER_COMMIT = 99
 
 
 class WriteStore(Protocol):
@@ -56,9 +61,7 @@ class PriceLookup(Protocol):
 
 
 class WarmableCache(Protocol):
-    def invalidate_user(self, user_id: str) -> Any: ...
-
-    def set_many(self, user_id: str, bodies: Mapping[tuple[CacheKind, str], bytes]) -> Any: ...
+    def replace_views(self, user_id: str, version: int, bodies: Mapping[tuple[CacheKind, str], bytes]) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,12 @@ class RecordOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Committed:
-    record: PortfolioRecord
+    snapshot: PortfolioSnapshot
     view: PortfolioView
+
+    @property
+    def record(self) -> PortfolioRecord:
+        return self.snapshot.record
 
 
 class TransactionRecorder:
@@ -105,12 +112,13 @@ class TransactionRecorder:
             new = [transaction for transaction in unique if transaction.id not in stored]
             if new:
                 try:
-                    self._commit(
-                        snapshot, [*snapshot.transactions, *new], put=new, deadline=deadline
-                    )
+                    self._commit_import(snapshot, new, deadline=deadline)
                 except (VersionConflict, TransactionsExist) as conflict:
                     self._note_conflict(user_id, attempt, conflict)
                     continue
+            elif snapshot.record.version > 0:
+                # A repeat: the first attempt may have stored everything and died before warming.
+                self._warm(Committed(snapshot=snapshot, view=compute_portfolio(snapshot)))
             stored.update((transaction.id, transaction) for transaction in new)
             return RecordOutcome(transactions=[stored[transaction.id] for transaction in unique], created=len(new))
         raise AssertionError("unreachable: the last attempt raises")
@@ -126,7 +134,11 @@ class TransactionRecorder:
             if len(remaining) == len(snapshot.transactions):
                 raise TransactionNotFound(transaction_id)
             try:
-                return self._commit(snapshot, remaining, delete=[transaction_id], deadline=deadline).view
+                committed = self._commit(
+                    snapshot, remaining, delete=[transaction_id], quotes=self._price(snapshot, remaining, deadline)
+                )
+                self._warm(committed)
+                return committed.view
             except VersionConflict as conflict:
                 self._note_conflict(user_id, attempt, conflict)
         raise AssertionError("unreachable: the last attempt raises")
@@ -143,36 +155,61 @@ class TransactionRecorder:
                 update={"record": snapshot.record.model_copy(update={"cost_basis_method": method})}
             )
             try:
-                return self._commit(changed, list(snapshot.transactions), deadline=deadline).record
+                committed = self._commit(
+                    changed, snapshot.transactions, quotes=self._price(changed, snapshot.transactions, deadline)
+                )
+                self._warm(committed)
+                return committed.record
             except VersionConflict as conflict:
                 self._note_conflict(user_id, attempt, conflict)
         raise AssertionError("unreachable: the last attempt raises")
+
+    def _commit_import(
+        self, snapshot: PortfolioSnapshot, new: Sequence[Transaction], *, deadline: float | None
+    ) -> None:
+        method = snapshot.record.cost_basis_method
+        steps = plan_import(snapshot.transactions, new, method, max_step=MAX_TRANSACTIONS_PER_COMMIT)
+        quotes = self._price(snapshot, [*snapshot.transactions, *new], deadline)
+        before = snapshot
+        for step in steps:
+            committed = self._commit(before, [*before.transactions, *step], put=step, quotes=quotes)
+            before = committed.snapshot
+        self._warm(committed)
+
+    def _price(
+        self, before: PortfolioSnapshot, transactions: Sequence[Transaction], deadline: float | None
+    ) -> dict[str, PriceQuote]:
+        """Quotes for what the user holds once `transactions` are the history."""
+        after = before.model_copy(update={"transactions": tuple(transactions)})
+        return self._prices.get_prices(held_tokens(after), deadline=deadline)
 
     def _commit(
         self,
         before: PortfolioSnapshot,
         transactions: Sequence[Transaction],
         *,
+        quotes: Mapping[str, PriceQuote],
         put: Sequence[Transaction] = (),
         delete: Sequence[str] = (),
-        deadline: float | None,
     ) -> Committed:
         ordered = tuple(sorted(transactions, key=lambda transaction: transaction.sort_key))
         replay(ordered, before.record.cost_basis_method)
         after = before.model_copy(update={"transactions": ordered})
         now = self._clock()
-        quotes = self._prices.get_prices(held_tokens(after), deadline=deadline)
-        record = self._store.commit(
+        record = repriced_record(after, quotes, now)
+        # Computed before writing: a history whose portfolio cannot be shown is never stored.
+        view = compute_portfolio(after.model_copy(update={"record": record}), now=now)
+        stored = self._store.commit(
             before.record.user_id,
             expected_version=before.record.version,
-            record=repriced_record(after, quotes, now),
+            record=record,
             put_transactions=put,
             delete_transaction_ids=delete,
         )
-        view = compute_portfolio(after.model_copy(update={"record": record}), now=now)
-        self._cache.invalidate_user(record.user_id)
-        self._cache.set_many(record.user_id, warm_bodies(view))
-        return Committed(record=record, view=view)
+        return Committed(snapshot=after.model_copy(update={"record": stored}), view=view)
+
+    def _warm(self, committed: Committed) -> None:
+        self._cache.replace_views(committed.record.user_id, committed.record.version, warm_bodies(committed.view))
 
     def _attempts(self) -> range:
         return range(1, self._max_commit_attempts + 1)

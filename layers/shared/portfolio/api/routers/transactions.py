@@ -44,7 +44,7 @@ def list_transactions(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=1024, description="nextCursor of the previous page")] = None,
 ) -> Response[Any]:
-    start, end = _utc(start), _utc(end)
+    start, end = _utc(start, field="from"), _utc(end, field="to")
     if start is not None and end is not None and start > end:
         raise InvalidRequest("from must not be after to", field="from")
     listing = TransactionListing(
@@ -65,8 +65,10 @@ def list_transactions(
     summary="Record one transaction or a batch; an id already stored answers its stored record",
     description=(
         "201 when at least one transaction was created, 200 when every id was already stored. "
-        "A batch is all or nothing: one invalid item (400) or an overdraft anywhere in the history (422) "
-        "writes nothing."
+        "One invalid item (400) or an overdraft anywhere in the history (422) writes nothing. Up to 99 "
+        "transactions are stored all at once; a larger import is stored in steps that each leave a valid "
+        "portfolio, and if it fails part way, sending the same request again completes it (stored ids are "
+        "skipped)."
     ),
     tags=["transactions"],
     responses=answers(
@@ -105,10 +107,13 @@ def delete_transaction(user_id: UserId, transaction_id: TransactionId) -> Respon
     return _json(HTTPStatus.OK, view.summary.model_dump_json(by_alias=True))
 
 
-def _utc(moment: datetime | None) -> datetime | None:
+def _utc(moment: datetime | None, *, field: str) -> datetime | None:
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest(f"{field} is outside the supported date range", field=field) from None
 
 
 def _json(status: HTTPStatus, body: str) -> Response[Any]:

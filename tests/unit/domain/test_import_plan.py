@@ -1,0 +1,83 @@
+"""A large import is stored in steps; a reader between two steps, or a step that fails, must still
+find a history that replays without an overdraft."""
+
+from __future__ import annotations
+
+import pytest
+from portfolio.domain.accounting import replay
+from portfolio.domain.errors import OverdraftError
+from portfolio.domain.import_plan import ImportNotSplittable, plan_import
+from portfolio.domain.portfolio_record import CostBasisMethod
+
+from tests.unit.domain.builders import EVM_NATIVE, USDC_ARBITRUM, USDC_ETHEREUM, tx
+
+FIFO = CostBasisMethod.FIFO
+
+
+def assert_every_prefix_replays(stored, steps):
+    done = list(stored)
+    for step in steps:
+        done += step
+        replay(done, FIFO)  # raises on an overdraft
+
+
+def test_given_sells_listed_before_the_buy_that_funds_them_when_planned_then_every_step_is_valid():
+    # Given 99 sells of 1 ETH, listed before the earlier buy of 100 ETH that funds them
+    sells = [tx("sell", "1", price="2000", hour=10 + n) for n in range(99)]
+    funding = tx("buy", "100", price="1000", hour=1)
+
+    # When planned in steps of at most 99
+    steps = plan_import([], [*sells, funding], FIFO, max_step=99)
+
+    # Then the buy lands first and no prefix overdraws
+    assert [len(step) for step in steps] == [99, 1]
+    assert steps[0][0] == funding
+    assert_every_prefix_replays([], steps)
+
+
+def test_given_a_small_import_when_planned_then_it_is_one_step_as_sent():
+    new = [tx("buy", "1", price="10", hour=2), tx("sell", "1", price="12", hour=3)]
+
+    assert plan_import([], new, FIFO, max_step=99) == [new]
+
+
+def test_given_an_import_that_overdraws_when_planned_then_nothing_is_planned():
+    with pytest.raises(OverdraftError):
+        plan_import([], [tx("buy", "1", price="10", hour=1), tx("sell", "2", price="10", hour=2)], FIFO, max_step=1)
+
+
+def test_given_a_bridge_funding_a_stored_sale_when_steps_could_strand_it_then_a_valid_order_is_found():
+    # Given stored: 10 USDC on ethereum and a sale of 10 USDC on arbitrum funded by it through a bridge
+    stored = [
+        tx("buy", "10", price="1", chain="ethereum", token=USDC_ETHEREUM, hour=1),
+        tx("bridge", "10", chain="ethereum", token=USDC_ETHEREUM, to_chain="arbitrum", to_token=USDC_ARBITRUM,
+           hour=2),
+        tx("sell", "10", price="1", chain="arbitrum", token=USDC_ARBITRUM, hour=3),
+    ]
+    # And new: more buys and sells on both chains, more than one step's worth
+    new = [tx("buy", "1", price="1", chain="ethereum", token=USDC_ETHEREUM, hour=4 + n) for n in range(5)]
+    new += [tx("sell", "1", price="1", chain="ethereum", token=USDC_ETHEREUM, hour=20 + n) for n in range(5)]
+
+    steps = plan_import(stored, new, FIFO, max_step=3)
+
+    assert sum(len(step) for step in steps) == 10
+    assert_every_prefix_replays(stored, steps)
+
+
+def test_given_a_history_that_only_holds_together_when_planned_then_the_client_is_told_to_split_it():
+    # Given a stored sale of 1 ETH at hour 10, funded by the stored buy
+    stored = [tx("buy", "1", price="10", hour=1), tx("sell", "1", price="10", hour=10)]
+    # And new: 1 ETH received on Arbitrum, a sale on Ethereum at hour 5, refunded by a bridge at hour 6
+    new = [
+        tx("transfer_in", "1", chain="arbitrum", hour=4),
+        tx("sell", "1", price="10", hour=5),
+        tx("bridge", "1", chain="arbitrum", to_chain="ethereum", to_token=EVM_NATIVE, hour=6),
+    ]
+
+    # When steps of one transaction are all that is allowed, the sale cannot land without the bridge
+    with pytest.raises(ImportNotSplittable) as refused:
+        plan_import(stored, new, FIFO, max_step=1)
+
+    # Then the client is told how to send it, and with room for both in a step it is planned
+    assert refused.value.field == "transactions"
+    assert_every_prefix_replays(stored, plan_import(stored, new, FIFO, max_step=2))
