@@ -27,7 +27,7 @@ MAX_PAGE_SIZE = 200
 
 
 class ReadStore(Protocol):
-    def load(self, user_id: str) -> PortfolioSnapshot: ...
+    def load(self, user_id: str, *, consistent_read: bool = False) -> PortfolioSnapshot: ...
 
     def list_transactions(
         self,
@@ -130,4 +130,6 @@ class PortfolioReader:
         return self._cache.get_or_load(CacheKind.TRANSACTIONS, user_id, load, filter_key=listing.filter_key())
 
     def _view(self, user_id: str) -> PortfolioView:
-        return compute_portfolio(self._store.load(user_id), now=self._clock())
+        # Consistent: the body fills the cache, and a lagging replica could put a write's
+        # predecessor back in it right after the writer warmed it.
+        return compute_portfolio(self._store.load(user_id, consistent_read=True), now=self._clock())
