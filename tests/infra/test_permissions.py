@@ -59,7 +59,10 @@ def test_given_the_api_role_then_it_reads_and_writes_only_the_portfolio_table(st
 
     assert allows(statements, "dynamodb:Query", f"{portfolio}/index/TransactionsByTime", leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["USER#a"])
-    assert allows(statements, "dynamodb:ConditionCheckItem", portfolio, leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:DeleteItem", portfolio, leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:BatchWriteItem", portfolio, leading_keys=["PRICE#ethereum:0xabc"])
+    assert not allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["RUN#2025-01-15T10:00:00Z"])
+    assert not allows(statements, "dynamodb:Query", f"{portfolio}/index/UsersByShard", leading_keys=["7"])
     assert not allows(statements, "dynamodb:GetItem", idempotency, leading_keys=["x"])
 
 
@@ -106,8 +109,9 @@ def test_given_the_updater_role_then_it_consumes_the_queue_but_cannot_send_to_it
 def test_given_the_updater_role_then_it_keeps_portfolios_and_idempotency_records(stack: Stack):
     statements = stack.role_statements("PriceUpdaterFunction")
 
-    assert allows(statements, "dynamodb:UpdateItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:PutItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:BatchWriteItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
+    assert not allows(statements, "dynamodb:PutItem", stack.arn("PortfolioTable"), leading_keys=["RUN#w"])
     assert allows(statements, "dynamodb:PutItem", stack.arn("IdempotencyTable"), leading_keys=["msg"])
     assert allows(statements, "dynamodb:DeleteItem", stack.arn("IdempotencyTable"), leading_keys=["msg"])
 
