@@ -181,24 +181,13 @@ class RecordsBeforeWarming:
         self._record_meanwhile = record_meanwhile
         self.interleaved = False
 
-    def invalidate_user(self, user_id: str) -> bool:
+    def replace_views(self, user_id: str, version: int, bodies: Any) -> bool:
         if not self.interleaved:
             self.interleaved = True
             self._record_meanwhile()
-        return self._cache.invalidate_user(user_id)
-
-    def set_many(self, user_id: str, bodies: Any) -> bool:
-        return self._cache.set_many(user_id, bodies)
+        return self._cache.replace_views(user_id, version, bodies)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known gap: cache warms are not ordered by portfolio version; a refresher that saved version n "
-        "and warms the cache after a transaction committed version n+1 (and warmed it) overwrites the "
-        "newer view, which is then served without that transaction until the TTL"
-    ),
-)
 def test_given_a_transaction_recorded_between_a_refresh_save_and_its_cache_warm_when_read_then_it_shows(
     containers: tuple[Container, Container], coins_api: FakeCoinsApi, user_id: str
 ) -> None:
