@@ -93,9 +93,10 @@ def test_given_commits_always_throttled_when_a_batch_is_posted_then_it_fails_and
     # When
     answer = call_api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=batch("bulk", token, 20))
 
-    # Then: a server-side error with the error shape, after the client's two attempts
-    assert answer.status >= 500
-    assert set(answer.json["error"]) >= {"code", "message"}
+    # Then: 503 with the error shape and a hint to retry, after the client's two attempts
+    assert answer.status == 503
+    assert answer.json["error"]["code"] == "service_unavailable"
+    assert answer.headers["retry-after"] == "1"
     assert throttled_commits.throttled == 2
     # And: nothing of the batch is stored or shown
     assert partition_items(user_id) == items_before

@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from portfolio.settings import Settings
 
@@ -30,3 +31,14 @@ def make_dynamodb_client(settings: Settings) -> Any:
             tcp_keepalive=True,
         ),
     )
+
+
+# What DynamoDB answers when a table or account is over its capacity for a moment.
+_THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "LimitExceededException"}
+)
+
+
+def is_throttled(error: BaseException) -> bool:
+    """True for a throttling answer that outlasted the client's retries: worth trying again shortly."""
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _THROTTLING_CODES

@@ -80,3 +80,8 @@ class UnsupportedMediaType(ApiError):
 class Conflict(ApiError):
     status = HTTPStatus.CONFLICT
     code = "conflict"
+
+
+class ServiceUnavailable(ApiError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "service_unavailable"

@@ -17,9 +17,16 @@ _ERROR_DESCRIPTIONS = {
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "Body is not application/json",
     HTTPStatus.UNPROCESSABLE_ENTITY: "The change would remove more of a holding than is held; details.holding names it",
     HTTPStatus.INTERNAL_SERVER_ERROR: "Unexpected failure; details.correlationId identifies the request",
+    HTTPStatus.SERVICE_UNAVAILABLE: "The database is throttling; retry after the Retry-After seconds",
 }
 
-READ_ERRORS = (HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.INTERNAL_SERVER_ERROR)
+READ_ERRORS = (
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.UNAUTHORIZED,
+    HTTPStatus.FORBIDDEN,
+    HTTPStatus.INTERNAL_SERVER_ERROR,
+    HTTPStatus.SERVICE_UNAVAILABLE,
+)
 WRITE_ERRORS = (
     *READ_ERRORS,
     HTTPStatus.CONFLICT,

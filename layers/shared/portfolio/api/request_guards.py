@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -23,14 +24,23 @@ def parse_json_body(body: str) -> Any:
     """The request body as JSON, numbers with a fraction as Decimal (never float).
 
     Documents json cannot take (an integer of thousands of digits, nesting deeper than the
-    interpreter's stack) are invalid JSON to the caller, not a server error.
+    interpreter's stack) are invalid JSON to the caller, not a server error; so is an object that
+    names a key twice, since which of the two values was meant cannot be known.
     """
     try:
-        return json.loads(body, parse_float=Decimal)
+        return json.loads(body, parse_float=Decimal, object_pairs_hook=_object_without_duplicate_keys)
     except (ValueError, RecursionError) as error:
         if isinstance(error, json.JSONDecodeError):
             raise
         raise json.JSONDecodeError(f"unreadable JSON: {type(error).__name__}", body[:100], 0) from None
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        repeated = sorted(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        raise ValueError(f"duplicate keys {repeated[:5]}")
+    return document
 
 
 def unreadable_body(event: Mapping[str, Any], max_body_bytes: int) -> ApiError | None:
