@@ -16,19 +16,16 @@ Everything else is forwarded unchanged. `operations` lists every operation seen,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FORWARDED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+from tests.support.aws_proxy import forward, serving
+
 THROTTLED = json.dumps(
     {
         "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -78,51 +75,17 @@ class FaultyDynamoDb:
             return 400, THROTTLED
         if self.one_at_a_time:
             with self._forwarding:
-                answer = self._forward(body, headers)
+                answer = forward(self.upstream, body, headers)
         else:
-            answer = self._forward(body, headers)
+            answer = forward(self.upstream, body, headers)
         if late:
             time.sleep(self.late_by_s)
         return answer
-
-    def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.upstream + "/", data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
 
 
 @contextmanager
 def faulty_dynamodb(upstream: str, **faults: Any) -> Iterator[FaultyDynamoDb]:
     proxy = FaultyDynamoDb(upstream, **faults)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {name: self.headers[name] for name in FORWARDED_HEADERS if self.headers.get(name)}
-            status, answer = proxy.handle(body, headers)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            # A client that gave up on a late answer has closed the connection already.
-            with contextlib.suppress(ConnectionError):
-                self.wfile.write(answer)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(proxy.handle) as url:
+        proxy.url = url
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

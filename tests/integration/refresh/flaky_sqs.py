@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FORWARDED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+from tests.support.aws_proxy import forward, serving
 
 
 @dataclass
@@ -58,23 +56,14 @@ class FlakySqs:
                     failed.append({"Id": entry["Id"], "Code": rule.code, "Message": "rejected", "SenderFault": False})
         return kept, failed
 
-    def _forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.upstream + "/", data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
     def handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         if headers.get("X-Amz-Target") != "AmazonSQS.SendMessageBatch":
-            return self._forward(body, headers)
+            return forward(self.upstream, body, headers, timeout_s=10)
         request = json.loads(body)
         kept, failed = self._split(request["Entries"])
         successful: list[dict] = []
         if kept:
-            # Re-signing is not needed: moto does not verify signatures.
-            status, answer = self._forward(json.dumps({**request, "Entries": kept}).encode(), headers)
+            status, answer = forward(self.upstream, json.dumps({**request, "Entries": kept}).encode(), headers)
             if status != 200:
                 return status, answer
             successful = json.loads(answer).get("Successful", [])
@@ -84,27 +73,6 @@ class FlakySqs:
 @contextmanager
 def flaky_sqs(upstream: str) -> Iterator[FlakySqs]:
     proxy = FlakySqs(upstream)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            headers = {name: self.headers[name] for name in FORWARDED_HEADERS if self.headers.get(name)}
-            status, answer = proxy.handle(body, headers)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(proxy.handle) as url:
+        proxy.url = url
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
