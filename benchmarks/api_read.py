@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import statistics
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from benchmarks.timing import percentile_us, time_calls
 from local_stack.template_resources import create_tables
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.http_events import http_event
@@ -44,21 +44,6 @@ TARGET_MISS_REQUESTS = 1
 USER_ID = "bench-api-user"
 BARE_KEY = "bench:api-bare-get"
 CHAINS_AND_TOKENS = 30
-
-
-def _time_calls(call: Callable[[], object], count: int) -> list[int]:
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(count):
-        started = clock()
-        call()
-        samples.append(clock() - started)
-    return samples
-
-
-def _percentile_us(samples: list[int], share: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] / 1000, 1)
 
 
 def _load_api_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -158,15 +143,15 @@ def run(repetitions: int = 7, calls_per_repetition: int = 1_000, miss_reads: int
         handler_samples: list[int] = []
         bare_samples: list[int] = []
         ratios: list[float] = []
-        _time_calls(handler_read, 200)
-        _time_calls(bare_get, 200)
+        time_calls(handler_read, 200)
+        time_calls(bare_get, 200)
         for round_number in range(repetitions):
             if round_number % 2:
-                handler_round = _time_calls(handler_read, calls_per_repetition)
-                bare_round = _time_calls(bare_get, calls_per_repetition)
+                handler_round = time_calls(handler_read, calls_per_repetition)
+                bare_round = time_calls(bare_get, calls_per_repetition)
             else:
-                bare_round = _time_calls(bare_get, calls_per_repetition)
-                handler_round = _time_calls(handler_read, calls_per_repetition)
+                bare_round = time_calls(bare_get, calls_per_repetition)
+                handler_round = time_calls(handler_read, calls_per_repetition)
             ratios.append(statistics.median(handler_round) / statistics.median(bare_round))
             handler_samples += handler_round
             bare_samples += bare_round
@@ -190,10 +175,10 @@ def run(repetitions: int = 7, calls_per_repetition: int = 1_000, miss_reads: int
         "ratio_p50": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio <= TARGET_RATIO and per_miss <= TARGET_MISS_REQUESTS,
-        "handler_hit_p50_us": _percentile_us(handler_samples, 0.50),
-        "handler_hit_p99_us": _percentile_us(handler_samples, 0.99),
-        "bare_get_p50_us": _percentile_us(bare_samples, 0.50),
-        "bare_get_p99_us": _percentile_us(bare_samples, 0.99),
+        "handler_hit_p50_us": percentile_us(handler_samples, 0.50),
+        "handler_hit_p99_us": percentile_us(handler_samples, 0.99),
+        "bare_get_p50_us": percentile_us(bare_samples, 0.50),
+        "bare_get_p99_us": percentile_us(bare_samples, 0.99),
         "dynamodb_requests_per_miss": per_miss,
         "target_dynamodb_requests_per_miss": TARGET_MISS_REQUESTS,
         "body_bytes": len(body),

@@ -13,8 +13,6 @@ import contextlib
 import io
 import json
 import statistics
-import time
-from collections.abc import Callable
 from decimal import Decimal
 
 from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
@@ -22,6 +20,7 @@ from portfolio.adapters.redis_connection import make_redis_client
 from portfolio.observability import metrics
 from portfolio.settings import Settings
 
+from benchmarks.timing import percentile_us, time_calls
 from tests.support.processes import RedisServer
 
 TARGET_RATIO = 1.5
@@ -43,21 +42,6 @@ def _portfolio_body(assets: int = 40) -> bytes:
         for n in range(1, assets + 1)
     ]
     return json.dumps({"userId": USER_ID, "totalValueUsd": "123456789.01", "assets": rows}).encode()
-
-
-def _time_calls(call: Callable[[], object], count: int) -> list[int]:
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(count):
-        started = clock()
-        call()
-        samples.append(clock() - started)
-    return samples
-
-
-def _percentile_us(samples: list[int], share: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] / 1000, 1)
 
 
 def run(repetitions: int = 7, calls_per_repetition: int = 2_000) -> dict:
@@ -84,15 +68,15 @@ def run(repetitions: int = 7, calls_per_repetition: int = 2_000) -> dict:
         ratios: list[float] = []
         # Metrics flush to stdout as EMF every hundred values; keep that out of the report.
         with contextlib.redirect_stdout(io.StringIO()):
-            _time_calls(cached, 500)
-            _time_calls(bare, 500)
+            time_calls(cached, 500)
+            time_calls(bare, 500)
             for round_number in range(repetitions):
                 if round_number % 2:
-                    cache_round = _time_calls(cached, calls_per_repetition)
-                    bare_round = _time_calls(bare, calls_per_repetition)
+                    cache_round = time_calls(cached, calls_per_repetition)
+                    bare_round = time_calls(bare, calls_per_repetition)
                 else:
-                    bare_round = _time_calls(bare, calls_per_repetition)
-                    cache_round = _time_calls(cached, calls_per_repetition)
+                    bare_round = time_calls(bare, calls_per_repetition)
+                    cache_round = time_calls(cached, calls_per_repetition)
                 ratios.append(statistics.median(cache_round) / statistics.median(bare_round))
                 cache_samples += cache_round
                 bare_samples += bare_round
@@ -107,10 +91,10 @@ def run(repetitions: int = 7, calls_per_repetition: int = 2_000) -> dict:
         "ratio_p50": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio <= TARGET_RATIO,
-        "cache_hit_p50_us": _percentile_us(cache_samples, 0.50),
-        "cache_hit_p99_us": _percentile_us(cache_samples, 0.99),
-        "bare_get_p50_us": _percentile_us(bare_samples, 0.50),
-        "bare_get_p99_us": _percentile_us(bare_samples, 0.99),
+        "cache_hit_p50_us": percentile_us(cache_samples, 0.50),
+        "cache_hit_p99_us": percentile_us(cache_samples, 0.99),
+        "bare_get_p50_us": percentile_us(bare_samples, 0.50),
+        "bare_get_p99_us": percentile_us(bare_samples, 0.99),
         "body_bytes": len(body),
         "repetitions": repetitions,
         "calls_per_repetition": calls_per_repetition,

@@ -31,6 +31,7 @@ from typing import Any
 
 import boto3
 
+from local_stack.scheduler import scheduled_event
 from local_stack.template_resources import create_tables
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.lambda_context import LambdaContext
@@ -373,23 +374,10 @@ def bench_scheduler(stack: Stack) -> dict[str, Any]:
     total_users = sum(len(page) for page in wiring.portfolio_store().iter_user_ids())
     requests = DynamoDbRequests(wiring.dynamodb_client())
 
-    def scheduled_event(time_text: str) -> dict[str, Any]:
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": time_text,
-            "region": "us-east-1",
-            "resources": [],
-            "detail": {},
-        }
-
     # A first run pays the container's one-off costs (clients, imports); the figures are of the second.
-    lambda_handler(scheduled_event("2025-01-15T11:55:00Z"), LambdaContext(timeout_ms=120_000))
+    lambda_handler(scheduled_event(datetime(2025, 1, 15, 11, 55, tzinfo=UTC)), LambdaContext(timeout_ms=120_000))
     requests.reset()
-    event = scheduled_event("2025-01-15T12:00:00Z")
+    event = scheduled_event(datetime(2025, 1, 15, 12, 0, tzinfo=UTC))
     started, cpu_started = time.perf_counter(), time.process_time()
     answer = lambda_handler(event, LambdaContext(timeout_ms=120_000))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started

@@ -14,6 +14,7 @@ from portfolio import wiring
 from portfolio.adapters.portfolio_store import user_partition_key
 from portfolio.services.refresh_planner import RefreshMessage
 
+from local_stack.scheduler import scheduled_event as local_scheduled_event
 from tests.support.http_events import http_event
 from tests.support.lambda_context import LambdaContext
 from tests.support.sqs_poller import PollResult, SqsPoller
@@ -72,17 +73,7 @@ def random_address() -> str:
 
 
 def scheduled_event(when: datetime = WINDOW) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/refresh"],
-        "detail": {},
-    }
+    return local_scheduled_event(when)
 
 
 def refresh_body(user_ids: list[str], window: datetime = WINDOW) -> str:

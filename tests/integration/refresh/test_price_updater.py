@@ -23,6 +23,7 @@ from portfolio.services.refresh_planner import RefreshMessage
 from price_updater.app import lambda_handler as price_updater
 from refresh_scheduler.app import lambda_handler as scheduler
 
+from local_stack.scheduler import scheduled_event as local_scheduled_event
 from tests.integration.refresh.conftest import MAX_RECEIVE_COUNT
 from tests.integration.refresh.seeding import buy, random_token, seed_user
 from tests.integration.refresh.sqs_helpers import queue_depth, receive_all
@@ -31,18 +32,8 @@ from tests.support.sqs_poller import SqsPoller
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 
 
-def scheduled_event(time: str = "2025-01-15T10:00:00Z") -> dict:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": time,
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/refresh"],
-        "detail": {},
-    }
+def scheduled_event(when: datetime = WINDOW) -> dict:
+    return local_scheduled_event(when)
 
 
 def send(sqs_client, queue_url: str, user_ids: list[str], window: datetime = WINDOW) -> str:
