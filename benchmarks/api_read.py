@@ -22,7 +22,6 @@ import importlib.util
 import io
 import json
 import logging
-import statistics
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from benchmarks.timing import percentile_us, time_calls
+from benchmarks.timing import compare, percentile_us
 from local_stack.template_resources import create_tables
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.http_events import http_event
@@ -140,21 +139,7 @@ def run(repetitions: int = 7, calls_per_repetition: int = 1_000, miss_reads: int
         def bare_get() -> object:
             return client.get(BARE_KEY)
 
-        handler_samples: list[int] = []
-        bare_samples: list[int] = []
-        ratios: list[float] = []
-        time_calls(handler_read, 200)
-        time_calls(bare_get, 200)
-        for round_number in range(repetitions):
-            if round_number % 2:
-                handler_round = time_calls(handler_read, calls_per_repetition)
-                bare_round = time_calls(bare_get, calls_per_repetition)
-            else:
-                bare_round = time_calls(bare_get, calls_per_repetition)
-                handler_round = time_calls(handler_read, calls_per_repetition)
-            ratios.append(statistics.median(handler_round) / statistics.median(bare_round))
-            handler_samples += handler_round
-            bare_samples += bare_round
+        timed = compare(handler_read, bare_get, repetitions=repetitions, calls=calls_per_repetition, warmup=200)
 
         requests: list[str] = []
         wiring.dynamodb_client().meta.events.register(
@@ -168,17 +153,17 @@ def run(repetitions: int = 7, calls_per_repetition: int = 1_000, miss_reads: int
         client.delete(BARE_KEY)
         wiring.reset()
 
-    ratio = round(statistics.median(ratios), 3)
+    ratio = timed.ratio
     per_miss = len(requests) / miss_reads
     return {
         "benchmark": "api_read",
         "ratio_p50": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio <= TARGET_RATIO and per_miss <= TARGET_MISS_REQUESTS,
-        "handler_hit_p50_us": percentile_us(handler_samples, 0.50),
-        "handler_hit_p99_us": percentile_us(handler_samples, 0.99),
-        "bare_get_p50_us": percentile_us(bare_samples, 0.50),
-        "bare_get_p99_us": percentile_us(bare_samples, 0.99),
+        "handler_hit_p50_us": percentile_us(timed.subject, 0.50),
+        "handler_hit_p99_us": percentile_us(timed.subject, 0.99),
+        "bare_get_p50_us": percentile_us(timed.baseline, 0.50),
+        "bare_get_p99_us": percentile_us(timed.baseline, 0.99),
         "dynamodb_requests_per_miss": per_miss,
         "target_dynamodb_requests_per_miss": TARGET_MISS_REQUESTS,
         "body_bytes": len(body),

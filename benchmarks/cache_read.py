@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import statistics
 from decimal import Decimal
 
 from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
@@ -20,7 +19,7 @@ from portfolio.adapters.redis_connection import make_redis_client
 from portfolio.observability import metrics
 from portfolio.settings import Settings
 
-from benchmarks.timing import percentile_us, time_calls
+from benchmarks.timing import compare, percentile_us
 from tests.support.processes import RedisServer
 
 TARGET_RATIO = 1.5
@@ -63,38 +62,24 @@ def run(repetitions: int = 7, calls_per_repetition: int = 2_000) -> dict:
         def bare() -> object:
             return client.get(BARE_KEY)
 
-        cache_samples: list[int] = []
-        bare_samples: list[int] = []
-        ratios: list[float] = []
         # Metrics flush to stdout as EMF every hundred values; keep that out of the report.
         with contextlib.redirect_stdout(io.StringIO()):
-            time_calls(cached, 500)
-            time_calls(bare, 500)
-            for round_number in range(repetitions):
-                if round_number % 2:
-                    cache_round = time_calls(cached, calls_per_repetition)
-                    bare_round = time_calls(bare, calls_per_repetition)
-                else:
-                    bare_round = time_calls(bare, calls_per_repetition)
-                    cache_round = time_calls(cached, calls_per_repetition)
-                ratios.append(statistics.median(cache_round) / statistics.median(bare_round))
-                cache_samples += cache_round
-                bare_samples += bare_round
+            timed = compare(cached, bare, repetitions=repetitions, calls=calls_per_repetition, warmup=500)
         metrics.clear_metrics()
     finally:
         cache.close()
         server.stop()
 
-    ratio = round(statistics.median(ratios), 3)
+    ratio = timed.ratio
     return {
         "benchmark": "cache_read",
         "ratio_p50": ratio,
         "target_ratio": TARGET_RATIO,
         "within_target": ratio <= TARGET_RATIO,
-        "cache_hit_p50_us": percentile_us(cache_samples, 0.50),
-        "cache_hit_p99_us": percentile_us(cache_samples, 0.99),
-        "bare_get_p50_us": percentile_us(bare_samples, 0.50),
-        "bare_get_p99_us": percentile_us(bare_samples, 0.99),
+        "cache_hit_p50_us": percentile_us(timed.subject, 0.50),
+        "cache_hit_p99_us": percentile_us(timed.subject, 0.99),
+        "bare_get_p50_us": percentile_us(timed.baseline, 0.50),
+        "bare_get_p99_us": percentile_us(timed.baseline, 0.99),
         "body_bytes": len(body),
         "repetitions": repetitions,
         "calls_per_repetition": calls_per_repetition,
