@@ -83,6 +83,7 @@ class PricedBatch:
     quotes: dict[str, PriceQuote] = field(default_factory=dict)
     requested: set[str] = field(default_factory=set)  # token keys already asked for, priced or not
     price_lookups: int = 0
+    deadline: float | None = None  # time.monotonic() past which no price request may run
 
     @property
     def stale_tokens(self) -> set[str]:
@@ -118,7 +119,7 @@ class PortfolioRefresher:
 
     def prefetch(self, user_ids: Iterable[str], *, deadline: float | None = None) -> PricedBatch:
         """Load every user once and price all their tokens in one PriceService call."""
-        batch = PricedBatch()
+        batch = PricedBatch(deadline=deadline)
         unique_user_ids = list(dict.fromkeys(user_ids))
         # One Query per user, several in flight: a batch of 100 users loads in the time of about 13.
         with ThreadPoolExecutor(max_workers=self._load_concurrency, thread_name_prefix="refresh-load") as pool:
@@ -185,7 +186,7 @@ class PortfolioRefresher:
             # A snapshot read after the prefetch can hold a token the batch never asked about (a fresh buy).
             unseen = [token for token in held_tokens(snapshot) if token.key not in batch.requested]
             if unseen:
-                self._price(batch, unseen, deadline=None)
+                self._price(batch, unseen, deadline=batch.deadline)
         now = self._clock()
         record = repriced_record(snapshot, batch.quotes, now)
         view = compute_portfolio(snapshot.model_copy(update={"record": record}), now=now)
