@@ -32,11 +32,11 @@ from typing import Any
 import boto3
 
 from local_stack.scheduler import scheduled_event
+from local_stack.sqs_poller import SqsPoller
 from local_stack.template_resources import create_tables
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.lambda_context import LambdaContext
 from tests.support.processes import RedisServer, free_port, wait_for_port
-from tests.support.sqs_poller import SqsPoller
 
 # The handlers live in functions/<name>/app.py and import as `<name>.app`, as in Lambda.
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"

@@ -12,7 +12,7 @@ ACCOUNT_ID = "000000000000"
 @dataclass
 class LocalLambdaContext:
     function_name: str
-    timeout_s: int = 30
+    timeout_s: float = 30
     memory_limit_in_mb: int = 256
     region: str = "us-east-1"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))

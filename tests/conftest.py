@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # Before any handler or Powertools import: no X-Ray daemon, no real AWS account.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -20,6 +20,7 @@ import boto3
 import pytest
 import redis
 from moto.server import ThreadedMotoServer
+from portfolio import wiring
 from portfolio.settings import Settings
 
 from local_stack.template_resources import create_tables
@@ -85,6 +86,28 @@ def settings(moto_endpoint: str, table_names: dict[str, str], redis_url: str) ->
         IDEMPOTENCY_TABLE_NAME=table_names["IdempotencyTable"],
         REDIS_URL=redis_url,
     )
+
+
+@pytest.fixture
+def function_environment(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[Callable[..., Settings]]:
+    """Set what template.yaml sets on a function, pointed at this test's stand-ins, plus `variables`;
+    the per-container singletons are rebuilt from it. Returns the settings the function will read."""
+
+    def configure(**variables: str) -> Settings:
+        environment = {
+            "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+            "TABLE_NAME": settings.table_name,
+            "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
+            "REDIS_URL": settings.redis_url or "",
+            **variables,
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        wiring.reset()
+        return wiring.settings()
+
+    yield configure
+    wiring.reset()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 import pytest
-from portfolio import wiring
 from portfolio.settings import Settings
 
 from local_stack.template_resources import create_queues
@@ -86,19 +85,12 @@ FunctionEnv = Callable[..., Settings]
 
 @pytest.fixture
 def function_env(
-    monkeypatch: pytest.MonkeyPatch,
-    settings: Settings,
-    coins_api: FakeCoinsApi,
-    refresh_queues: RefreshQueues,
-) -> Iterator[FunctionEnv]:
+    function_environment: FunctionEnv, coins_api: FakeCoinsApi, refresh_queues: RefreshQueues
+) -> FunctionEnv:
     """function_env(NAME=value, ...) sets the functions' environment and rebuilds the container's wiring."""
 
     def configure(**overrides: str) -> Settings:
-        environment = {
-            "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-            "TABLE_NAME": settings.table_name,
-            "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
-            "REDIS_URL": settings.redis_url or "",
+        defaults = {
             "REFRESH_QUEUE_URL": refresh_queues.url,
             "PRICES_API_URL": coins_api.url,
             # Retries wait milliseconds here: the counts matter, not the waits.
@@ -110,12 +102,7 @@ def function_env(
             # moto can be slow on a busy machine; a client-side timeout would resend a write.
             "DYNAMODB_READ_TIMEOUT_S": "30",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            **overrides,
         }
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        wiring.reset()
-        return wiring.settings()
+        return function_environment(**{**defaults, **overrides})
 
-    yield configure
-    wiring.reset()
+    return configure

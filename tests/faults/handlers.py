@@ -15,9 +15,9 @@ from portfolio.adapters.portfolio_store import user_partition_key
 from portfolio.services.refresh_planner import RefreshMessage
 
 from local_stack.scheduler import scheduled_event as local_scheduled_event
+from local_stack.sqs_poller import PollResult, SqsPoller
 from tests.support.http_events import http_event
 from tests.support.lambda_context import LambdaContext
-from tests.support.sqs_poller import PollResult, SqsPoller
 
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 

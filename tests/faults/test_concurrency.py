@@ -39,11 +39,11 @@ from portfolio.services.price_service import PriceService
 from portfolio.services.transaction_recorder import TransactionRecorder
 from portfolio.settings import Settings
 
+from local_stack.sqs_poller import SqsPoller
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import WINDOW, RefreshQueues, random_address, refresh_body
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.faulty_dynamodb import faulty_dynamodb
-from tests.support.sqs_poller import SqsPoller
 
 USERS = 20
 POSTS = 200

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from portfolio.adapters.portfolio_store import PROFILE_SK
 
+from local_stack.sqs_poller import SqsPoller
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import (
     WINDOW,
@@ -27,7 +28,6 @@ from tests.faults.handlers import (
 )
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.faulty_dynamodb import FaultyDynamoDb, faulty_dynamodb
-from tests.support.sqs_poller import SqsPoller
 
 
 def is_commit(operation: str, _request: dict[str, Any]) -> bool:

@@ -57,24 +57,15 @@ def coins_api() -> Iterator[FakeCoinsApi]:
 
 
 @pytest.fixture
-def api_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings, coins_api: FakeCoinsApi) -> Iterator[Settings]:
+def api_settings(function_environment: Callable[..., Settings], coins_api: FakeCoinsApi) -> Settings:
     """The handler's environment: what template.yaml would set, pointed at the local stand-ins."""
-    environment = {
-        "TABLE_NAME": settings.table_name,
-        "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
-        "REDIS_URL": settings.redis_url or "",
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "PRICES_API_URL": coins_api.url,
-        "PRICE_MAX_ATTEMPTS": "1",
+    return function_environment(
+        PRICES_API_URL=coins_api.url,
+        PRICE_MAX_ATTEMPTS="1",
         # Other suites share this machine's two cores: a generous timeout keeps a busy Redis a hit.
-        "REDIS_SOCKET_TIMEOUT_MS": "2000",
-        "REDIS_CONNECT_TIMEOUT_MS": "2000",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    wiring.reset()
-    yield wiring.settings()
-    wiring.reset()
+        REDIS_SOCKET_TIMEOUT_MS="2000",
+        REDIS_CONNECT_TIMEOUT_MS="2000",
+    )
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import boto3
@@ -47,22 +47,13 @@ def coins_api() -> Iterator[FakeCoinsApi]:
 
 
 @pytest.fixture
-def refresh_env(monkeypatch, settings: Settings, refresh_queues: RefreshQueues, coins_api: FakeCoinsApi) -> Settings:
+def refresh_env(
+    function_environment: Callable[..., Settings], refresh_queues: RefreshQueues, coins_api: FakeCoinsApi
+) -> Settings:
     """The environment the two functions read in AWS, pointing at this test's tables, queues and coins API."""
-    environment = {
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "TABLE_NAME": settings.table_name,
-        "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
-        "REDIS_URL": settings.redis_url,
-        "REFRESH_QUEUE_URL": refresh_queues.url,
-        "PRICES_API_URL": coins_api.url,
-        "PRICE_BACKOFF_BASE_S": "0",
-    }
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    wiring.reset()
-    yield wiring.settings()
-    wiring.reset()
+    return function_environment(
+        REFRESH_QUEUE_URL=refresh_queues.url, PRICES_API_URL=coins_api.url, PRICE_BACKOFF_BASE_S="0"
+    )
 
 
 @pytest.fixture

@@ -24,10 +24,10 @@ from price_updater.app import lambda_handler as price_updater
 from refresh_scheduler.app import lambda_handler as scheduler
 
 from local_stack.scheduler import scheduled_event as local_scheduled_event
+from local_stack.sqs_poller import SqsPoller
 from tests.integration.refresh.conftest import MAX_RECEIVE_COUNT
 from tests.integration.refresh.seeding import buy, random_token, seed_user
 from tests.integration.refresh.sqs_helpers import queue_depth, receive_all
-from tests.support.sqs_poller import SqsPoller
 
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 
