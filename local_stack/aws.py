@@ -15,7 +15,6 @@ from local_stack import template_resources
 DUMMY_ACCESS_KEY_ID = "local"
 DUMMY_SECRET_ACCESS_KEY = "local"  # noqa: S105 - a placeholder moto accepts, not a secret
 PORTFOLIO_TABLE = "PortfolioTable"
-IDEMPOTENCY_TABLE = "IdempotencyTable"
 REFRESH_QUEUE = "RefreshQueue"
 
 

@@ -16,7 +16,6 @@ from local_stack.api_routes import api_routes
 from local_stack.aws import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
-    IDEMPOTENCY_TABLE,
     PORTFOLIO_TABLE,
     REFRESH_QUEUE,
     LocalAws,
@@ -194,7 +193,6 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": aws.region,
                 "STAGE": self.settings.stage,
                 "TABLE_NAME": aws.table_names[PORTFOLIO_TABLE],
-                "IDEMPOTENCY_TABLE_NAME": aws.table_names[IDEMPOTENCY_TABLE],
                 "REFRESH_QUEUE_URL": aws.queue_urls[REFRESH_QUEUE],
                 "REFRESH_INTERVAL_SECONDS": str(self.settings.refresh_interval_s),
                 "REDIS_URL": redis.url,

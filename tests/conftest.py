@@ -49,6 +49,15 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture
+def no_recent_readers(redis_client: redis.Redis) -> None:
+    """The activity log lives in the shared Redis: a test that runs the scheduler starts with no reader
+    on record, so only the users it makes active are queued as active."""
+    from portfolio.adapters.activity_log import SHARDS, activity_key
+
+    redis_client.delete(*(activity_key(shard) for shard in range(SHARDS)))
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server on loopback: AWS APIs over real HTTP."""
@@ -72,7 +81,7 @@ def dynamodb_client(moto_endpoint: str):
 def table_names(dynamodb_client) -> dict[str, str]:
     """Fresh tables from template.yaml for one test."""
     suffix = uuid.uuid4().hex[:8]
-    names = {"PortfolioTable": f"portfolio-{suffix}", "IdempotencyTable": f"idempotency-{suffix}"}
+    names = {"PortfolioTable": f"portfolio-{suffix}"}
     create_tables(dynamodb_client, names)
     return names
 
@@ -83,7 +92,6 @@ def settings(moto_endpoint: str, table_names: dict[str, str], redis_url: str) ->
     return Settings(
         AWS_ENDPOINT_URL=moto_endpoint,
         TABLE_NAME=table_names["PortfolioTable"],
-        IDEMPOTENCY_TABLE_NAME=table_names["IdempotencyTable"],
         REDIS_URL=redis_url,
     )
 
@@ -97,7 +105,6 @@ def function_environment(monkeypatch: pytest.MonkeyPatch, settings: Settings) ->
         environment = {
             "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
             "TABLE_NAME": settings.table_name,
-            "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
             "REDIS_URL": settings.redis_url or "",
             **variables,
         }

@@ -1,7 +1,9 @@
-"""RefreshSchedulerFunction: every 5 minutes, queue every user for re-pricing, once per window."""
+"""RefreshSchedulerFunction: every 5 minutes, once per window, sweep the prices of every held token
+and queue the users that need a refresh."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -18,11 +20,16 @@ from portfolio.services.refresh_planner import refresh_window
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     window = refresh_window(event.time, wiring.settings().refresh_interval_s)
-    result = wiring.refresh_planner().run(window, run_id=event.id)
+    # Pricing may use half of what is left; queueing the users needs the rest.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 / 2
+    result = wiring.refresh_planner().run(window, run_id=event.id, deadline=deadline)
     return {
         "window": window.isoformat(),
         "started": result.started,
+        "sweptCoins": result.sweep.coins if result.sweep else None,
+        "priceApiCalls": result.sweep.api_calls if result.sweep else None,
         "usersQueued": result.users_queued,
+        "activeUsers": result.active_users,
         "messages": result.messages,
         "sendMessageBatchCalls": result.send_calls,
     }

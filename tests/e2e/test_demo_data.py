@@ -25,7 +25,6 @@ def gateway(monkeypatch, settings, local_stack_redis_url):
     # The demo's user ids are fixed (alice, bob, carol): hence the Redis database of these tests only.
     environment = {
         "TABLE_NAME": settings.table_name,
-        "IDEMPOTENCY_TABLE_NAME": settings.idempotency_table_name,
         "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
         "REDIS_URL": local_stack_redis_url,
         "PRICES_API_URL": prices.url,

@@ -106,3 +106,8 @@ def function_env(
         return function_environment(**{**defaults, **overrides})
 
     return configure
+
+
+@pytest.fixture(autouse=True)
+def _only_this_tests_readers(no_recent_readers: None) -> None:
+    """Every test here runs refreshes: readers recorded by earlier tests must not be queued."""

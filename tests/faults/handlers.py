@@ -113,3 +113,16 @@ def partition_items(user_id: str) -> list[dict[str, Any]]:
 
 def total_value(summary: dict[str, Any]) -> Decimal:
     return Decimal(summary["totalValueUsd"])
+
+
+def warmed_prices(user_id: str) -> dict[str, tuple[Decimal, bool]]:
+    """token -> (price, stale) of the user's warmed, unfiltered asset list (the refresh's output)."""
+    from portfolio.adapters.portfolio_cache import CacheKind
+    from portfolio.domain.asset_query import AssetQuery
+
+    body = wiring.portfolio_cache().get(CacheKind.ASSETS, user_id, AssetQuery().filter_key())
+    assert body is not None, f"no warmed views for {user_id}"
+    return {
+        f"{asset['chain']}:{asset['tokenAddress']}": (Decimal(asset["priceUsd"]), asset["stale"])
+        for asset in json.loads(body)["assets"]
+    }

@@ -1,4 +1,5 @@
-"""The coins API misbehaving during a refresh (scheduler -> SQS -> price updater through the poller).
+"""The coins API misbehaving during a refresh (scheduler's price sweep -> SQS -> price updater through
+the poller).
 
 What must hold whatever the API does: the refresh completes, every held token keeps a price (the
 last known one, marked stale, when no fresh one came), no portfolio loses value, and retries stay
@@ -14,12 +15,18 @@ from typing import Any
 
 from portfolio import wiring
 from portfolio.adapters.price_redis_tier import DEFAULT_KEY_PREFIX
-from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
 
 from tests.faults.conftest import FunctionEnv
-from tests.faults.handlers import WINDOW, RefreshQueues, drain_with_price_updater, random_address, run_scheduler
+from tests.faults.handlers import (
+    WINDOW,
+    RefreshQueues,
+    drain_with_price_updater,
+    random_address,
+    run_scheduler,
+    warmed_prices,
+)
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.lambda_context import LambdaContext
 
@@ -28,8 +35,8 @@ NEXT_WINDOW = WINDOW + timedelta(minutes=5)
 
 
 def seed_users(user_count: int, tokens: list[TokenId], per_user: int) -> dict[str, list[TokenId]]:
-    """Users holding AMOUNT of `per_user` overlapping tokens each, committed through the store."""
-    store = wiring.portfolio_store()
+    """Readers holding AMOUNT of `per_user` overlapping tokens each, recorded as a write would."""
+    recorder = wiring.transaction_recorder()
     holdings: dict[str, list[TokenId]] = {}
     for index in range(user_count):
         user_id = f"coins-{index}-{random_address()[-10:]}"
@@ -41,8 +48,7 @@ def seed_users(user_count: int, tokens: list[TokenId], per_user: int) -> dict[st
             )
             for position, token in enumerate(held)
         ]
-        store.commit(user_id, expected_version=0, record=PortfolioRecord(user_id=user_id),
-                     put_transactions=transactions)
+        recorder.record(user_id, transactions)  # marks the user active too: the refresh warms its views
         holdings[user_id] = held
     return holdings
 
@@ -60,17 +66,15 @@ def forget_shared_price_tiers(tokens: list[TokenId]) -> None:
     wiring.redis_client().delete(*(f"{DEFAULT_KEY_PREFIX}{token.price_coin_id}" for token in tokens))
 
 
-def refresh(sqs_client: Any, queues: RefreshQueues, when: Any, **poller_options: Any) -> list[Any]:
-    run_scheduler(when)
+def refresh(
+    sqs_client: Any, queues: RefreshQueues, when: Any, context: LambdaContext | None = None, **poller_options: Any
+) -> list[Any]:
+    run_scheduler(when, context)
     results = drain_with_price_updater(sqs_client, queues.url, **poller_options)
     assert results, "the scheduler queued nothing"
     assert [result.failed for result in results] == [[]] * len(results)
     assert [result.handler_error for result in results] == [None] * len(results)
     return results
-
-
-def stored_prices(user_id: str) -> dict[str, Any]:
-    return wiring.portfolio_store().load(user_id).record.prices
 
 
 def test_given_a_mix_of_api_faults_when_a_refresh_runs_then_it_completes_and_no_price_is_lost_or_zero(
@@ -99,26 +103,27 @@ def test_given_a_mix_of_api_faults_when_a_refresh_runs_then_it_completes_and_no_
     coins_api.malformed_when_asked_for(poisonous)
     coins_api.reset_counters()
     stats_before = wiring.price_service().stats()
-    refresh(sqs_client, refresh_queues, NEXT_WINDOW)
+    run_scheduler(NEXT_WINDOW)
+    sweep_stats = wiring.price_service().stats()
+    drain_with_price_updater(sqs_client, refresh_queues.url)
 
     # Then: the coins of the broken answer, the missing and the doubtful one keep their last price, stale
     broken_chunks = [r.coins for r in coins_api.requests if poisonous in r.coins and r.status == 200]
     expected_stale = {missing, doubtful} | {coin for coins in broken_chunks for coin in coins}
     for user_id, held in holdings.items():
-        prices = stored_prices(user_id)
+        prices = warmed_prices(user_id)
         assert set(prices) == {token.key for token in held}  # no price lost
         for token in held:
-            quote = prices[token.key]
             if token.key in expected_stale:
-                assert (quote.stale, quote.price) == (True, old_prices[token.key]), token.key
+                assert prices[token.key] == (old_prices[token.key], True), token.key
             else:
-                assert (quote.stale, quote.price) == (False, new_prices[token.key]), token.key
-        value = sum(AMOUNT * prices[token.key].price for token in held)
+                assert prices[token.key] == (new_prices[token.key], False), token.key
+        value = sum(AMOUNT * prices[token.key][0] for token in held)
         assert value >= values_before[user_id] > 0
     # And: no chunk was asked more than PRICE_MAX_ATTEMPTS times
     attempts_per_chunk = Counter(request.coins for request in coins_api.requests)
     assert max(attempts_per_chunk.values()) == 4
-    stats = wiring.price_service().stats()
+    stats = sweep_stats
     fault_figures.update(
         api_requests=coins_api.request_count,
         chunks=len(attempts_per_chunk),
@@ -154,8 +159,8 @@ def test_given_an_api_that_never_answers_in_time_when_a_refresh_runs_then_each_c
     attempts_per_chunk = Counter(request.coins for request in coins_api.requests)
     assert set(attempts_per_chunk.values()) == {2}
     for user_id, held in holdings.items():
-        prices = stored_prices(user_id)
-        assert {token.key: (prices[token.key].price, prices[token.key].stale) for token in held} == {
+        prices = warmed_prices(user_id)
+        assert {token.key: prices[token.key] for token in held} == {
             token.key: (old_prices[token.key], True) for token in held
         }
     fault_figures.update(chunks=len(attempts_per_chunk), requests=coins_api.request_count)
@@ -182,13 +187,13 @@ def test_given_an_api_asking_to_retry_later_when_a_refresh_runs_then_retries_sto
         contexts.append(LambdaContext(timeout_ms=4_000))
         return contexts[-1]
 
-    refresh(sqs_client, refresh_queues, NEXT_WINDOW, context_factory=short_lived_context)
+    refresh(sqs_client, refresh_queues, NEXT_WINDOW, short_lived_context(), context_factory=short_lived_context)
 
     # Then: the chunk was retried only while the pricing share of the deadline allowed, and the
     # invocation returned in time with every price kept (stale)
     assert 2 <= coins_api.request_count < 10
     assert all(context.get_remaining_time_in_millis() > 0 for context in contexts)
     for user_id, held in holdings.items():
-        prices = stored_prices(user_id)
-        assert {(prices[t.key].price, prices[t.key].stale) for t in held} == {(old_prices[t.key], True) for t in held}
+        prices = warmed_prices(user_id)
+        assert {prices[t.key] for t in held} == {(old_prices[t.key], True) for t in held}
     fault_figures.update(attempts=coins_api.request_count, max_attempts_setting=10, invocation_timeout_ms=4000)

@@ -1,4 +1,4 @@
-"""Transactions recorded while a refresh re-prices the same portfolios.
+"""Transactions recorded while a refresh values the same portfolios.
 
 The API handler keeps the current event on a shared resolver, so it cannot be called from several
 threads at once; the POSTs run through TransactionRecorder instances (what the handler calls) on
@@ -21,20 +21,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from portfolio import wiring
 from portfolio.adapters.coins_api import make_coins_api
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
 from portfolio.adapters.last_known_prices import LastKnownPriceStore
 from portfolio.adapters.portfolio_cache import PortfolioCache
 from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
+from portfolio.adapters.price_history import PriceHistoryStore
 from portfolio.adapters.redis_connection import make_redis_client
+from portfolio.domain.accounting import replay
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
-from portfolio.domain.valuation import compute_portfolio
 from portfolio.services.portfolio_reader import PortfolioReader
-from portfolio.services.portfolio_refresher import PortfolioRefresher, process_refresh_event
+from portfolio.services.portfolio_refresher import PortfolioRefresher
 from portfolio.services.price_service import PriceService
 from portfolio.services.transaction_recorder import TransactionRecorder
 from portfolio.settings import Settings
@@ -44,6 +42,7 @@ from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import WINDOW, RefreshQueues, random_address, refresh_body
 from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.faulty_dynamodb import faulty_dynamodb
+from tests.support.stored_state import stored_state
 
 USERS = 20
 POSTS = 200
@@ -58,6 +57,7 @@ class Container:
     store: PortfolioStore
     prices: PriceService
     cache: PortfolioCache
+    price_history: PriceHistoryStore
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -66,10 +66,14 @@ class Container:
                                cursor_signing_key=settings.cursor_signing_key.get_secret_value())
         prices = PriceService(make_coins_api(settings), None, LastKnownPriceStore(client, settings.table_name),
                               settings)
-        return cls(store, prices, PortfolioCache(make_redis_client(settings), settings))
+        cache = PortfolioCache(make_redis_client(settings), settings)
+        return cls(store, prices, cache, PriceHistoryStore(client, settings.table_name))
 
     def recorder(self) -> TransactionRecorder:
         return TransactionRecorder(self.store, self.prices, self.cache)
+
+    def reader(self) -> PortfolioReader:
+        return PortfolioReader(self.store, self.prices, self.cache, self.price_history)
 
     def close(self) -> None:
         self.prices.close()
@@ -91,20 +95,26 @@ def buy(transaction_id: str, token: TokenId, amount: Decimal) -> Transaction:
                        amount=amount, price_usd="1", timestamp=datetime(2024, 6, 1, tzinfo=UTC))
 
 
-def refresh_rounds(updater: Container, sqs_client: Any, queue_url: str, users: list[str], stop: threading.Event,
-                   settings: Settings) -> tuple[int, int]:
+def refresh_rounds(updater: Container, sqs_client: Any, queue_url: str, users: list[str],
+                   stop: threading.Event) -> tuple[int, int]:
     """Refresh every user, window after window, until told to stop (at least twice).
 
-    Returns the rounds run and the saves that met a concurrent write (and were redone)."""
+    Returns the rounds run and the users valued."""
+    from price_updater.app import process_refresh_event
+
     refresher = PortfolioRefresher(updater.store, updater.prices, updater.cache)
-    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name,
-                                           boto3_client=updater.store._client)
-    processor = BatchProcessor(EventType.SQS)
-    poller = SqsPoller(sqs_client, queue_url, lambda event, context: process_refresh_event(
-        event, context, refresher=refresher, persistence_store=persistence, processor=processor))
+    valued = 0
+
+    def handler(event: Any, context: Any) -> Any:
+        nonlocal valued
+        answer = process_refresh_event(event, context, refresher=refresher, persistence_store=None)
+        valued += refresher.counts.users_valued
+        return answer
+
+    poller = SqsPoller(sqs_client, queue_url, handler)
     for round_number in itertools.count():
         if stop.is_set() and round_number >= 2:
-            return round_number, refresher.counts.save_conflicts
+            return round_number, valued
         window = WINDOW + timedelta(minutes=5 * round_number)
         for start in range(0, len(users), 10):
             sqs_client.send_message(QueueUrl=queue_url, MessageBody=refresh_body(users[start:start + 10], window))
@@ -117,7 +127,6 @@ def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_user
     refresh_queues: RefreshQueues, fault_figures: dict,
 ) -> None:
     api, updater = containers
-    settings = wiring.settings()
     tokens = [TokenId("ethereum", random_address()) for _ in PRICES]
     for index, token in enumerate(tokens):
         coins_api.set_price(token.key, PRICES[index])
@@ -146,12 +155,13 @@ def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_user
     # When: the POSTs race each other and a refresh that keeps re-pricing the same users
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=POST_THREADS + 1) as pool:
-        refreshing = pool.submit(refresh_rounds, updater, sqs_client, refresh_queues.url, users, stop, settings)
+        refreshing = pool.submit(refresh_rounds, updater, sqs_client, refresh_queues.url, users, stop)
         list(pool.map(lambda item: post(*item), posts))
         stop.set()
-        rounds, refresh_conflicts = refreshing.result(timeout=120)
+        rounds, users_valued = refreshing.result(timeout=120)
 
-    # Then: every transaction is stored, and every portfolio equals a recomputation from them
+    # Then: every transaction is stored, the stored positions are exactly a replay of them, and every
+    # portfolio shows their value
     expected_ids: dict[str, set[str]] = defaultdict(lambda: {"tx-seed"})
     expected_amounts: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for user_id in users:
@@ -159,18 +169,18 @@ def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_user
     for user_id, transaction in posts:
         expected_ids[user_id].add(transaction.id)
         expected_amounts[user_id][transaction.token.key] += transaction.amount
-    reader = PortfolioReader(api.store, api.cache)
+    reader = api.reader()
     for user_id in users:
-        snapshot = api.store.load(user_id, consistent_read=True)
-        assert {transaction.id for transaction in snapshot.transactions} == expected_ids[user_id]
+        state = stored_state(api.store, user_id)
+        assert {transaction.id for transaction in state.transactions} == expected_ids[user_id]
+        assert state.portfolio.ledger == replay(state.transactions, state.portfolio.record.cost_basis_method)
         exact_value = sum(
             amount * PRICES[tokens.index(TokenId.parse(key))] for key, amount in expected_amounts[user_id].items()
         )
         expected_value = exact_value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
-        assert compute_portfolio(snapshot).summary.total_value_usd == expected_value, user_id
         assert Decimal(json.loads(reader.summary(user_id))["totalValueUsd"]) == expected_value, user_id
     fault_figures.update(posts=POSTS, users=USERS, refresh_rounds=rounds, resends_after_409=resends,
-                         refresh_save_conflicts=refresh_conflicts)
+                         refresh_users_valued=users_valued)
 
 
 class RecordsBeforeWarming:
@@ -188,10 +198,10 @@ class RecordsBeforeWarming:
         return self._cache.replace_views(user_id, version, bodies)
 
 
-def test_given_a_transaction_recorded_between_a_refresh_save_and_its_cache_warm_when_read_then_it_shows(
+def test_given_a_transaction_recorded_between_a_refresh_load_and_its_cache_warm_when_read_then_it_shows(
     containers: tuple[Container, Container], coins_api: FakeCoinsApi, user_id: str
 ) -> None:
-    # Given: a user holding 1 unit at 1.25, a refresher about to warm the cache after its save
+    # Given: a user holding 1 unit at 1.25, a refresher about to warm the cache with what it loaded
     api, updater = containers
     token = TokenId("ethereum", random_address())
     coins_api.set_price(token.key, PRICES[0])
@@ -202,9 +212,9 @@ def test_given_a_transaction_recorded_between_a_refresh_save_and_its_cache_warm_
     refresher = PortfolioRefresher(updater.store, updater.prices, cache)
 
     # When
-    refresher.refresh_user(user_id, WINDOW, refresher.prefetch([user_id]))
+    refresher.refresh_user(user_id, refresher.prefetch([user_id]), warm=True)
 
-    # Then: the read shows both buys (4 units at 1.25)
+    # Then: the read shows both buys (4 units at 1.25): the refresh's older views were refused
     assert cache.interleaved
-    summary = json.loads(PortfolioReader(api.store, api.cache).summary(user_id))
+    summary = json.loads(api.reader().summary(user_id))
     assert Decimal(summary["totalValueUsd"]) == Decimal("5.00")

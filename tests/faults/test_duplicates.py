@@ -65,7 +65,7 @@ def test_given_the_same_schedule_event_twice_when_both_run_then_users_are_queued
     function_env: FunctionEnv, coins_api: FakeCoinsApi, sqs_client: Any, refresh_queues: RefreshQueues,
     lambda_context: Any,
 ) -> None:
-    # Given: a fresh table with 12 users (2 messages of 10)
+    # Given: a fresh table with 12 readers (one message)
     function_env()
     users = users_holding_a_token(12, coins_api)
     from refresh_scheduler.app import lambda_handler as scheduler
@@ -78,15 +78,15 @@ def test_given_the_same_schedule_event_twice_when_both_run_then_users_are_queued
     third = run_scheduler(WINDOW.replace(minute=4, second=59))
     results = drain_with_price_updater(sqs_client, refresh_queues.url)
 
-    # Then: one run queued every user once; each user was refreshed once (one history point)
+    # Then: one run queued every user once, in one message; nothing about a user was rewritten
     assert (first["started"], second["started"], third["started"]) == (True, False, False)
     assert first["usersQueued"] == 12 and second["usersQueued"] == third["usersQueued"] == 0
-    assert sum(len(result.deleted) for result in results) == 2
+    assert sum(len(result.deleted) for result in results) == 1
+    cache = wiring.portfolio_cache()
     for user in users:
-        items = partition_items(user)
-        profile = next(item for item in items if item["sk"]["S"] == "PROFILE")
-        assert profile["version"]["N"] == "2"  # recorded, then refreshed once
-        assert sum(item["sk"]["S"].startswith("HIST#5m") for item in items) == 1
+        [profile] = [item for item in partition_items(user) if item["sk"]["S"] == "PROFILE"]
+        assert profile["version"]["N"] == "1"  # recorded once, never rewritten by the refresh
+        assert cache.get(CacheKind.PORTFOLIO, user) is not None
 
 
 def test_given_the_same_transactions_posted_twice_when_read_then_the_state_is_as_after_one(

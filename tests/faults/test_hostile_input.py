@@ -93,7 +93,7 @@ def assert_error_shape(answer: ApiResponse) -> None:
 def table_names(moto_endpoint: str) -> dict[str, str]:
     """One set of tables for the module: every test writes under its own user id."""
     suffix = uuid.uuid4().hex[:8]
-    names = {"PortfolioTable": f"portfolio-{suffix}", "IdempotencyTable": f"idempotency-{suffix}"}
+    names = {"PortfolioTable": f"portfolio-{suffix}"}
     create_tables(boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1"), names)
     return names
 

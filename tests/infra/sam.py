@@ -41,14 +41,15 @@ class _NoManagedPolicies:
         return {}
 
 
-def translate(sam_template: dict[str, Any] | None = None) -> dict[str, Any]:
+def translate(sam_template: dict[str, Any] | None = None, *, layer_zip: str = "layer.zip") -> dict[str, Any]:
+    """`layer_zip` stands for the layer's content: `sam package` names the zip after its hash."""
     sam = copy.deepcopy(sam_template or load_template())
     for resource in sam["Resources"].values():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
             properties["CodeUri"] = "s3://artifacts/function.zip"
         elif resource["Type"] == "AWS::Serverless::LayerVersion":
-            properties["ContentUri"] = "s3://artifacts/layer.zip"
+            properties["ContentUri"] = f"s3://artifacts/{layer_zip}"
     return transform(sam, {}, _NoManagedPolicies())
 
 

@@ -28,11 +28,24 @@ EXPECTED_SETTINGS = {
         "CURSOR_SIGNING_KEY",
         "ADMIN_SCOPE",
         "MAX_TRANSACTIONS_PER_REQUEST",
+        "MAX_TRANSACTIONS_PER_USER",
+        "MAX_TOKENS_PER_USER",
+        "REFRESH_INTERVAL_SECONDS",
     },
-    "RefreshSchedulerFunction": {"TABLE_NAME", "REFRESH_QUEUE_URL", "USERS_PER_MESSAGE", "REFRESH_INTERVAL_SECONDS"},
+    "RefreshSchedulerFunction": {
+        "TABLE_NAME",
+        "REFRESH_QUEUE_URL",
+        "USERS_PER_MESSAGE",
+        "REFRESH_INTERVAL_SECONDS",
+        "ACTIVE_USER_HOURS",
+        "IDLE_REFRESH_EVERY_CYCLES",
+        "REDIS_URL",
+        "REDIS_CLUSTER_MODE",
+        "PRICES_API_URL",
+        "PRICE_BATCH_SIZE",
+    },
     "PriceUpdaterFunction": {
         "TABLE_NAME",
-        "IDEMPOTENCY_TABLE_NAME",
         "REDIS_URL",
         "REDIS_CLUSTER_MODE",
         "PORTFOLIO_CACHE_TTL_SECONDS",
@@ -143,7 +156,7 @@ def test_given_the_cursor_key_then_it_comes_from_a_generated_secret_never_a_lite
 
 def test_given_the_table_variables_then_they_name_the_template_tables(stack):
     assert _variables(stack, "ApiFunction")["TABLE_NAME"] == {"Ref": "PortfolioTable"}
-    assert _variables(stack, "PriceUpdaterFunction")["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+    assert _variables(stack, "RefreshSchedulerFunction")["TABLE_NAME"] == {"Ref": "PortfolioTable"}
     assert _variables(stack, "RefreshSchedulerFunction")["REFRESH_QUEUE_URL"] == {"Ref": "RefreshQueue"}
 
 

@@ -28,7 +28,7 @@ def test_given_each_route_then_it_invokes_the_api_function_with_payload_format_2
     for route, operation in _operations(stack).items():
         integration = operation["x-amazon-apigateway-integration"]
         assert integration["payloadFormatVersion"] == "2.0", route
-        assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"], route
+        assert "${ApiFunctionAliaslive}" in integration["uri"]["Fn::Sub"], route
 
 
 def test_given_each_route_except_health_then_a_valid_jwt_is_required(stack: Stack):

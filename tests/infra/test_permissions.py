@@ -55,28 +55,32 @@ def test_given_the_api_role_then_it_has_no_sqs_permission_at_all(stack: Stack):
 
 def test_given_the_api_role_then_it_reads_and_writes_only_the_portfolio_table(stack: Stack):
     statements = stack.role_statements("ApiFunction")
-    portfolio, idempotency = stack.arn("PortfolioTable"), stack.arn("IdempotencyTable")
+    portfolio = stack.arn("PortfolioTable")
 
     assert allows(statements, "dynamodb:Query", f"{portfolio}/index/TransactionsByTime", leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:GetItem", portfolio, leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:DeleteItem", portfolio, leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:UpdateItem", portfolio, leading_keys=["TOKENS#3"])  # holder counts
     assert allows(statements, "dynamodb:BatchWriteItem", portfolio, leading_keys=["PRICE#ethereum:0xabc"])
     assert not allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["RUN#2025-01-15T10:00:00Z"])
     assert not allows(statements, "dynamodb:Query", f"{portfolio}/index/UsersByShard", leading_keys=["7"])
-    assert not allows(statements, "dynamodb:GetItem", idempotency, leading_keys=["x"])
 
 
-def test_given_the_scheduler_role_then_it_writes_only_run_lock_items(stack: Stack):
+def test_given_the_scheduler_role_then_it_writes_only_run_locks_and_swept_prices(stack: Stack):
     statements = stack.role_statements("RefreshSchedulerFunction")
     table = stack.arn("PortfolioTable")
 
     # Given a run lock item, then the scheduler may claim and release it
     for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:GetItem"):
         assert allows(statements, action, table, leading_keys=["RUN#2025-01-15T10:00:00Z"])
-    # Given any other item (a user's portfolio, a price), then no write is allowed
+    # Given the sweep, then it reads the holder counts and writes prices in batches
+    assert allows(statements, "dynamodb:Query", table, leading_keys=["TOKENS#0"])
+    assert allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["PRICE#ethereum:0x0"])
+    # Given a user's item or a holder count, then no write is allowed
     for action in WRITES:
         assert not allows(statements, action, table, leading_keys=["USER#alice"])
-        assert not allows(statements, action, table, leading_keys=["PRICE#ethereum:0x0"])
+        assert not allows(statements, action, table, leading_keys=["TOKENS#0"])
         assert not allows(statements, action, table, leading_keys=["RUN#x", "USER#alice"])
 
 
@@ -106,14 +110,15 @@ def test_given_the_updater_role_then_it_consumes_the_queue_but_cannot_send_to_it
     assert not allows(statements, "sqs:SendMessage", queue)
 
 
-def test_given_the_updater_role_then_it_keeps_portfolios_and_idempotency_records(stack: Stack):
+def test_given_the_updater_role_then_it_reads_portfolios_and_writes_no_user_item(stack: Stack):
     statements = stack.role_statements("PriceUpdaterFunction")
+    table = stack.arn("PortfolioTable")
 
-    assert allows(statements, "dynamodb:PutItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
-    assert allows(statements, "dynamodb:BatchWriteItem", stack.arn("PortfolioTable"), leading_keys=["USER#a"])
-    assert not allows(statements, "dynamodb:PutItem", stack.arn("PortfolioTable"), leading_keys=["RUN#w"])
-    assert allows(statements, "dynamodb:PutItem", stack.arn("IdempotencyTable"), leading_keys=["msg"])
-    assert allows(statements, "dynamodb:DeleteItem", stack.arn("IdempotencyTable"), leading_keys=["msg"])
+    assert allows(statements, "dynamodb:BatchGetItem", table, leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["PRICE#ethereum:0x0"])
+    for action in WRITES:
+        assert not allows(statements, action, table, leading_keys=["USER#a"])
+        assert not allows(statements, action, table, leading_keys=["RUN#w"])
 
 
 def test_given_a_policy_that_drops_the_run_lock_condition_then_the_check_above_would_catch_it():

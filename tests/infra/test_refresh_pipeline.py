@@ -19,13 +19,14 @@ def test_given_the_schedule_then_its_rate_comes_from_the_parameter_defaulting_to
     assert others == []
     assert rule["ScheduleExpression"] == {"Ref": "RefreshScheduleExpression"}
     assert _parameter_default(sam_template, "RefreshScheduleExpression") == "rate(5 minutes)"
-    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["RefreshSchedulerFunction", "Arn"]}
+    assert rule["Targets"][0]["Arn"] == {"Ref": "RefreshSchedulerFunctionAliaslive"}
 
 
 def test_given_a_failed_scheduler_run_then_lambda_does_not_retry_it_and_runs_never_overlap(stack: Stack):
     (invoke_config,) = stack.of_type("AWS::Lambda::EventInvokeConfig").values()
 
     assert invoke_config["FunctionName"] == {"Ref": "RefreshSchedulerFunction"}
+    assert invoke_config["Qualifier"] == "live"
     assert invoke_config["MaximumRetryAttempts"] == 0
     assert stack.properties("RefreshSchedulerFunction")["ReservedConcurrentExecutions"] == 1
 
@@ -33,7 +34,7 @@ def test_given_a_failed_scheduler_run_then_lambda_does_not_retry_it_and_runs_nev
 def test_given_the_updater_then_it_consumes_the_refresh_queue_reporting_failures_per_message(stack: Stack):
     (mapping,) = stack.of_type("AWS::Lambda::EventSourceMapping").values()
 
-    assert mapping["FunctionName"] == {"Ref": "PriceUpdaterFunction"}
+    assert mapping["FunctionName"] == {"Ref": "PriceUpdaterFunctionAliaslive"}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RefreshQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == {"Ref": "UpdaterBatchSize"}

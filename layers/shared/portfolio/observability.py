@@ -1,4 +1,16 @@
-"""One Powertools Logger, Metrics and Tracer for the whole package."""
+"""One Powertools Logger, Metrics and Tracer for the whole package.
+
+The Tracer is created on first use, not at import. Creating it imports the X-Ray SDK, and outside
+Lambda (tests, local runs, where Powertools disables tracing anyway) that import also builds an X-Ray
+API client for sampling: the largest single cost of importing a handler. In Lambda the first traced
+invocation creates it, or SnapStart's before-snapshot hook does (`wiring.preload_for_snapshot`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -8,6 +20,44 @@ METRICS_NAMESPACE = "CrossChainPortfolio"
 # POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE from the template win over these defaults.
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
-# Only AWS SDK calls are traced: the coins API's Pro key sits in its URL path, which an httpx
-# subsegment would record.
-tracer = Tracer(service=SERVICE_NAME, patch_modules=["botocore"])
+
+
+@functools.cache
+def powertools_tracer() -> Tracer:
+    # Nothing is patched here: trace_aws_sdk_calls() patches botocore before the first AWS client is
+    # built, so a path that never calls AWS never imports botocore. httpx is never patched: the coins
+    # API's Pro key sits in its URL path, which an httpx subsegment would record.
+    return Tracer(service=SERVICE_NAME, auto_patch=False)
+
+
+class DeferredTracer:
+    """Powertools' Tracer, created by whatever uses it first; every attribute is the Tracer's own.
+
+    `capture_lambda_handler` runs when a handler module is imported, so it alone defers explicitly:
+    the real Tracer wraps the handler on its first call.
+    """
+
+    def capture_lambda_handler(self, lambda_handler: Callable[..., Any] | None = None, **options: Any) -> Any:
+        if lambda_handler is None:
+            return functools.partial(self.capture_lambda_handler, **options)
+        traced: Callable[..., Any] | None = None
+
+        @functools.wraps(lambda_handler)
+        def handler(event: Any, context: Any, **kwargs: Any) -> Any:
+            nonlocal traced
+            if traced is None:
+                traced = powertools_tracer().capture_lambda_handler(lambda_handler, **options)
+            return traced(event, context, **kwargs)
+
+        return handler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(powertools_tracer(), name)
+
+
+tracer = DeferredTracer()
+
+
+def trace_aws_sdk_calls() -> None:
+    """Record every botocore call as a subsegment from now on; a no-op while tracing is disabled."""
+    powertools_tracer().patch(["botocore"])

@@ -20,7 +20,6 @@ class Settings(BaseSettings):
 
     # DynamoDB
     table_name: str = Field("portfolio", alias="TABLE_NAME")
-    idempotency_table_name: str = Field("portfolio-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
     dynamodb_connect_timeout_s: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_S", gt=0)
     dynamodb_read_timeout_s: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_S", gt=0)
     dynamodb_max_attempts: int = Field(4, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
@@ -45,7 +44,8 @@ class Settings(BaseSettings):
     price_batch_size: int = Field(50, alias="PRICE_BATCH_SIZE", ge=1, le=200)
     price_max_concurrency: int = Field(4, alias="PRICE_MAX_CONCURRENCY", ge=1, le=32)
     price_memory_ttl_s: int = Field(300, alias="PRICE_MEMORY_TTL_SECONDS", ge=0)
-    price_redis_ttl_s: int = Field(300, alias="PRICE_REDIS_TTL_SECONDS", gt=0)
+    # Outlives a late sweep: reads between two sweeps find every held token's quote here.
+    price_redis_ttl_s: int = Field(900, alias="PRICE_REDIS_TTL_SECONDS", gt=0)
     price_min_confidence: Decimal = Field(Decimal("0.5"), alias="PRICE_MIN_CONFIDENCE", ge=0, le=1)
     price_search_width: str = Field("4h", alias="PRICE_SEARCH_WIDTH")
     price_connect_timeout_s: float = Field(2.0, alias="PRICE_CONNECT_TIMEOUT_S", gt=0)
@@ -57,7 +57,17 @@ class Settings(BaseSettings):
     # Refresh pipeline
     refresh_queue_url: str | None = Field(None, alias="REFRESH_QUEUE_URL")
     refresh_interval_s: int = Field(300, alias="REFRESH_INTERVAL_SECONDS", ge=60)
-    users_per_message: int = Field(10, alias="USERS_PER_MESSAGE", ge=1, le=100)
+    users_per_message: int = Field(100, alias="USERS_PER_MESSAGE", ge=1, le=100)
+    # Users who read within this many hours are "active": valued and warmed after every sweep.
+    active_user_hours: int = Field(24, alias="ACTIVE_USER_HOURS", ge=1, le=24 * 30)
+    # Idle users are refreshed (later: their wallets synced) once every this many cycles; 0 = never.
+    idle_refresh_every_cycles: int = Field(12, alias="IDLE_REFRESH_EVERY_CYCLES", ge=0, le=24 * 12 * 7)
+    # A user is started only while this much of the invocation is left; the rest are retried later.
+    refresh_user_budget_ms: int = Field(500, alias="REFRESH_USER_BUDGET_MS", gt=0)
+
+    # Per-user bounds (what one stored portfolio item can hold, with room to spare)
+    max_transactions_per_user: int = Field(10_000, alias="MAX_TRANSACTIONS_PER_USER", ge=1, le=50_000)
+    max_tokens_per_user: int = Field(1_000, alias="MAX_TOKENS_PER_USER", ge=1, le=5_000)
 
     # API
     max_transactions_per_request: int = Field(500, alias="MAX_TRANSACTIONS_PER_REQUEST", ge=1, le=5000)

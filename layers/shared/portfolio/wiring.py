@@ -2,28 +2,44 @@
 
 Lambda keeps a container warm between invocations, so clients built here (boto3, redis, httpx) are
 reused across requests. Tests that change the environment call reset().
+
+With SnapStart, Lambda runs the init once, snapshots it and resumes many environments from that
+snapshot. The hooks at the end of this module import ahead what the factories import on first use,
+and after a restore drop what one environment must not share with the others (docs/deploy.md).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import random
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from portfolio.settings import Settings
+from portfolio.observability import trace_aws_sdk_calls
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
+    from portfolio.adapters.activity_log import RedisActivityLog
     from portfolio.adapters.portfolio_cache import PortfolioCache
     from portfolio.adapters.portfolio_store import PortfolioStore
+    from portfolio.adapters.price_history import PriceHistoryStore
     from portfolio.adapters.redis_connection import RedisClient
+    from portfolio.services.portfolio_reader import PortfolioReader
     from portfolio.services.portfolio_refresher import PortfolioRefresher
     from portfolio.services.price_service import PriceService
+    from portfolio.services.price_sweep import PriceSweep
     from portfolio.services.refresh_planner import RefreshPlanner
+    from portfolio.services.transaction_recorder import TransactionRecorder
+    from portfolio.settings import Settings
 
 
 @cache
 def settings() -> Settings:
+    from portfolio.settings import Settings
+
     return Settings()  # type: ignore[call-arg]
 
 
@@ -31,6 +47,7 @@ def settings() -> Settings:
 def dynamodb_client():  # type: ignore[no-untyped-def]
     from portfolio.adapters.dynamodb_client import make_dynamodb_client
 
+    trace_aws_sdk_calls()
     return make_dynamodb_client(settings())
 
 
@@ -79,9 +96,54 @@ def price_service() -> PriceService:
 
 
 @cache
+def price_history_store() -> PriceHistoryStore:
+    from portfolio.adapters.price_history import PriceHistoryStore
+
+    return PriceHistoryStore(dynamodb_client(), settings().table_name)
+
+
+@cache
+def activity_log() -> RedisActivityLog:
+    from portfolio.adapters.activity_log import RedisActivityLog
+
+    return RedisActivityLog(redis_client())
+
+
+@cache
+def portfolio_reader() -> PortfolioReader:
+    from portfolio.services.portfolio_reader import PortfolioReader
+
+    return PortfolioReader(
+        portfolio_store(), price_service(), portfolio_cache(), price_history_store(), activity=activity_log()
+    )
+
+
+@cache
+def transaction_recorder() -> TransactionRecorder:
+    from portfolio.services.transaction_recorder import Limits, TransactionRecorder
+
+    config = settings()
+    return TransactionRecorder(
+        portfolio_store(),
+        price_service(),
+        portfolio_cache(),
+        activity=activity_log(),
+        limits=Limits(max_transactions=config.max_transactions_per_user, max_tokens=config.max_tokens_per_user),
+    )
+
+
+@cache
+def price_sweep() -> PriceSweep:
+    from portfolio.services.price_sweep import PriceSweep
+
+    return PriceSweep(portfolio_store(), price_service(), price_history_store())
+
+
+@cache
 def sqs_client():  # type: ignore[no-untyped-def]
     from portfolio.adapters.refresh_queue import make_sqs_client
 
+    trace_aws_sdk_calls()
     return make_sqs_client(settings())
 
 
@@ -99,6 +161,11 @@ def refresh_planner() -> RefreshPlanner:
         RefreshQueue(sqs_client(), config.refresh_queue_url),
         RunLock(dynamodb_client(), config.table_name),
         users_per_message=config.users_per_message,
+        sweep=price_sweep(),
+        activity=activity_log(),
+        active_for=timedelta(hours=config.active_user_hours),
+        idle_every_cycles=config.idle_refresh_every_cycles,
+        interval_s=config.refresh_interval_s,
     )
 
 
@@ -106,14 +173,22 @@ def refresh_planner() -> RefreshPlanner:
 def portfolio_refresher() -> PortfolioRefresher:
     from portfolio.services.portfolio_refresher import PortfolioRefresher
 
-    return PortfolioRefresher(portfolio_store(), price_service(), portfolio_cache())
+    return PortfolioRefresher(
+        portfolio_store(),
+        price_service(),
+        portfolio_cache(),
+        user_budget_s=settings().refresh_user_budget_ms / 1000,
+    )
 
 
 @cache
-def idempotency_store() -> DynamoDBPersistenceLayer:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+def idempotency_store() -> BasePersistenceLayer | None:
+    """Refresh messages are deduplicated in Redis: a refresh that writes nothing to DynamoDB should
+    not write there to remember it ran. None without Redis (a repeated refresh is harmless)."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=dynamodb_client())
+    client = redis_client()
+    return None if client is None else CachePersistenceLayer(client=client)
 
 
 _FACTORIES = (
@@ -127,6 +202,11 @@ _FACTORIES = (
     refresh_planner,
     portfolio_refresher,
     idempotency_store,
+    price_history_store,
+    activity_log,
+    portfolio_reader,
+    transaction_recorder,
+    price_sweep,
 )
 
 
@@ -134,3 +214,45 @@ def reset() -> None:
     """Forget every instance, so the next call reads the environment again."""
     for factory in _FACTORIES:
         factory.cache_clear()
+
+
+# Kept across a SnapStart restore: the settings, and the boto3 clients, the costly ones to build
+# (botocore reconnects and refreshes its credentials by itself). Everything else is rebuilt on next
+# use: Redis and httpx connections, the cache's own PRNG, and whatever holds one of them.
+_KEPT_ACROSS_RESTORES = (settings, dynamodb_client, sqs_client)
+
+# What the factories import on first use, beyond the modules below.
+_FIRST_USE_MODULES = ("boto3", "portfolio.settings", "aws_lambda_powertools.utilities.idempotency")
+_FIRST_USE_PACKAGES = ("portfolio.adapters", "portfolio.services")
+
+
+def preload_for_snapshot() -> None:
+    """SnapStart, before the snapshot: import what the first invocation would, so no restored
+    environment pays for it. Builds no client: the snapshot holds no connection and no credentials."""
+    trace_aws_sdk_calls()  # creates the Tracer, importing the X-Ray SDK and botocore
+    for module in _FIRST_USE_MODULES:
+        importlib.import_module(module)
+    for package in _FIRST_USE_PACKAGES:
+        for module in pkgutil.iter_modules(importlib.import_module(package).__path__, f"{package}."):
+            importlib.import_module(module.name)
+
+
+def refresh_after_restore() -> None:
+    """SnapStart, after a restore: every environment resumed from one snapshot starts with the same
+    memory, so each gets connections and a random sequence of its own (retry and TTL jitter)."""
+    for factory in _FACTORIES:
+        if factory not in _KEPT_ACROSS_RESTORES:
+            factory.cache_clear()
+    random.seed()
+
+
+def _register_snapstart_hooks() -> None:
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:  # only Lambda's Python runtime ships it; elsewhere nothing is ever snapshotted
+        return
+    register_before_snapshot(preload_for_snapshot)
+    register_after_restore(refresh_after_restore)
+
+
+_register_snapstart_hooks()

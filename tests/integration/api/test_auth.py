@@ -10,6 +10,7 @@ from portfolio.observability import logger
 
 from tests.integration.api.conftest import ADMIN_SCOPE, Call, DynamoCalls, buy
 from tests.support.http_events import SAMPLE_BEARER_TOKEN
+from tests.support.stored_state import stored_state
 
 READS = [
     ("GET", "/portfolios/{user}", None),
@@ -82,7 +83,7 @@ def test_given_an_admin_token_when_writing_another_portfolio_then_403_and_nothin
     answer = call(method, path.format(user=user_id), sub="ops-admin", scopes=[ADMIN_SCOPE], body=body)
 
     assert answer.status == 403
-    assert wiring.portfolio_store().load(user_id).record.version == 0
+    assert stored_state(wiring.portfolio_store(), user_id).version == 0
 
 
 def test_given_requests_with_a_bearer_token_when_handled_then_neither_token_nor_header_reaches_the_logs(

@@ -6,6 +6,7 @@ import pytest
 from portfolio import wiring
 
 from tests.integration.api.conftest import Call, buy
+from tests.support.stored_state import stored_state
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def test_given_an_invalid_json_body_when_posting_then_400_and_nothing_written(ca
 
     assert answer.status == 400
     assert answer.error["details"]["field"] == "body"
-    assert wiring.portfolio_store().load(user_id).transactions == ()
+    assert stored_state(wiring.portfolio_store(), user_id).transactions == ()
 
 
 def test_given_a_float_amount_when_posting_then_it_is_taken_digit_for_digit(call: Call, user_id: str) -> None:
@@ -110,7 +111,7 @@ def test_given_dynamodb_fails_during_a_write_when_posting_then_500_and_the_portf
     path = f"/portfolios/{user_id}/transactions"
     call("POST", path, sub=user_id, body=buy("tx-1", "1"))
     table_name = wiring.settings().table_name
-    before = wiring.portfolio_store().load(user_id)
+    before = stored_state(wiring.portfolio_store(), user_id)
     monkeypatch.setenv("TABLE_NAME", "table-that-does-not-exist")
     wiring.reset()
 
@@ -120,4 +121,4 @@ def test_given_dynamodb_fails_during_a_write_when_posting_then_500_and_the_portf
     assert answer.error["code"] == "internal_error"
     monkeypatch.setenv("TABLE_NAME", table_name)
     wiring.reset()
-    assert wiring.portfolio_store().load(user_id) == before
+    assert stored_state(wiring.portfolio_store(), user_id) == before

@@ -7,8 +7,6 @@ from decimal import Decimal
 
 import pytest
 from portfolio import wiring
-from portfolio.domain.performance import history_keys
-from portfolio.domain.views import HistoryPoint
 
 from tests.integration.api.conftest import USDC, WETH, Call, DynamoCalls, buy, sell
 
@@ -42,7 +40,7 @@ def test_given_no_token_when_checking_health_then_ok(call: Call) -> None:
     assert answer.json == {"status": "ok"}
 
 
-def test_given_an_uncached_portfolio_when_read_then_one_dynamodb_query_computes_it_exactly(
+def test_given_an_uncached_portfolio_when_read_then_one_dynamodb_read_computes_it_exactly(
     call: Call, holder: str, dynamo_calls: DynamoCalls
 ) -> None:
     forget_cached_views(holder)
@@ -51,7 +49,7 @@ def test_given_an_uncached_portfolio_when_read_then_one_dynamodb_query_computes_
     answer = call("GET", f"/portfolios/{holder}", sub=holder)
 
     assert answer.status == 200
-    assert dynamo_calls.operations == ["Query"]
+    assert dynamo_calls.operations == ["GetItem"]  # the positions; the prices come from Redis
     summary = answer.json
     assert Decimal(summary["totalValueUsd"]) == Decimal("4550")
     assert Decimal(summary["costBasisUsd"]) == Decimal("3050")
@@ -123,7 +121,7 @@ def test_given_filters_when_listing_assets_then_only_matching_holdings_in_the_as
 
     assert answer.status == 200
     assert [asset["tokenAddress"] for asset in answer.json["assets"]] == [WETH]
-    assert dynamo_calls.operations == ([] if cached else ["Query"])
+    assert dynamo_calls.operations == ([] if cached else ["GetItem"])
 
 
 def test_given_symbol_sort_ascending_when_listing_assets_then_alphabetical(call: Call, holder: str) -> None:
@@ -135,36 +133,60 @@ def test_given_symbol_sort_ascending_when_listing_assets_then_alphabetical(call:
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["uncached", "cached"])
-def test_given_history_points_when_reading_performance_then_the_change_over_the_period(
+def test_given_token_price_history_when_reading_performance_then_the_holding_is_valued_at_each_moment(
     call: Call, user_id: str, cached: bool, dynamo_calls: DynamoCalls
 ) -> None:
+    # Given 1 WETH bought at 1000 eight days ago, and the sweeps' WETH prices 48 hours and 1 hour ago
     now = datetime.now(UTC)
-    store = wiring.portfolio_store()
-    for hours_ago, value in ((48, "1000"), (1, "1200")):
+    bought_at = (now - timedelta(days=8)).isoformat()
+    call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("w", "1", price="1000", at=bought_at))
+    history = wiring.price_history_store()
+    for hours_ago, price in ((48, "1000"), (1, "1200")):
         moment = (now - timedelta(hours=hours_ago)).replace(minute=0, second=0, microsecond=0)
-        point = HistoryPoint(
-            timestamp=moment,
-            value_usd=Decimal(value),
-            invested_usd=Decimal("1000"),
-            total_pnl_usd=Decimal(value) - 1000,
-        )
-        store.put_history_points(
-            (user_id, resolution, bucket, point, expires)
-            for resolution, bucket, expires in history_keys(moment)
-        )
+        history.record({f"ethereum:{WETH}": Decimal(price)}, moment)
     if cached:
         call("GET", f"/portfolios/{user_id}/performance", sub=user_id, query={"period": "7d"})
     dynamo_calls.reset()
 
+    # When the 7-day performance is read
     answer = call("GET", f"/portfolios/{user_id}/performance", sub=user_id, query={"period": "7d"})
 
+    # Then it goes from 1000 to 1200, all of it market P&L
     assert answer.status == 200
     view = answer.json
     assert view["period"] == "7d"
     assert Decimal(view["startValueUsd"]) == Decimal("1000")
     assert Decimal(view["endValueUsd"]) == Decimal("1200")
     assert Decimal(view["pnlChangeUsd"]) == Decimal("200")
-    assert dynamo_calls.operations == ([] if cached else ["Query"])
+    assert Decimal(view["netDepositsUsd"]) == Decimal("0")
+    # And, uncached, it read the positions and one token's prices (no transaction fell in the period)
+    assert dynamo_calls.operations == ([] if cached else ["GetItem", "Query"])
+
+
+def test_given_a_buy_within_the_period_when_reading_performance_then_it_counts_as_a_deposit_not_as_pnl(
+    call: Call, user_id: str
+) -> None:
+    # Given 1 WETH priced 1000 two days ago, bought at 1000 a day ago, priced 1100 an hour ago
+    now = datetime.now(UTC)
+    history = wiring.price_history_store()
+    history.record({f"ethereum:{WETH}": Decimal("1000")}, (now - timedelta(hours=48)).replace(minute=0, second=0))
+    call(
+        "POST",
+        f"/portfolios/{user_id}/transactions",
+        sub=user_id,
+        body=buy("w", "1", price="1000", at=(now - timedelta(hours=24)).isoformat()),
+    )
+    history.record({f"ethereum:{WETH}": Decimal("1000")}, (now - timedelta(hours=23)).replace(minute=0, second=0))
+    history.record({f"ethereum:{WETH}": Decimal("1100")}, (now - timedelta(hours=1)).replace(minute=0, second=0))
+
+    # When the 7-day performance is read
+    view = call("GET", f"/portfolios/{user_id}/performance", sub=user_id, query={"period": "7d"}).json
+
+    # Then the series starts at the buy, and the change is 100 of P&L with no deposit after it
+    assert Decimal(view["startValueUsd"]) == Decimal("1000")
+    assert Decimal(view["endValueUsd"]) == Decimal("1100")
+    assert Decimal(view["pnlChangeUsd"]) == Decimal("100")
+    assert len(view["series"]) == 2
 
 
 def test_given_several_transactions_when_paging_then_newest_first_and_the_cursor_reaches_the_rest(

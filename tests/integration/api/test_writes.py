@@ -8,10 +8,11 @@ import pytest
 from portfolio import wiring
 
 from tests.integration.api.conftest import USDC, WETH, Call, buy, sell
+from tests.support.stored_state import stored_state
 
 
 def stored_ids(user_id: str) -> list[str]:
-    return [transaction.id for transaction in wiring.portfolio_store().load(user_id).transactions]
+    return [transaction.id for transaction in stored_state(wiring.portfolio_store(), user_id).transactions]
 
 
 def test_given_one_transaction_when_posted_then_201_with_the_normalized_stored_record(call: Call, user_id: str) -> None:
@@ -92,14 +93,14 @@ def test_given_a_sell_larger_than_the_holding_when_posted_then_422_names_the_hol
 ) -> None:
     path = f"/portfolios/{user_id}/transactions"
     call("POST", path, sub=user_id, body=buy("tx-1", "1"))
-    before = wiring.portfolio_store().load(user_id)
+    before = stored_state(wiring.portfolio_store(), user_id)
 
     answer = call("POST", path, sub=user_id, body={"transactions": [buy("tx-2", "1", token=USDC), sell("tx-3", "2")]})
 
     assert answer.status == 422
     assert answer.error["code"] == "insufficient_holding"
     assert WETH in answer.error["details"]["holding"]
-    assert wiring.portfolio_store().load(user_id) == before
+    assert stored_state(wiring.portfolio_store(), user_id) == before
 
 
 def test_given_more_transactions_than_allowed_when_posted_then_400_and_nothing_written(
@@ -154,13 +155,13 @@ def test_given_a_buy_a_later_sell_depends_on_when_deleted_then_422_and_nothing_c
 ) -> None:
     path = f"/portfolios/{user_id}/transactions"
     call("POST", path, sub=user_id, body={"transactions": [buy("tx-1", "1"), sell("tx-2", "1")]})
-    before = wiring.portfolio_store().load(user_id)
+    before = stored_state(wiring.portfolio_store(), user_id)
 
     answer = call("DELETE", f"{path}/tx-1", sub=user_id)
 
     assert answer.status == 422
     assert WETH in answer.error["details"]["holding"]
-    assert wiring.portfolio_store().load(user_id) == before
+    assert stored_state(wiring.portfolio_store(), user_id) == before
 
 
 def test_given_average_cost_when_settings_change_then_the_summary_is_recomputed_under_it(

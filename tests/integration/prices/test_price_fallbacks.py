@@ -8,6 +8,7 @@ from decimal import Decimal
 from portfolio.adapters.last_known_prices import LastKnownPriceStore
 from portfolio.adapters.price_redis_tier import PriceRedisTier
 from portfolio.domain.prices import PriceSource
+from portfolio.domain.tokens import TokenId
 from portfolio.settings import Settings
 
 from tests.integration.prices.conftest import ServiceFactory, unique_evm_tokens
@@ -97,6 +98,7 @@ def test_given_a_low_confidence_price_when_priced_then_it_is_not_trusted_nor_cac
     coins_api_server: FakeCoinsApi,
     price_settings_with_tables: Settings,
     redis_tier: PriceRedisTier,
+    price_redis,
     last_known_store: LastKnownPriceStore,
     make_service: ServiceFactory,
 ):
@@ -118,8 +120,14 @@ def test_given_a_low_confidence_price_when_priced_then_it_is_not_trusted_nor_cac
     assert service.stats().low_confidence == 2
     assert last_known_store.get_many([known])[known].price == Decimal("42.5")
 
-    # And the next call asks the API again instead of trusting a cached low-confidence price
+    # And until the next refresh interval, neither is asked for again: the same answer comes from Redis
     coins_api_server.reset_counters()
+    again = service.get_prices([known, unknown])
+    assert coins_api_server.request_count == 0
+    assert (again[known].price, again[known].stale, unknown in again) == (Decimal("42.5"), True, False)
+
+    # And once the interval is over, the API is asked again instead of trusting a low-confidence price
+    price_redis.delete(*(redis_tier.key_for(TokenId.parse(token).price_coin_id) for token in (known, unknown)))
     service.get_prices([known, unknown])
     assert coins_api_server.request_count == 1
 

@@ -52,10 +52,19 @@ def refresh_env(
 ) -> Settings:
     """The environment the two functions read in AWS, pointing at this test's tables, queues and coins API."""
     return function_environment(
-        REFRESH_QUEUE_URL=refresh_queues.url, PRICES_API_URL=coins_api.url, PRICE_BACKOFF_BASE_S="0"
+        REFRESH_QUEUE_URL=refresh_queues.url,
+        PRICES_API_URL=coins_api.url,
+        PRICE_BACKOFF_BASE_S="0",
+        # Every idle user every cycle, so a test sees all of them queued in one run.
+        IDLE_REFRESH_EVERY_CYCLES="1",
     )
 
 
 @pytest.fixture
 def store(refresh_env: Settings) -> PortfolioStore:
     return wiring.portfolio_store()
+
+
+@pytest.fixture(autouse=True)
+def _only_this_tests_readers(no_recent_readers: None) -> None:
+    """Every test here runs refreshes: readers recorded by earlier tests must not be queued."""

@@ -1,4 +1,5 @@
-"""Users with holdings, written through the real PortfolioStore."""
+"""Users with holdings, written through the real PortfolioStore as a write would: transactions,
+positions and holder counts in one commit."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import uuid
 from datetime import UTC, datetime
 
 from portfolio.adapters.portfolio_store import PortfolioStore
+from portfolio.domain.accounting import Ledger, replay
 from portfolio.domain.portfolio_record import PortfolioRecord
+from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
+from portfolio.services.positions import holder_changes
 
 BOUGHT_AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -37,10 +41,13 @@ def buy(
     )
 
 
-def seed_user(store: PortfolioStore, user_id: str, tokens: list[TokenId]) -> PortfolioRecord:
+def seed_user(store: PortfolioStore, user_id: str, tokens: list[TokenId]) -> StoredPortfolio:
+    """A new user holding 2 of each token."""
+    transactions = [buy(token_id) for token_id in tokens]
+    ledger = replay(transactions)
     return store.commit(
-        user_id,
+        StoredPortfolio(record=PortfolioRecord(user_id=user_id), ledger=ledger),
         expected_version=0,
-        record=PortfolioRecord(user_id=user_id),
-        put_transactions=[buy(token_id) for token_id in tokens],
+        put_transactions=transactions,
+        holder_changes=holder_changes(Ledger.empty(), ledger),
     )

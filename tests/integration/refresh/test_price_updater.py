@@ -1,4 +1,5 @@
-"""The refresh pipeline end to end: scheduler -> moto's SQS -> poller -> PriceUpdaterFunction -> DynamoDB + Redis.
+"""The refresh pipeline end to end: scheduler (price sweep, queueing) -> moto's SQS -> poller ->
+PriceUpdaterFunction -> Redis.
 
 Everything outside is real and local: moto's server over HTTP, a Redis server, a coins API server.
 """
@@ -6,45 +7,36 @@ Everything outside is real and local: moto's server over HTTP, a Redis server, a
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from portfolio import wiring
 from portfolio.adapters.portfolio_cache import CacheKind
 from portfolio.adapters.price_redis_tier import DEFAULT_KEY_PREFIX as PRICE_KEY_PREFIX
-from portfolio.domain.portfolio_record import PortfolioSnapshot
 from portfolio.domain.views import Resolution
-from portfolio.services.portfolio_refresher import PortfolioRefresher, process_refresh_event
-from portfolio.services.refresh_planner import RefreshMessage
+from portfolio.services.portfolio_refresher import PortfolioRefresher
+from portfolio.services.refresh_message import RefreshMessage
+from portfolio.services.transaction_recorder import TransactionRecorder
 from price_updater.app import lambda_handler as price_updater
+from price_updater.app import process_refresh_event
 from refresh_scheduler.app import lambda_handler as scheduler
 
-from local_stack.scheduler import scheduled_event as local_scheduled_event
+from local_stack.scheduler import scheduled_event
 from local_stack.sqs_poller import SqsPoller
 from tests.integration.refresh.conftest import MAX_RECEIVE_COUNT
 from tests.integration.refresh.seeding import buy, random_token, seed_user
 from tests.integration.refresh.sqs_helpers import queue_depth, receive_all
 
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
-def scheduled_event(when: datetime = WINDOW) -> dict:
-    return local_scheduled_event(when)
-
-
-def send(sqs_client, queue_url: str, user_ids: list[str], window: datetime = WINDOW) -> str:
-    body = RefreshMessage(window=window, user_ids=user_ids).model_dump_json(by_alias=True)
+def send(sqs_client, queue_url: str, user_ids: list[str], window: datetime = WINDOW, tier: str = "active") -> str:
+    body = RefreshMessage(window=window, user_ids=user_ids, tier=tier).model_dump_json(by_alias=True)
     return sqs_client.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
-
-
-def total_value(snapshot: PortfolioSnapshot) -> Decimal:
-    from portfolio.domain.valuation import compute_portfolio
-
-    return compute_portfolio(snapshot).summary.total_value_usd
 
 
 def cached_summary(user_id: str) -> dict | None:
@@ -52,8 +44,9 @@ def cached_summary(user_id: str) -> dict | None:
     return None if body is None else json.loads(body)
 
 
-def five_minute_points(store, user_id: str) -> list:
-    return store.query_history(user_id, Resolution.FIVE_MINUTES, WINDOW.replace(hour=0), WINDOW.replace(hour=23))
+def cached_value(user_id: str) -> Decimal | None:
+    summary = cached_summary(user_id)
+    return None if summary is None else Decimal(summary["totalValueUsd"])
 
 
 @pytest.fixture
@@ -62,46 +55,79 @@ def poller(refresh_env, sqs_client, refresh_queues) -> SqsPoller:
 
 
 @pytest.fixture
+def dynamodb_calls(refresh_env) -> list[str]:
+    """Every DynamoDB operation the functions' shared client sends from now on."""
+    calls: list[str] = []
+    wiring.dynamodb_client().meta.events.register(
+        "before-parameter-build.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    return calls
+
+
+@pytest.fixture
 def corrupt_user(store, refresh_env, dynamodb_client) -> str:
-    """A user whose stored portfolio item no longer parses: loading it raises."""
+    """A user whose stored portfolio item no longer decodes."""
     user_id = f"corrupt-{uuid.uuid4().hex[:10]}"
     seed_user(store, user_id, [random_token()])
     dynamodb_client.update_item(
         TableName=refresh_env.table_name,
         Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
-        UpdateExpression="SET prices = :broken",
-        ExpressionAttributeValues={":broken": {"S": "{not json"}},
+        UpdateExpression="SET version = :broken",
+        ExpressionAttributeValues={":broken": {"S": "not a number"}},
     )
     return user_id
 
 
-def test_given_users_queued_by_the_scheduler_when_the_updater_runs_then_every_portfolio_is_priced_recorded_and_cached(
-    store, coins_api, poller, sqs_client, refresh_queues, lambda_context
+def test_given_readers_and_idle_users_when_a_cycle_runs_then_prices_are_swept_once_and_only_readers_are_warmed(
+    store, coins_api, poller, sqs_client, refresh_queues, lambda_context, dynamodb_calls
 ):
+    # Given 15 users holding 2 of each of two tokens (30 tokens in all), of whom 5 read lately
     tokens = [random_token() for _ in range(30)]
     for index, token_id in enumerate(tokens):
         coins_api.set_price(token_id.key, f"{index + 1}.5")
     users = [f"pipe-{uuid.uuid4().hex[:10]}" for _ in range(15)]
     for index, user_id in enumerate(users):
-        seed_user(store, user_id, [tokens[index], tokens[index + 15]])  # 2 units of each
+        seed_user(store, user_id, [tokens[index], tokens[index + 15]])
+    readers = users[:5]
+    for user_id in readers:
+        wiring.activity_log().touch(user_id)
+    dynamodb_calls.clear()
 
-    scheduler(scheduled_event(), lambda_context)
+    # When the scheduler runs for the window and the updater drains the queue
+    outcome = scheduler(scheduled_event(WINDOW), lambda_context)
     results = poller.drain()
 
-    assert sum(len(result.deleted) for result in results) == 2  # 15 users in messages of 10
+    # Then every held token was priced once, in ceil(30 / 50) = 1 call, and the updater asked nothing more
+    assert (outcome["sweptCoins"], outcome["priceApiCalls"], coins_api.request_count) == (30, 1, 1)
+    assert math.ceil(len(tokens) / 50) == 1
+    # And the readers' views hold the new values; idle users are left to their next read
+    for index, user_id in enumerate(users):
+        expected = 2 * Decimal(f"{index + 1}.5") + 2 * Decimal(f"{index + 16}.5")
+        assert cached_value(user_id) == (expected if user_id in readers else None)
+        assert store.load_portfolio(user_id).version == 1  # nothing about the user was rewritten
+    assert (outcome["activeUsers"], outcome["usersQueued"]) == (5, 15)
     assert not any(result.failed for result in results)
     assert queue_depth(sqs_client, refresh_queues.url) == 0
-    for index, user_id in enumerate(users):
-        snapshot = store.load(user_id)
-        expected = 2 * Decimal(f"{index + 1}.5") + 2 * Decimal(f"{index + 16}.5")
-        assert snapshot.record.version == 2
-        assert total_value(snapshot) == expected
-        assert {quote.stale for quote in snapshot.record.prices.values()} == {False}
-        [point] = five_minute_points(store, user_id)
-        assert (point.timestamp, point.value_usd) == (WINDOW, expected)
-        assert Decimal(cached_summary(user_id)["totalValueUsd"]) == expected
-    # 30 unique tokens of one invocation: one call of up to 50 coins is the lower bound, and it is met.
-    assert coins_api.request_count == len(results) == 1
+    # And the updater wrote nothing to DynamoDB: the scheduler's run lock and price items were all
+    updater_writes = [call for call in dynamodb_calls if call in WRITES]
+    assert set(updater_writes) == {"PutItem", "BatchWriteItem"}
+    assert updater_writes.count("PutItem") == 1  # the run lock
+
+
+def test_given_a_swept_cycle_when_a_reader_asks_for_performance_then_the_point_is_valued_from_token_prices(
+    store, coins_api, poller, lambda_context
+):
+    held = random_token()
+    coins_api.set_price(held.key, "7")
+    user_id = f"perf-{uuid.uuid4().hex[:10]}"
+    seed_user(store, user_id, [held])
+
+    scheduler(scheduled_event(WINDOW), lambda_context)
+
+    [(at, price)] = wiring.price_history_store().series(
+        [held.price_coin_id], Resolution.FIVE_MINUTES, WINDOW, WINDOW
+    )[held.price_coin_id]
+    assert (at, price) == (WINDOW, Decimal("7"))
 
 
 def test_given_a_user_whose_stored_item_is_corrupt_when_refreshed_then_only_its_message_fails_and_comes_back(
@@ -118,7 +144,7 @@ def test_given_a_user_whose_stored_item_is_corrupt_when_refreshed_then_only_its_
     assert sorted(first.received) == sorted([good_message, bad_message])
     assert (first.deleted, first.failed) == ([good_message], [bad_message])
     # The healthy user sharing the failed message was refreshed all the same.
-    assert all(store.load(user_id).record.version == 2 for user_id in healthy)
+    assert all(cached_value(user_id) is not None for user_id in healthy)
 
     redelivered = poller.poll_once()
     assert redelivered.received == [bad_message]
@@ -136,102 +162,124 @@ def test_given_a_poison_message_when_it_keeps_failing_then_it_ends_in_the_dead_l
     assert [message["MessageId"] for message in receive_all(sqs_client, refresh_queues.dead_letter_url)] == [poison]
 
 
-def test_given_the_same_message_delivered_twice_when_processed_then_the_state_is_as_after_one(
-    store, coins_api, poller, sqs_client, refresh_queues
+def test_given_the_same_message_delivered_twice_when_processed_then_the_second_is_recognised_and_skipped(
+    store, coins_api, poller, sqs_client, refresh_queues, redis_client
 ):
+    held = random_token()
+    coins_api.set_price(held.key, "10")
     user_id = f"twice-{uuid.uuid4().hex[:10]}"
-    seed_user(store, user_id, [random_token()])
+    seed_user(store, user_id, [held])
     send(sqs_client, refresh_queues.url, [user_id])
     poller.drain()
-    after_first = store.load(user_id)
+    # The price moves, but the redelivered message is the same one: it must not be processed again
+    coins_api.set_price(held.key, "11")
+    wiring.price_service().clear_cache()
+    redis_client.delete(f"{PRICE_KEY_PREFIX}{held.price_coin_id}")
 
     send(sqs_client, refresh_queues.url, [user_id])  # SQS's at-least-once: the same body again
     results = poller.drain()
 
     assert [len(result.deleted) for result in results] == [1]
-    assert store.load(user_id) == after_first  # not even the version moved
-    assert len(five_minute_points(store, user_id)) == 1
+    assert cached_value(user_id) == Decimal("20")  # not the 22 a second pass would have warmed
 
 
-def test_given_the_price_api_down_when_refreshed_then_no_portfolio_drops_in_value_and_prices_are_marked_stale(
-    store, coins_api, poller, sqs_client, refresh_queues
+def test_given_the_price_api_down_when_a_cycle_runs_then_no_portfolio_drops_in_value_and_prices_are_marked_stale(
+    store, coins_api, poller, redis_client, lambda_context
 ):
-    token_id = random_token()
-    coins_api.set_price(token_id.key, "40")
+    held = random_token()
+    coins_api.set_price(held.key, "40")
     user_id = f"down-{uuid.uuid4().hex[:10]}"
-    seed_user(store, user_id, [token_id])
-    send(sqs_client, refresh_queues.url, [user_id])
+    seed_user(store, user_id, [held])
+    wiring.activity_log().touch(user_id)
+    scheduler(scheduled_event(WINDOW), lambda_context)
     poller.drain()
     coins_api.fail_always(500)
-    # The first refresh left the fresh price in the shared tiers; forget it, as if it had expired.
+    # The first cycle left the fresh price in the shared tiers; forget it, as if it had expired.
     wiring.price_service().clear_cache()
-    wiring.redis_client().delete(f"{PRICE_KEY_PREFIX}{token_id.price_coin_id}")
+    redis_client.delete(f"{PRICE_KEY_PREFIX}{held.price_coin_id}")
 
-    send(sqs_client, refresh_queues.url, [user_id], window=WINDOW.replace(minute=5))
+    scheduler(scheduled_event(WINDOW.replace(minute=5)), lambda_context)
     poller.drain()
 
-    snapshot = store.load(user_id)
-    assert total_value(snapshot) == Decimal("80")
-    assert snapshot.record.prices[token_id.key].stale is True
-    assert cached_summary(user_id)["stalePriceCount"] == 1
+    summary = cached_summary(user_id)
+    assert Decimal(summary["totalValueUsd"]) == Decimal("80")
+    assert summary["stalePriceCount"] == 1
 
 
-class CommitsBeforeFirstSave:
-    """The real store, with a transaction posted by someone else between the refresher's load and its save."""
+def test_given_an_idle_user_when_refreshed_then_its_views_are_not_warmed(
+    store, coins_api, poller, sqs_client, refresh_queues
+):
+    user_id = f"idle-{uuid.uuid4().hex[:10]}"
+    seed_user(store, user_id, [random_token()])
+    send(sqs_client, refresh_queues.url, [user_id], tier="idle")
 
-    def __init__(self, store, user_id: str, transaction) -> None:
-        self._store = store
+    [result] = poller.drain()
+
+    assert result.failed == []
+    assert cached_summary(user_id) is None
+
+
+class WritesBeforeWarming:
+    """The real cache, with a transaction recorded by someone else just before the refresh warms its views."""
+
+    def __init__(self, cache, recorder: TransactionRecorder, user_id: str, transaction) -> None:
+        self._cache = cache
+        self._recorder = recorder
         self._user_id = user_id
         self._transaction = transaction
         self.interleaved = False
 
     def __getattr__(self, name: str):
-        return getattr(self._store, name)
+        return getattr(self._cache, name)
 
-    def save_record(self, record, expected_version: int):
-        if not self.interleaved and record.user_id == self._user_id:
+    def replace_views(self, user_id, version, bodies):
+        if not self.interleaved and user_id == self._user_id:
             self.interleaved = True
-            current = self._store.load(self._user_id, consistent_read=True)
-            self._store.commit(
-                self._user_id,
-                expected_version=current.record.version,
-                record=current.record,
-                put_transactions=[self._transaction],
-            )
-        return self._store.save_record(record, expected_version)
+            self._recorder.record(self._user_id, [self._transaction])
+        return self._cache.replace_views(user_id, version, bodies)
 
 
-def test_given_a_transaction_posted_while_a_refresh_writes_the_portfolio_when_both_finish_then_it_is_kept_and_priced(
-    store, coins_api, refresh_env, sqs_client, refresh_queues, lambda_context
+def test_given_a_transaction_posted_while_a_refresh_values_the_portfolio_when_both_finish_then_its_views_win(
+    store, coins_api, refresh_env, sqs_client, refresh_queues
 ):
     held, bought_meanwhile = random_token(), random_token()
     coins_api.set_price(held.key, "10")
     coins_api.set_price(bought_meanwhile.key, "3")
     user_id = f"race-{uuid.uuid4().hex[:10]}"
     seed_user(store, user_id, [held])
-    racing_store = CommitsBeforeFirstSave(store, user_id, buy(bought_meanwhile, amount="5", transaction_id="meanwhile"))
-    refresher = PortfolioRefresher(racing_store, wiring.price_service(), wiring.portfolio_cache())
+    racing_cache = WritesBeforeWarming(
+        wiring.portfolio_cache(),
+        wiring.transaction_recorder(),
+        user_id,
+        buy(bought_meanwhile, amount="5", transaction_id="meanwhile"),
+    )
+    refresher = PortfolioRefresher(store, wiring.price_service(), racing_cache)
     send(sqs_client, refresh_queues.url, [user_id])
     poller = SqsPoller(
         sqs_client,
         refresh_queues.url,
-        lambda event, context: process_refresh_event(
-            event,
-            context,
-            refresher=refresher,
-            persistence_store=DynamoDBPersistenceLayer(
-                table_name=refresh_env.idempotency_table_name, boto3_client=wiring.dynamodb_client()
-            ),
-            processor=BatchProcessor(EventType.SQS),
-        ),
+        lambda event, context: process_refresh_event(event, context, refresher=refresher, persistence_store=None),
     )
 
     [result] = poller.drain()
 
-    assert racing_store.interleaved and result.failed == []
-    snapshot = store.load(user_id)
-    assert [transaction.id for transaction in snapshot.transactions if transaction.id == "meanwhile"] == ["meanwhile"]
-    assert snapshot.record.version == 3  # seeded, the concurrent commit, the refresh
-    assert snapshot.record.prices[bought_meanwhile.key].price == Decimal("3")
-    assert total_value(snapshot) == Decimal("2") * 10 + Decimal("5") * 3
-    assert Decimal(cached_summary(user_id)["totalValueUsd"]) == Decimal("35")
+    # Then the refresh's views, computed before the write, were refused: the write's views stand
+    assert racing_cache.interleaved and result.failed == []
+    assert store.load_portfolio(user_id).version == 2
+    assert cached_value(user_id) == Decimal("2") * 10 + Decimal("5") * 3
+
+
+def test_given_a_token_the_sweep_never_saw_when_refreshed_then_the_updater_prices_it_itself(
+    store, coins_api, poller, sqs_client, refresh_queues
+):
+    # Given a user who bought a token after the sweep ran (here: no sweep at all this cycle)
+    late = random_token()
+    coins_api.set_price(late.key, "4")
+    user_id = f"late-{uuid.uuid4().hex[:10]}"
+    seed_user(store, user_id, [late])
+    send(sqs_client, refresh_queues.url, [user_id])
+
+    poller.drain()
+
+    assert cached_value(user_id) == Decimal("8")
+    assert coins_api.request_count == 1

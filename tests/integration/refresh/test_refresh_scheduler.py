@@ -1,4 +1,5 @@
-"""RefreshSchedulerFunction on moto's SQS and DynamoDB: every user queued once per window."""
+"""RefreshSchedulerFunction on moto's SQS and DynamoDB: every due user queued once per window
+(here every user is due: the test environment gives idle users a pass every cycle)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def users(store) -> list[str]:
     for index, user_id in enumerate(user_ids):
         seed_user(store, user_id, [token(index)])
     return user_ids
+
+
+@pytest.fixture
+def refresh_env(refresh_env, function_environment):
+    return function_environment(
+        REFRESH_QUEUE_URL=refresh_env.refresh_queue_url,
+        PRICES_API_URL=refresh_env.prices_api_url,
+        IDLE_REFRESH_EVERY_CYCLES="1",
+        USERS_PER_MESSAGE="10",
+    )
 
 
 def test_given_23_users_when_the_schedule_fires_then_each_is_queued_once_in_messages_of_10(

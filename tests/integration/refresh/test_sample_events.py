@@ -6,6 +6,8 @@ import json
 import uuid
 from pathlib import Path
 
+from portfolio import wiring
+from portfolio.adapters.portfolio_cache import CacheKind
 from price_updater.app import lambda_handler as price_updater
 from refresh_scheduler.app import lambda_handler as scheduler
 
@@ -54,10 +56,9 @@ def test_given_the_sample_sqs_batch_when_the_updater_runs_then_every_message_suc
     # When the price updater gets the batch
     answer = price_updater(event, lambda_context)
 
-    # Then no message is reported failed and every user has a priced, saved portfolio
+    # Then no message is reported failed and every user's views are warm and priced
     assert answer == {"batchItemFailures": []}
     for record in event["Records"]:
         for user_id in json.loads(record["body"])["userIds"]:
-            snapshot = store.load(user_id)
-            assert snapshot.record.version == 2
-            assert snapshot.record.prices
+            summary = json.loads(wiring.portfolio_cache().get(CacheKind.PORTFOLIO, user_id))
+            assert (summary["holdingCount"], summary["unpricedCount"]) == (1, 0)

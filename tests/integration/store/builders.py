@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from portfolio.domain.accounting import replay
 from portfolio.domain.performance import RETENTION
+from portfolio.domain.portfolio_record import PortfolioRecord
+from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.views import Resolution
 
@@ -47,3 +50,9 @@ def expiry(resolution: Resolution, bucket_start: datetime) -> datetime | None:
     """When a point of this resolution may go: the domain's retention."""
     retention = RETENTION[resolution]
     return None if retention is None else bucket_start + retention
+
+
+def a_portfolio(user_id: str, transactions: Any = (), **record: Any) -> StoredPortfolio:
+    """The portfolio those transactions make, ready to commit (record fields as given)."""
+    stored = PortfolioRecord(user_id=user_id, **record)
+    return StoredPortfolio(record=stored, ledger=replay(transactions, stored.cost_basis_method))

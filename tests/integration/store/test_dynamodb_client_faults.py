@@ -8,9 +8,9 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
 from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
-from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.settings import Settings
 
+from tests.integration.store.builders import a_portfolio
 from tests.support.faulty_dynamodb import faulty_dynamodb
 from tests.support.tcp_proxy import TcpProxy
 
@@ -33,9 +33,9 @@ def test_given_dynamodb_throttles_once_when_a_portfolio_is_loaded_then_the_retry
     with faulty_dynamodb(moto_endpoint, throttle=1) as proxy:
         store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="3")
 
-        snapshot = store.load(user_id)
+        portfolio = store.load_portfolio(user_id)
 
-    assert snapshot.record.user_id == user_id
+    assert portfolio.user_id == user_id
     assert (proxy.throttled, proxy.requests) == (1, 2)
 
 
@@ -46,7 +46,7 @@ def test_given_dynamodb_keeps_throttling_when_loading_then_the_error_surfaces_af
         store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="2")
 
         with pytest.raises(ClientError) as raised:
-            store.load(user_id)
+            store.load_portfolio(user_id)
 
     assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
     assert proxy.requests == 2
@@ -62,7 +62,7 @@ def test_given_dynamodb_stops_answering_when_loading_then_each_attempt_times_out
         )
 
         with pytest.raises(ReadTimeoutError):
-            store.load(user_id)
+            store.load_portfolio(user_id)
 
         assert proxy.accepted == 2
 
@@ -74,14 +74,13 @@ def test_given_a_save_whose_answer_is_lost_when_the_client_retries_then_it_is_no
     with faulty_dynamodb(moto_endpoint, answer_late=1, late_by_s=1.0) as proxy:
         store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="3", DYNAMODB_READ_TIMEOUT_S="0.3")
 
-        # When the record is saved (the retry then meets its own write's version)
-        saved = store.save_record(PortfolioRecord(user_id=user_id), expected_version=0)
+        # When the portfolio is committed (the retry then meets its own write's version)
+        saved = store.commit(a_portfolio(user_id), expected_version=0)
 
-    # Then the save succeeds once, and a save by someone else at the old version is still refused
+    # Then the commit succeeds once, and a commit by someone else at the old version is still refused
     assert proxy.answered_late == 1
-    assert proxy.requests == 2
     assert saved.version == 1
     with pytest.raises(VersionConflict):
-        store_behind(moto_endpoint, settings).save_record(
-            PortfolioRecord(user_id=user_id, cost_basis_method="average"), expected_version=0
+        store_behind(moto_endpoint, settings).commit(
+            a_portfolio(user_id, cost_basis_method="average"), expected_version=0
         )

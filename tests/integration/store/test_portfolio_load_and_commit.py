@@ -1,247 +1,235 @@
-"""Loading and committing a portfolio: exact Decimals, one Query per load, optimistic locking, idempotent ids."""
+"""Loading and committing a portfolio: exact Decimals, one item per load, optimistic locking, idempotent
+ids, holder counts kept in the same transaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
 from decimal import Decimal
 
 import pytest
-from portfolio.adapters.portfolio_store import (
-    TransactionNotFound,
-    TransactionsExist,
-    VersionConflict,
-)
-from portfolio.domain.errors import InvalidInputError
+from portfolio.adapters import portfolio_store
+from portfolio.adapters.portfolio_store import TransactionNotFound, TransactionsExist, VersionConflict
+from portfolio.domain.accounting import replay
+from portfolio.domain.arithmetic import EXACT
+from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
-from portfolio.domain.prices import PriceQuote, PriceSource
-from portfolio.domain.views import HistoryPoint, Resolution
+from portfolio.domain.stored_portfolio import StoredPortfolio
 
-from tests.integration.store.builders import T0, USDC_ETHEREUM, WETH_BASE, a_transaction, expiry, minutes
+from tests.integration.store.builders import T0, USDC_ETHEREUM, WETH_BASE, a_transaction, minutes
 
-PRICED_AT = datetime(2024, 5, 1, 12, 5, tzinfo=UTC)
+USDC = f"ethereum:{USDC_ETHEREUM}"
+WETH = f"base:{WETH_BASE}"
 
 
-def a_record(user_id: str, **changes) -> PortfolioRecord:
-    quote = PriceQuote(
-        token=f"ethereum:{USDC_ETHEREUM}",
-        price=Decimal("0.999912345678901234"),
-        symbol="USDC",
-        decimals=6,
-        timestamp=PRICED_AT,
-        confidence=Decimal("0.99"),
-        source=PriceSource.FRESH,
+def a_portfolio(user_id: str, transactions=(), method=CostBasisMethod.AVERAGE) -> StoredPortfolio:
+    record = PortfolioRecord(user_id=user_id, cost_basis_method=method, updated_at=T0)
+    return StoredPortfolio(record=record, ledger=replay(transactions, method))
+
+
+def commit(store, user_id, transactions, *, expected_version=0, history=(), **changes):
+    """Commits `transactions` on top of `history` (what is already stored)."""
+    return store.commit(
+        a_portfolio(user_id, [*history, *transactions]),
+        expected_version=expected_version,
+        put_transactions=transactions,
+        **changes,
     )
-    return PortfolioRecord(
-        user_id=user_id,
-        cost_basis_method=CostBasisMethod.AVERAGE,
-        prices={quote.token: quote},
-        prices_as_of=PRICED_AT,
-        updated_at=PRICED_AT,
-    ).model_copy(update=changes)
 
 
 def test_given_a_user_with_nothing_stored_when_loaded_then_an_empty_portfolio_at_version_0(store, user_id):
-    snapshot = store.load(user_id)
+    portfolio = store.load_portfolio(user_id)
 
-    assert snapshot.record == PortfolioRecord(user_id=user_id, version=0)
-    assert snapshot.transactions == ()
+    assert portfolio.record == PortfolioRecord(user_id=user_id, version=0)
+    assert portfolio.ledger.transaction_count == 0
+    assert store.load_history(user_id) == ()
 
 
 def test_given_18_decimal_amounts_and_prices_when_committed_and_loaded_then_every_digit_is_kept(store, user_id):
-    # Given a transaction with an 18-decimal amount and a record with an 18-decimal price
+    # Given a transaction with an 18-decimal amount and price
     bought = a_transaction("t-1", amount="1234567.123456789012345678", price_usd="3012.000000000000000001")
-    record = a_record(user_id)
+    portfolio = a_portfolio(user_id, [bought])
 
     # When it is committed and read back
-    stored = store.commit(user_id, expected_version=0, record=record, put_transactions=[bought])
-    snapshot = store.load(user_id)
+    stored = store.commit(portfolio, expected_version=0, put_transactions=[bought])
+    loaded = store.load_portfolio(user_id)
 
     # Then nothing was rounded and the version moved to 1
-    assert stored.version == 1
-    assert snapshot.record == record.model_copy(update={"version": 1})
-    assert snapshot.transactions == (bought,)
-    assert snapshot.transactions[0].amount == Decimal("1234567.123456789012345678")
-    assert snapshot.record.prices[f"ethereum:{USDC_ETHEREUM}"].price == Decimal("0.999912345678901234")
+    assert stored.version == loaded.version == 1
+    assert loaded.record == portfolio.record.model_copy(update={"version": 1})
+    assert loaded.ledger == portfolio.ledger
+    exact_cost = EXACT.multiply(Decimal("1234567.123456789012345678"), Decimal("3012.000000000000000001"))
+    assert loaded.ledger.positions[bought.token].cost_basis == exact_cost
+    assert store.load_history(user_id) == (bought,)
 
 
-def test_given_a_portfolio_with_transactions_and_history_when_loaded_then_one_query_returns_all_but_history(
+def test_given_a_portfolio_of_many_transactions_when_loaded_then_one_get_item_brings_its_positions(
     store, user_id, call_log
 ):
-    # Given a record, transactions and history points in the same partition
-    transactions = [a_transaction(f"t-{n}", at=T0 + minutes(n)) for n in range(5)]
-    store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=transactions)
-    point = HistoryPoint(timestamp=T0, value_usd=Decimal(1), invested_usd=Decimal(1), total_pnl_usd=Decimal(0))
-    store.put_history_points([(user_id, Resolution.HOURLY, T0, point, expiry(Resolution.HOURLY, T0))])
+    # Given 50 stored transactions
+    transactions = [a_transaction(f"t-{n}", at=T0 + minutes(n)) for n in range(50)]
+    commit(store, user_id, transactions)
     call_log.clear()
 
     # When the portfolio is loaded
-    snapshot = store.load(user_id)
+    portfolio = store.load_portfolio(user_id)
 
-    # Then exactly one Query was sent, and it brought every transaction in replay order
-    assert call_log.operations() == ["Query"]
-    assert [transaction.id for transaction in snapshot.transactions] == [f"t-{n}" for n in range(5)]
-    assert snapshot.record.version == 1
+    # Then one GetItem brought the positions of all 50, and no transaction was read
+    assert call_log.operations() == ["GetItem"]
+    assert portfolio.ledger.transaction_count == 50
+    assert portfolio.ledger.positions[replay(transactions).held_tokens()[0]].amount == Decimal("75")
 
 
 def test_given_two_writers_at_the_same_version_when_both_commit_then_one_wins_and_the_other_retries_after_rereading(
     store, user_id
 ):
     # Given a portfolio at version 1 that two writers have read
-    store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-0")])
-    first_read = store.load(user_id)
-    second_read = store.load(user_id)
+    first = a_transaction("t-0")
+    commit(store, user_id, [first])
+    version = store.load_portfolio(user_id).version
 
     # When the first writer commits, then the second commits with the same expected version
-    store.commit(
-        user_id,
-        expected_version=first_read.record.version,
-        record=first_read.record,
-        put_transactions=[a_transaction("t-first", at=T0 + minutes(1))],
-    )
+    commit(store, user_id, [a_transaction("t-first", at=T0 + minutes(1))], expected_version=version, history=[first])
     with pytest.raises(VersionConflict):
-        store.commit(
-            user_id,
-            expected_version=second_read.record.version,
-            record=second_read.record,
-            put_transactions=[a_transaction("t-second", at=T0 + minutes(2))],
-        )
+        commit(store, user_id, [a_transaction("t-second", at=T0 + minutes(2))], expected_version=version)
 
     # Then the loser's transaction was not written; after re-reading, its retry succeeds and both are kept
-    assert [t.id for t in store.load(user_id).transactions] == ["t-0", "t-first"]
-    reread = store.load(user_id, consistent_read=True)
-    store.commit(
+    assert [t.id for t in store.load_history(user_id)] == ["t-0", "t-first"]
+    reread = store.load_portfolio(user_id, consistent_read=True)
+    commit(
+        store,
         user_id,
-        expected_version=reread.record.version,
-        record=reread.record,
-        put_transactions=[a_transaction("t-second", at=T0 + minutes(2))],
+        [a_transaction("t-second", at=T0 + minutes(2))],
+        expected_version=reread.version,
+        history=store.load_history(user_id, consistent_read=True),
     )
-    final = store.load(user_id)
-    assert [t.id for t in final.transactions] == ["t-0", "t-first", "t-second"]
-    assert final.record.version == 3
+    assert [t.id for t in store.load_history(user_id)] == ["t-0", "t-first", "t-second"]
+    assert store.load_portfolio(user_id).version == 3
 
 
 def test_given_a_stored_transaction_when_the_same_id_is_committed_again_then_it_is_reported_and_not_overwritten(
     store, user_id
 ):
     # Given a stored transaction t-1 of 1.5
-    store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-1")])
+    commit(store, user_id, [a_transaction("t-1")])
 
     # When t-1 arrives again with another amount, together with a new transaction
     with pytest.raises(TransactionsExist) as raised:
-        store.commit(
-            user_id,
-            expected_version=1,
-            record=a_record(user_id),
-            put_transactions=[a_transaction("t-2"), a_transaction("t-1", amount="999")],
-        )
+        commit(store, user_id, [a_transaction("t-2"), a_transaction("t-1", amount="999")], expected_version=1)
 
     # Then t-1 is reported, the stored t-1 is unchanged and nothing of the commit was applied
     assert raised.value.ids == ("t-1",)
-    snapshot = store.load(user_id)
-    assert [(t.id, t.amount) for t in snapshot.transactions] == [("t-1", Decimal("1.5"))]
-    assert snapshot.record.version == 1
+    assert [(t.id, t.amount) for t in store.load_history(user_id)] == [("t-1", Decimal("1.5"))]
+    assert store.load_portfolio(user_id).version == 1
+    assert store.get_transactions(user_id, ["t-1", "t-2"]) == {"t-1": a_transaction("t-1")}
 
 
 def test_given_a_stored_transaction_when_deleted_at_the_current_version_then_it_is_gone(store, user_id):
+    commit(store, user_id, [a_transaction("t-1"), a_transaction("t-2", at=T0 + minutes(1))])
+
     store.commit(
-        user_id,
-        expected_version=0,
-        record=a_record(user_id),
-        put_transactions=[a_transaction("t-1"), a_transaction("t-2", at=T0 + minutes(1))],
+        a_portfolio(user_id, [a_transaction("t-2", at=T0 + minutes(1))]),
+        expected_version=1,
+        delete_transaction_ids=["t-1"],
     )
 
-    store.commit(user_id, expected_version=1, record=a_record(user_id), delete_transaction_ids=["t-1"])
-
-    snapshot = store.load(user_id)
-    assert [t.id for t in snapshot.transactions] == ["t-2"]
-    assert snapshot.record.version == 2
+    assert [t.id for t in store.load_history(user_id)] == ["t-2"]
+    assert store.load_portfolio(user_id).version == 2
 
 
 def test_given_a_stale_version_when_deleting_then_version_conflict_and_the_transaction_stays(store, user_id):
-    store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-1")])
-    store.save_record(a_record(user_id), expected_version=1)  # someone else moved it to version 2
+    commit(store, user_id, [a_transaction("t-1")])
+    commit(store, user_id, [a_transaction("t-2")], expected_version=1)  # someone else moved it to version 2
 
     with pytest.raises(VersionConflict):
-        store.commit(user_id, expected_version=1, record=a_record(user_id), delete_transaction_ids=["t-1"])
+        store.commit(a_portfolio(user_id), expected_version=1, delete_transaction_ids=["t-1"])
 
-    assert [t.id for t in store.load(user_id).transactions] == ["t-1"]
+    assert [t.id for t in store.load_history(user_id)] == ["t-1", "t-2"]
 
 
 def test_given_an_unknown_transaction_id_when_deleted_then_transaction_not_found(store, user_id):
-    store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-1")])
+    commit(store, user_id, [a_transaction("t-1")])
 
     with pytest.raises(TransactionNotFound) as raised:
-        store.commit(user_id, expected_version=1, record=a_record(user_id), delete_transaction_ids=["t-missing"])
+        store.commit(a_portfolio(user_id), expected_version=1, delete_transaction_ids=["t-missing"])
 
     assert raised.value.transaction_id == "t-missing"
-    assert store.load(user_id).record.version == 1
+    assert store.load_portfolio(user_id).version == 1
 
 
-def test_given_100_transactions_when_committed_then_they_go_in_two_chunks_and_all_are_stored(
-    store_on_fresh_table, user_id, call_log
+def test_given_more_changes_than_one_dynamodb_transaction_holds_when_committed_then_refused_before_any_write(
+    store, user_id, call_log
 ):
-    # Given one transaction more than a TransactWriteItems call holds next to the portfolio item
-    transactions = [
-        a_transaction(f"t-{n:03d}", at=T0 + minutes(n), chain="base", token_address=WETH_BASE) for n in range(100)
-    ]
+    transactions = [a_transaction(f"t-{n:03d}", at=T0 + minutes(n)) for n in range(99)]
 
-    # When they are committed at once
-    stored = store_on_fresh_table.commit(
-        user_id, expected_version=0, record=a_record(user_id), put_transactions=transactions
+    with pytest.raises(ValueError, match="do not fit"):
+        commit(store, user_id, transactions, holder_changes={USDC: 1})
+
+    assert call_log.count("TransactWriteItems") == 0
+
+
+def test_given_holder_changes_when_committed_then_the_held_tokens_follow_every_user(make_store, moto_endpoint):
+    # Given a table of its own (held tokens are table-wide) and two users holding USDC, one also WETH
+    from tests.integration.store.tables import create_fresh_tables
+
+    store = make_store(table_name=create_fresh_tables(moto_endpoint)["PortfolioTable"])
+    alice, bob = f"alice-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    commit(store, alice, [a_transaction("a-1")], holder_changes={USDC: 1, WETH: 1})
+    commit(store, bob, [a_transaction("b-1")], holder_changes={USDC: 1})
+    assert store.held_tokens() == sorted([USDC, WETH])
+
+    # When alice stops holding both
+    commit(store, alice, [a_transaction("a-2")], expected_version=1, holder_changes={USDC: -1, WETH: -1})
+
+    # Then USDC is still held (by bob) and WETH by nobody
+    assert store.held_tokens() == [USDC]
+
+
+def test_given_150_users_when_loaded_together_then_two_batch_gets_bring_those_that_exist(store, call_log):
+    users = [f"batch-{uuid.uuid4().hex[:8]}" for _ in range(150)]
+    for user_id in users[:3]:
+        commit(store, user_id, [a_transaction("t-1")])
+    call_log.clear()
+
+    loaded = store.load_portfolios(users)
+
+    assert call_log.operations() == ["BatchGetItem", "BatchGetItem"]
+    assert set(loaded) == set(users[:3])
+    assert all(portfolio.ledger.transaction_count == 1 for portfolio in loaded.values())
+
+
+def test_given_positions_too_large_for_one_item_when_committed_then_refused_and_nothing_written(
+    store, user_id, call_log, monkeypatch
+):
+    monkeypatch.setattr(portfolio_store, "MAX_POSITIONS_BYTES", 100)
+    transactions = [a_transaction(f"t-{n:03d}", at=T0 + minutes(n), amount=f"1.{n}") for n in range(40)]
+
+    with pytest.raises(PortfolioLimitError):
+        commit(store, user_id, transactions)
+
+    assert call_log.count("TransactWriteItems") == 0
+    assert store.load_portfolio(user_id).version == 0
+
+
+def test_given_an_item_stored_before_positions_were_kept_when_loaded_then_it_has_no_positions(
+    store, user_id, dynamodb_client, settings
+):
+    commit(store, user_id, [a_transaction("t-1")])
+    dynamodb_client.update_item(
+        TableName=settings.table_name,
+        Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
+        UpdateExpression="REMOVE positions",
     )
 
-    # Then two conditional chunks were written (99 + the item, then 1 + the item), each bumping the version
-    chunk_sizes = [len(params["TransactItems"]) for name, params in call_log.calls if name == "TransactWriteItems"]
-    assert chunk_sizes == [100, 2]
-    snapshot = store_on_fresh_table.load(user_id)
-    assert stored.version == snapshot.record.version == 2
-    assert snapshot.transactions == tuple(transactions)
+    portfolio = store.load_portfolio(user_id)
 
-
-def test_given_a_chunked_commit_when_a_later_chunk_is_refused_then_the_error_names_what_earlier_chunks_stored(
-    store_on_fresh_table, user_id
-):
-    # Given t-099 is already stored
-    store_on_fresh_table.commit(
-        user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-099")]
-    )
-    transactions = [a_transaction(f"t-{n:03d}", at=T0 + minutes(n)) for n in range(100)]
-
-    # When 100 transactions including t-099 are committed (t-099 falls in the second chunk)
-    with pytest.raises(TransactionsExist) as raised:
-        store_on_fresh_table.commit(
-            user_id, expected_version=1, record=a_record(user_id), put_transactions=transactions
-        )
-
-    # Then t-099 is reported, and the first chunk's 99 transactions are stored and named in the error
-    assert raised.value.ids == ("t-099",)
-    assert raised.value.committed_transaction_ids == tuple(f"t-{n:03d}" for n in range(99))
-    snapshot = store_on_fresh_table.load(user_id)
-    assert len(snapshot.transactions) == 100
-    assert snapshot.record.version == 2
-
-
-def test_given_a_refresh_when_it_saves_the_record_at_a_stale_version_then_version_conflict(store, user_id):
-    store.commit(user_id, expected_version=0, record=a_record(user_id), put_transactions=[a_transaction("t-1")])
-    repriced = a_record(user_id, cost_basis_method=CostBasisMethod.FIFO)
-
-    saved = store.save_record(repriced, expected_version=1)
-    with pytest.raises(VersionConflict):
-        store.save_record(repriced, expected_version=1)
-
-    assert saved.version == 2
-    assert store.load(user_id).record == repriced.model_copy(update={"version": 2})
+    assert portfolio.version == 1
+    assert portfolio.ledger is None
 
 
 def test_given_the_same_id_twice_in_one_commit_when_committed_then_it_is_refused_before_any_write(
     store, user_id, call_log
 ):
     with pytest.raises(InvalidInputError):
-        store.commit(
-            user_id,
-            expected_version=0,
-            record=a_record(user_id),
-            put_transactions=[a_transaction("t-1"), a_transaction("t-1")],
-        )
+        commit(store, user_id, [a_transaction("t-1"), a_transaction("t-1")])
 
     assert call_log.count("TransactWriteItems") == 0

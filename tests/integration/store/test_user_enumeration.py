@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from portfolio.domain.portfolio_record import PortfolioRecord
 
-from tests.integration.store.builders import T0, a_transaction, minutes
+from tests.integration.store.builders import T0, a_portfolio, a_transaction, minutes
 from tests.integration.store.tables import create_fresh_tables
 
 
@@ -22,12 +21,8 @@ def test_given_users_spread_over_shards_when_enumerated_in_small_pages_then_each
     store = make_store(shards=4)
     users = [f"enum-user-{n:02d}" for n in range(13)]
     for user in users:
-        store.commit(
-            user,
-            expected_version=0,
-            record=PortfolioRecord(user_id=user),
-            put_transactions=[a_transaction(f"t-{n}", at=T0 + minutes(n)) for n in range(3)],
-        )
+        transactions = [a_transaction(f"t-{n}", at=T0 + minutes(n)) for n in range(3)]
+        store.commit(a_portfolio(user, transactions), expected_version=0, put_transactions=transactions)
     call_log.clear()
 
     # When users are listed 2 a page
@@ -45,8 +40,8 @@ def test_given_users_spread_over_shards_when_enumerated_in_small_pages_then_each
 
 def test_given_a_user_whose_record_is_saved_again_when_enumerated_then_the_user_still_comes_once(make_store):
     store = make_store(shards=2)
-    saved = store.save_record(PortfolioRecord(user_id="enum-resaved"), expected_version=0)
-    store.save_record(saved, expected_version=saved.version)
+    saved = store.commit(a_portfolio("enum-resaved"), expected_version=0)
+    store.commit(saved, expected_version=saved.version)
 
     assert [user for page in store.iter_user_ids() for user in page] == ["enum-resaved"]
 

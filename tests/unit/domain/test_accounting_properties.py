@@ -8,9 +8,9 @@ from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from portfolio.domain.accounting import Ledger, replay
+from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.errors import OverdraftError
 from portfolio.domain.portfolio_record import CostBasisMethod
@@ -209,3 +209,37 @@ def test_moving_one_wei_more_than_held_is_always_an_overdraft(
         replay([*history.transactions, too_much], method)
     assert raised.value.available == held
     assert raised.value.requested == held + WEI
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=histories(), method=methods, data=st.data())
+def test_stored_positions_extended_with_later_transactions_equal_a_replay_of_the_whole_history(
+    history: History, method: CostBasisMethod, data: st.DataObject
+) -> None:
+    # Given positions stored after any prefix of a valid history
+    in_order = sorted(history.transactions, key=lambda transaction: transaction.sort_key)
+    cut = data.draw(st.integers(min_value=0, max_value=len(in_order)))
+    stored = replay(in_order[:cut], method)
+
+    # When the rest of the history is applied to them alone
+    extended = extend(stored, in_order[cut:])
+
+    # Then they are the positions a replay of everything gives, to the last digit
+    assert extended == replay(history.transactions, method)
+
+
+@settings(max_examples=50, deadline=None)
+@given(history=histories(), method=methods)
+def test_a_transaction_sorting_before_the_stored_positions_asks_for_a_replay(
+    history: History, method: CostBasisMethod
+) -> None:
+    # Given positions stored after a whole history
+    assume(history.transactions)
+    stored = replay(history.transactions, method)
+    earliest = min(history.transactions, key=lambda transaction: transaction.sort_key)
+    backdated = earliest.model_copy(update={"id": "backdated"})
+
+    # When a transaction dated no later than the first one is applied to them alone
+    # Then the ledger refuses: only a replay of the history places it correctly
+    with pytest.raises(ReplayNeeded):
+        extend(stored, [backdated])

@@ -6,12 +6,16 @@ from __future__ import annotations
 import pytest
 from portfolio.domain.accounting import replay
 from portfolio.domain.errors import OverdraftError
-from portfolio.domain.import_plan import ImportNotSplittable, plan_import
+from portfolio.domain.import_plan import ImportNotSplittable, actions_of, plan_import
 from portfolio.domain.portfolio_record import CostBasisMethod
 
 from tests.unit.domain.builders import EVM_NATIVE, USDC_ARBITRUM, USDC_ETHEREUM, tx
 
 FIFO = CostBasisMethod.FIFO
+
+
+def plan(stored, new, *, max_actions):
+    return plan_import(lambda prefix: replay([*stored, *prefix], FIFO), new, max_actions=max_actions)
 
 
 def assert_every_prefix_replays(stored, steps):
@@ -26,11 +30,11 @@ def test_given_sells_listed_before_the_buy_that_funds_them_when_planned_then_eve
     sells = [tx("sell", "1", price="2000", hour=10 + n) for n in range(99)]
     funding = tx("buy", "100", price="1000", hour=1)
 
-    # When planned in steps of at most 99
-    steps = plan_import([], [*sells, funding], FIFO, max_step=99)
+    # When planned in steps of at most 99 writes (98 transactions and the ETH holder count)
+    steps = plan([], [*sells, funding], max_actions=99)
 
     # Then the buy lands first and no prefix overdraws
-    assert [len(step) for step in steps] == [99, 1]
+    assert [len(step) for step in steps] == [98, 2]
     assert steps[0][0] == funding
     assert_every_prefix_replays([], steps)
 
@@ -38,12 +42,12 @@ def test_given_sells_listed_before_the_buy_that_funds_them_when_planned_then_eve
 def test_given_a_small_import_when_planned_then_it_is_one_step_as_sent():
     new = [tx("buy", "1", price="10", hour=2), tx("sell", "1", price="12", hour=3)]
 
-    assert plan_import([], new, FIFO, max_step=99) == [new]
+    assert plan([], new, max_actions=99) == [new]
 
 
 def test_given_an_import_that_overdraws_when_planned_then_nothing_is_planned():
     with pytest.raises(OverdraftError):
-        plan_import([], [tx("buy", "1", price="10", hour=1), tx("sell", "2", price="10", hour=2)], FIFO, max_step=1)
+        plan([], [tx("buy", "1", price="10", hour=1), tx("sell", "2", price="10", hour=2)], max_actions=2)
 
 
 def test_given_a_bridge_funding_a_stored_sale_when_steps_could_strand_it_then_a_valid_order_is_found():
@@ -58,7 +62,7 @@ def test_given_a_bridge_funding_a_stored_sale_when_steps_could_strand_it_then_a_
     new = [tx("buy", "1", price="1", chain="ethereum", token=USDC_ETHEREUM, hour=4 + n) for n in range(5)]
     new += [tx("sell", "1", price="1", chain="ethereum", token=USDC_ETHEREUM, hour=20 + n) for n in range(5)]
 
-    steps = plan_import(stored, new, FIFO, max_step=3)
+    steps = plan(stored, new, max_actions=4)  # 3 transactions and one holder count
 
     assert sum(len(step) for step in steps) == 10
     assert_every_prefix_replays(stored, steps)
@@ -76,8 +80,15 @@ def test_given_a_history_that_only_holds_together_when_planned_then_the_client_i
 
     # When steps of one transaction are all that is allowed, the sale cannot land without the bridge
     with pytest.raises(ImportNotSplittable) as refused:
-        plan_import(stored, new, FIFO, max_step=1)
+        plan(stored, new, max_actions=2)
 
     # Then the client is told how to send it, and with room for both in a step it is planned
     assert refused.value.field == "transactions"
-    assert_every_prefix_replays(stored, plan_import(stored, new, FIFO, max_step=2))
+    assert_every_prefix_replays(stored, plan(stored, new, max_actions=5))
+
+
+def test_given_a_step_of_transactions_then_its_writes_count_every_token_it_touches():
+    bridge = tx("bridge", "1", chain="arbitrum", to_chain="ethereum", to_token=EVM_NATIVE, hour=6)
+
+    assert actions_of([tx("buy", "1", price="10", hour=1), tx("sell", "1", price="10", hour=2)]) == 3
+    assert actions_of([bridge]) == 3

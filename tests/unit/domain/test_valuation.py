@@ -6,9 +6,10 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
+from portfolio.adapters.positions_codec import decode_positions, encode_positions
 from portfolio.domain.accounting import replay
-from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord, PortfolioSnapshot
-from portfolio.domain.valuation import compute_portfolio, value_portfolio
+from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import AssetHolding, PortfolioView
 
 from tests.unit.domain.builders import (
@@ -247,26 +248,16 @@ def test_given_a_ledger_then_it_is_valued_with_its_own_method() -> None:
     assert view.summary.realized_pnl_usd == Decimal("100")  # 300 - average 200
 
 
-def test_given_a_snapshot_then_it_is_valued_at_its_stored_prices_unless_others_are_given() -> None:
-    eth_key = key("ethereum", EVM_NATIVE)
-    snapshot = PortfolioSnapshot(
-        record=PortfolioRecord(
-            user_id="erin",
-            cost_basis_method=CostBasisMethod.AVERAGE,
-            prices={eth_key: quote(eth_key, "2500")},
-            updated_at=T0,
-        ),
-        transactions=(tx("buy", "2", price="1000"),),
-    )
+def test_given_stored_positions_then_they_are_valued_as_the_history_they_came_from() -> None:
+    # Given positions stored after a history, then read back from their stored form
+    history = cross_chain_transactions()
+    stored = decode_positions(encode_positions(replay(history)))
 
-    stored = compute_portfolio(snapshot)
-    fresh = compute_portfolio(snapshot, {eth_key: quote(eth_key, "4000")}, now=T0 + timedelta(minutes=5))
+    # When both are valued at the same prices
+    from_positions = value_portfolio("alice", stored, cross_chain_prices(), updated_at=T0)
 
-    assert stored.summary.total_value_usd == Decimal("5000")
-    assert stored.summary.updated_at == T0
-    assert stored.summary.cost_basis_method is CostBasisMethod.AVERAGE
-    assert fresh.summary.total_value_usd == Decimal("8000")
-    assert fresh.summary.updated_at == T0 + timedelta(minutes=5)
+    # Then the views are the same, to the cent and the digit
+    assert from_positions == cross_chain_view()
 
 
 def test_given_a_view_then_its_json_is_camel_case_with_decimal_strings() -> None:

@@ -4,34 +4,77 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from portfolio.adapters.activity_log import ActivityUnavailableError
 from portfolio.adapters.refresh_queue import RefreshQueue
+from portfolio.services.price_sweep import SweepOutcome
 from portfolio.services.refresh_planner import RefreshPlanner, refresh_sizing, refresh_window
 
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 
 
 class UsersInPages:
-    def __init__(self, count: int) -> None:
-        self.user_ids = [f"user-{index:07d}" for index in range(count)]
+    """The user index: users spread over `shards` shards by their number."""
 
-    def iter_user_ids(self, page_size: int = 1000) -> Iterator[list[str]]:
-        for start in range(0, len(self.user_ids), page_size):
-            yield self.user_ids[start : start + page_size]
-        if len(self.user_ids) % page_size == 0:
-            yield []  # a reader learns it is done from a short or empty page
+    def __init__(self, count: int, shards: int = 1) -> None:
+        self.user_ids = [f"user-{index:07d}" for index in range(count)]
+        self.shard_count = shards
+
+    def iter_user_ids(self, page_size: int = 1000, *, shards=None) -> Iterator[list[str]]:
+        for shard in range(self.shard_count) if shards is None else shards:
+            users = [user for index, user in enumerate(self.user_ids) if index % self.shard_count == shard]
+            for start in range(0, len(users), page_size):
+                yield users[start : start + page_size]
+            if len(users) % page_size == 0:
+                yield []  # a reader learns it is done from a short or empty page
+
+
+class RecentReaders:
+    """The activity log: who read lately, or Redis down."""
+
+    def __init__(self, user_ids: list[str], *, down: bool = False) -> None:
+        self.user_ids = user_ids
+        self.down = down
+        self.asked_since: list[datetime] = []
+
+    def touch(self, user_id: str) -> None:
+        self.user_ids.append(user_id)
+
+    def active_since(self, since: datetime) -> Iterator[list[str]]:
+        self.asked_since.append(since)
+        if self.down:
+            raise ActivityUnavailableError("redis down")
+        yield list(self.user_ids)
+
+
+class RecordingSweep:
+    def __init__(self, calls: list[str], *, fails: bool = False) -> None:
+        self.calls = calls
+        self.fails = fails
+
+    def run(self, window: datetime, *, deadline: float | None = None) -> SweepOutcome:
+        self.calls.append("sweep")
+        if self.fails:
+            raise RuntimeError("coins API unreachable and last-known prices unreadable")
+        return SweepOutcome(tokens=3, coins=3, fresh=3, stale=0, unpriced=0, api_calls=1, history_items=9,
+                            duration_ms=1.0)
 
 
 class AcceptingSqs:
     """Takes every entry, as SQS does when nothing goes wrong, and remembers what it was sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, order: list[str] | None = None) -> None:
         self.calls: list[list[dict]] = []
+        self.order = [] if order is None else order
+
+    def bodies(self) -> list[dict]:
+        return [json.loads(entry["MessageBody"]) for call in self.calls for entry in call]
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
         self.calls.append(Entries)
+        self.order.append("send")
         return {"Successful": [{"Id": entry["Id"], "MessageId": entry["Id"]} for entry in Entries], "Failed": []}
 
 
@@ -49,14 +92,18 @@ class FreeLock:
         self.claimed.discard(window)
 
 
-def plan(users: int, users_per_message: int = 10, page_size: int = 1000) -> tuple[AcceptingSqs, object]:
-    sqs = AcceptingSqs()
+def plan(
+    users: int | UsersInPages, users_per_message: int = 10, page_size: int = 1000, **options
+) -> tuple[AcceptingSqs, object]:
+    """A run where, unless options say otherwise, every user is due its idle pass (every cycle)."""
+    sqs = AcceptingSqs(options.pop("order", None))
     planner = RefreshPlanner(
-        UsersInPages(users),
+        users if isinstance(users, UsersInPages) else UsersInPages(users),
         RefreshQueue(sqs, "queue-url", concurrency=1),
         FreeLock(),  # type: ignore[arg-type]
         users_per_message=users_per_message,
         page_size=page_size,
+        **({"idle_every_cycles": 1} | options),
     )
     return sqs, planner.run(WINDOW, run_id="run-1")
 
@@ -90,7 +137,7 @@ def test_given_a_million_users_and_pages_of_1000_when_sizing_then_about_a_thousa
 def test_given_users_in_pages_when_a_run_is_planned_then_every_user_is_queued_once_in_full_messages(users, page_size):
     sqs, result = plan(users, users_per_message=10, page_size=page_size)
 
-    bodies = [json.loads(entry["MessageBody"]) for call in sqs.calls for entry in call]
+    bodies = sqs.bodies()
     queued = [user for body in bodies for user in body["userIds"]]
     assert queued == UsersInPages(users).user_ids
     assert all(len(body["userIds"]) == 10 for body in bodies[:-1])
@@ -112,7 +159,11 @@ def test_given_the_same_users_when_planned_twice_then_entry_ids_and_bodies_are_i
 def test_given_a_window_already_planned_when_planned_again_then_nothing_is_sent():
     sqs = AcceptingSqs()
     planner = RefreshPlanner(
-        UsersInPages(30), RefreshQueue(sqs, "queue-url", concurrency=1), FreeLock(), users_per_message=10  # type: ignore[arg-type]
+        UsersInPages(30),
+        RefreshQueue(sqs, "queue-url", concurrency=1),
+        FreeLock(),  # type: ignore[arg-type]
+        users_per_message=10,
+        idle_every_cycles=1,
     )
 
     first = planner.run(WINDOW, run_id="event-1")
@@ -133,3 +184,69 @@ def test_given_a_window_already_planned_when_planned_again_then_nothing_is_sent(
 )
 def test_given_an_event_time_when_flooring_to_the_interval_then_the_window_start_is_found(moment, window):
     assert refresh_window(moment, 300) == window
+
+
+def test_given_recent_readers_when_planned_then_they_are_queued_first_as_active_and_not_again_as_idle():
+    # Given 25 users, of whom 3 read within the active period
+    readers = RecentReaders(["user-0000004", "user-0000011", "user-0000020"])
+
+    # When the run is planned
+    sqs, result = plan(25, activity=readers, active_for=timedelta(hours=6))
+
+    # Then the readers come first, in an active message, and the 22 others once, in idle ones
+    bodies = sqs.bodies()
+    assert bodies[0] == {"window": "2025-01-15T10:00:00Z", "userIds": readers.user_ids, "tier": "active"}
+    idle = [user for body in bodies[1:] for user in body["userIds"]]
+    assert {body["tier"] for body in bodies[1:]} == {"idle"}
+    assert sorted(idle) == sorted(set(UsersInPages(25).user_ids) - set(readers.user_ids))
+    assert readers.asked_since == [WINDOW - timedelta(hours=6)]
+    assert (result.active_users, result.users_queued) == (3, 25)
+
+
+def test_given_idle_users_every_fourth_cycle_when_four_windows_are_planned_then_each_user_comes_once():
+    users = UsersInPages(40, shards=8)
+    queued: list[str] = []
+
+    for cycle in range(4):
+        sqs = AcceptingSqs()
+        planner = RefreshPlanner(
+            users, RefreshQueue(sqs, "queue-url", concurrency=1), FreeLock(),  # type: ignore[arg-type]
+            users_per_message=10, idle_every_cycles=4,
+        )
+        planner.run(WINDOW + timedelta(minutes=5 * cycle), run_id=f"run-{cycle}")
+        this_cycle = [user for body in sqs.bodies() for user in body["userIds"]]
+        assert len(this_cycle) == 10  # two of the eight shards a cycle
+        queued += this_cycle
+
+    assert sorted(queued) == users.user_ids
+
+
+def test_given_idle_refresh_off_and_nobody_reading_when_planned_then_nothing_is_queued():
+    sqs, result = plan(30, idle_every_cycles=0, activity=RecentReaders([]))
+
+    assert (result.users_queued, sqs.calls) == (0, [])
+
+
+def test_given_redis_down_when_planned_then_no_one_is_active_but_idle_users_are_still_queued():
+    sqs, result = plan(12, activity=RecentReaders(["user-0000001"], down=True))
+
+    assert {body["tier"] for body in sqs.bodies()} == {"idle"}
+    assert (result.active_users, result.users_queued) == (0, 12)
+
+
+def test_given_a_sweep_when_planned_then_prices_are_swept_before_any_user_is_queued():
+    order: list[str] = []
+
+    _, result = plan(15, sweep=RecordingSweep(order), order=order)
+
+    assert order == ["sweep", "send"]
+    assert result.sweep.api_calls == 1
+
+
+def test_given_the_sweep_fails_when_planned_then_users_are_queued_all_the_same():
+    order: list[str] = []
+
+    _, result = plan(15, sweep=RecordingSweep(order, fails=True), order=order)
+
+    assert order == ["sweep", "send"]
+    assert (result.sweep, result.users_queued) == (None, 15)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from portfolio.settings import Settings
+if TYPE_CHECKING:
+    from portfolio.settings import Settings
 
 
 def make_dynamodb_client(settings: Settings) -> Any:
@@ -20,6 +19,11 @@ def make_dynamodb_client(settings: Settings) -> Any:
     (botocore's `max_attempts` key counts retries after the first request; `total_max_attempts`
     counts every request, which is what the setting means.)
     """
+    # boto3 is imported with the first client, not with this module (the API's error mapping imports
+    # is_throttled, and a cached read never needs boto3): see wiring.preload_for_snapshot.
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "dynamodb",
         region_name=settings.aws_region,

@@ -60,16 +60,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import computed_field
-from redis.exceptions import RedisClusterException, RedisError
 
-from portfolio.adapters.redis_connection import RedisClient
 from portfolio.domain.models import CamelModel
 from portfolio.observability import logger, metrics
-from portfolio.settings import Settings
+
+if TYPE_CHECKING:
+    from portfolio.adapters.redis_connection import RedisClient
+    from portfolio.settings import Settings
 
 GENERATION_BYTES = 16
 INITIAL_GENERATION = b"0" * GENERATION_BYTES
@@ -78,7 +79,12 @@ INITIAL_GENERATION = b"0" * GENERATION_BYTES
 # are batched and published at most this often (and whenever publish_metrics() is called).
 METRICS_PUBLISH_INTERVAL_S = 1.0
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
+
+def _redis_unavailable_errors() -> tuple[type[BaseException], ...]:
+    # Imported with the first cache, not with this module: importing a handler needs no redis-py.
+    from redis.exceptions import RedisClusterException, RedisError
+
+    return (RedisError, RedisClusterException, OSError)
 
 # KEYS: generation key, value key, ... (pairs)  ARGV: initial generation, then body, ttl ms, ... (pairs)
 _WRITE_CURRENT_LUA = """
@@ -217,6 +223,7 @@ class PortfolioCache:
     ) -> None:
         # Any: redis.Redis and RedisCluster share the commands used here but no common type.
         self._client: Any = cast(Any, client)
+        self._unavailable = _redis_unavailable_errors()
         self._ttl_s = {
             CacheKind.PORTFOLIO: settings.portfolio_cache_ttl_s,
             CacheKind.ASSETS: settings.portfolio_cache_ttl_s,
@@ -258,7 +265,7 @@ class PortfolioCache:
             return None
         try:
             _, body = self._read(key)
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             self._record_error(kind, "get", error)
             self._record(kind, "misses")
             return None
@@ -287,7 +294,7 @@ class PortfolioCache:
                 if body is not None:
                     self._record(kind, "hits")
                     return body
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             self._record_error(kind, "get_or_load", error)
             self._record(kind, "misses")
             return loader()
@@ -321,7 +328,7 @@ class PortfolioCache:
             args += [body, self.ttl_ms(kind)]
         try:
             self._write_current(keys=keys, args=args)
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             for kind in {kind for kind, _ in bodies}:
                 self._record_error(kind, "set", error)
             return False
@@ -346,7 +353,7 @@ class PortfolioCache:
             args += [body, self.ttl_ms(kind)]
         try:
             return bool(self._replace_script(keys=[version_key(user_id), *renewed, *values], args=args))
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             for kind in CacheKind:
                 self._record_error(kind, "replace", error)
             return False
@@ -364,7 +371,7 @@ class PortfolioCache:
         token = secrets.token_hex(GENERATION_BYTES // 2)
         try:
             self._new_generation(keys=generation_keys, args=[token, self._generation_ttl_ms])
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             for kind in chosen:
                 self._record_error(kind, "invalidate", error)
             return False
@@ -447,13 +454,13 @@ class PortfolioCache:
                 keys=[key.generation, key.value, key.lock],
                 args=[INITIAL_GENERATION, generation, body, self.ttl_ms(key.kind), lock_token],
             )
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             self._record_error(key.kind, "fill", error)
 
     def _release(self, key: CacheKey, lock_token: str) -> None:
         try:
             self._release_script(keys=[key.lock], args=[lock_token])
-        except _UNAVAILABLE as error:
+        except self._unavailable as error:
             self._record_error(key.kind, "release", error)
 
     def _record(self, kind: CacheKind, outcome: str) -> None:

@@ -1,18 +1,21 @@
-"""The portfolio store: one DynamoDB partition per user, read with one Query.
+"""The portfolio store: one DynamoDB partition per user; a portfolio is read as ONE item.
 
 Item layout in the PortfolioTable (other modules rely on it):
 
-- pk="USER#<userId>", sk="PROFILE": the PortfolioRecord (version as a Number, prices as a compact
-  JSON string with Decimals as strings) plus userId and userShard, which feed the sparse
-  UsersByShard index: enumerating users reads one small key per user and never a transaction;
-  writeId, unique per write, lets a retried conditional write recognise that it already landed.
+- pk="USER#<userId>", sk="PROFILE": the PortfolioRecord (version as a Number), the user's positions
+  (`positions`, binary, positions_codec) plus userId and userShard, which feed the sparse
+  UsersByShard index (KEYS_ONLY: enumerating users reads one small key per user); writeId, unique
+  per write, lets a retried conditional write recognise that it already landed. Prices are not
+  stored here: views are valued at read time.
 - pk="USER#<userId>", sk="TX#<transactionId>", txSort="<UTC timestamp, fixed width>#<transactionId>":
-  one transaction; the TransactionsByTime index pages them newest first.
-- pk="USER#<userId>", sk="HIST#<resolution>#<UTC bucket start>": one history point, with expiresAt
-  (epoch seconds, the table's TTL) for the resolutions that are not kept forever.
-
-"HIST#" < "PROFILE" < "TX#", so the Query `sk >= "PROFILE"` returns the portfolio item and every
-transaction, and never the history.
+  one transaction; the TransactionsByTime index pages them newest first. The history is read only
+  to rebuild positions (a backdated write, a deletion, another cost-basis method) and for the
+  performance view.
+- pk="TOKENS#<shard>", sk="<chain:address>#<slot>": how many users hold the token (`holders`,
+  a Number), counted in the same transaction that changes a user's positions. The price sweep
+  reads these few partitions to know every held token without looking at a user. A token's count
+  is spread over HOLDER_SLOTS items (the user's hash picks one), so users who start holding the same
+  token at the same moment seldom touch the same item.
 """
 
 from __future__ import annotations
@@ -22,25 +25,23 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from itertools import batched
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from portfolio.adapters.cursor import CursorCodec, InvalidCursorError
-from portfolio.domain.errors import InvalidInputError
-from portfolio.domain.portfolio_record import PortfolioRecord, PortfolioSnapshot
-from portfolio.domain.prices import PriceQuote
+from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
+from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
+from portfolio.domain.portfolio_record import PortfolioRecord
+from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId, normalize_chain
 from portfolio.domain.transactions import Transaction, TransactionType
-from portfolio.domain.views import HistoryPoint, Resolution
 from portfolio.observability import logger
 
 __all__ = [
-    "HistoryWrite",
     "InvalidCursorError",
     "PortfolioStore",
     "StoreConflict",
@@ -53,13 +54,17 @@ __all__ = [
 
 PROFILE_SK = "PROFILE"
 TRANSACTION_PREFIX = "TX#"
-HISTORY_PREFIX = "HIST#"
+HELD_TOKENS_PREFIX = "TOKENS#"
 TRANSACTIONS_BY_TIME = "TransactionsByTime"
 USERS_BY_SHARD = "UsersByShard"
 
-# TransactWriteItems takes at most 100 actions; one of them is always the portfolio item.
-MAX_TRANSACTION_ACTIONS_PER_COMMIT = 99
-MAX_BATCH_WRITE_ITEMS = 25
+# TransactWriteItems takes at most 100 actions: transactions, holder counts and the portfolio item.
+MAX_ACTIONS_PER_COMMIT = 100
+MAX_BATCH_GET_KEYS = 100
+# DynamoDB's item limit is 400 KB; the rest of the portfolio item needs far less than the margin.
+MAX_POSITIONS_BYTES = 380_000
+HELD_TOKEN_SHARDS = 4
+HOLDER_SLOTS = 8
 # A filtered page reads ahead, because most of what it reads may not match.
 FILTERED_READ_AHEAD = 4
 MAX_ITEMS_PER_READ = 1000
@@ -70,19 +75,14 @@ MAX_ITEMS_PER_READ = 1000
 
 
 class StoreConflict(Exception):
-    """A conditional write was refused. `committed_transaction_ids` lists what earlier chunks of the
-    same commit did store (only commits of more than 99 transactions are split into chunks)."""
-
-    def __init__(self, message: str, *, committed_transaction_ids: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.committed_transaction_ids = tuple(committed_transaction_ids)
+    """A conditional write was refused; nothing of it was written."""
 
 
 class VersionConflict(StoreConflict):
     """Someone else wrote the portfolio since it was read: re-read, re-apply, retry."""
 
-    def __init__(self, user_id: str, expected_version: int, **kwargs: Any) -> None:
-        super().__init__(f"portfolio of {user_id} is no longer at version {expected_version}", **kwargs)
+    def __init__(self, user_id: str, expected_version: int) -> None:
+        super().__init__(f"portfolio of {user_id} is no longer at version {expected_version}")
         self.user_id = user_id
         self.expected_version = expected_version
 
@@ -90,21 +90,25 @@ class VersionConflict(StoreConflict):
 class TransactionsExist(StoreConflict):
     """Transactions with these ids are already stored; they were left as they are."""
 
-    def __init__(self, ids: Sequence[str], **kwargs: Any) -> None:
-        super().__init__(f"transactions already recorded: {', '.join(ids[:20])}", **kwargs)
+    def __init__(self, ids: Sequence[str]) -> None:
+        super().__init__(f"transactions already recorded: {', '.join(ids[:20])}")
         self.ids = tuple(ids)
 
 
 class TransactionNotFound(StoreConflict):
     """A transaction to delete is not stored."""
 
-    def __init__(self, transaction_id: str, **kwargs: Any) -> None:
-        super().__init__(f"transaction {transaction_id} is not recorded", **kwargs)
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(f"transaction {transaction_id} is not recorded")
         self.transaction_id = transaction_id
 
 
+class UnreadableItemError(Exception):
+    """A stored item no longer decodes (damaged, or written in a format this code does not know)."""
+
+
 class UnprocessedWritesError(Exception):
-    """BatchWriteItem still left items unprocessed after every attempt."""
+    """A batch call still left items or keys unprocessed after every attempt."""
 
     def __init__(self, count: int) -> None:
         super().__init__(f"{count} item(s) still unprocessed after retries")
@@ -114,16 +118,11 @@ class UnprocessedWritesError(Exception):
 # Keys and encodings ----------------------------------------------------------------------------
 
 
-class HistoryWrite(NamedTuple):
-    user_id: str
-    resolution: Resolution
-    bucket_start: datetime
-    point: HistoryPoint
-    expires_at: datetime | None  # None for points kept forever (performance.history_keys decides)
+USER_PREFIX = "USER#"
 
 
 def user_partition_key(user_id: str) -> str:
-    return f"USER#{user_id}"
+    return f"{USER_PREFIX}{user_id}"
 
 
 def user_shard(user_id: str, shards: int) -> str:
@@ -144,17 +143,8 @@ def _sortable_time(moment: datetime, *, field: str = "timestamp") -> str:
     return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
 
 
-def _bucket_time(moment: datetime) -> str:
-    moment = _utc(moment, field="bucketStart")
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
-
-
 def transaction_sort_key(transaction: Transaction) -> str:
     return f"{_sortable_time(transaction.timestamp)}#{transaction.id}"
-
-
-def history_sort_key(resolution: Resolution, bucket_start: datetime) -> str:
-    return f"{HISTORY_PREFIX}{Resolution(resolution).value}#{_bucket_time(bucket_start)}"
 
 
 def _attribute(value: Any) -> dict[str, Any]:
@@ -200,21 +190,29 @@ def _transaction_from_item(item: dict[str, Any]) -> Transaction:
     return Transaction.model_validate(fields)
 
 
-def _prices_json(prices: dict[str, PriceQuote]) -> str:
-    # The token is the map's key: not repeated inside each quote.
-    compact = {
-        token: quote.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"token"})
-        for token, quote in prices.items()
-    }
-    return json.dumps(compact, separators=(",", ":"), sort_keys=True)
+def _stable_bucket(text: str, buckets: int) -> int:
+    """Stable across processes and runs (unlike hash())."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % buckets
 
 
-def _prices_from_json(text: str) -> dict[str, PriceQuote]:
-    compact = json.loads(text, parse_float=Decimal)
-    return {token: PriceQuote.model_validate({**fields, "token": token}) for token, fields in compact.items()}
+def held_token_key(token_key: str, user_id: str) -> dict[str, Any]:
+    """The holder-count item a user's change to `token_key` goes to."""
+    shard = _stable_bucket(token_key, HELD_TOKEN_SHARDS)
+    slot = _stable_bucket(user_id, HOLDER_SLOTS)
+    return {"pk": {"S": f"{HELD_TOKENS_PREFIX}{shard}"}, "sk": {"S": f"{token_key}#{slot}"}}
 
 
-def _record_item(record: PortfolioRecord, *, version: int, shards: int) -> dict[str, Any]:
+def _record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dict[str, Any]:
+    record = portfolio.record
+    if portfolio.ledger is None:
+        raise ValueError("positions are required to store a portfolio")
+    positions = encode_positions(portfolio.ledger)
+    if len(positions) > MAX_POSITIONS_BYTES:
+        raise PortfolioLimitError(
+            "the portfolio's positions no longer fit in one stored item; "
+            "consolidate lots (fewer, larger transactions) or split the portfolio",
+            field="transactions",
+        )
     item: dict[str, Any] = {
         "pk": {"S": user_partition_key(record.user_id)},
         "sk": {"S": PROFILE_SK},
@@ -222,43 +220,32 @@ def _record_item(record: PortfolioRecord, *, version: int, shards: int) -> dict[
         "userShard": {"S": user_shard(record.user_id, shards)},
         "version": {"N": str(version)},
         "costBasisMethod": {"S": record.cost_basis_method.value},
-        "prices": {"S": _prices_json(record.prices)},
+        "positions": {"B": positions},
         # Unique per write (botocore's retries resend the same one): tells our own landed write apart.
         "writeId": {"S": uuid.uuid4().hex},
     }
-    if record.prices_as_of is not None:
-        item["pricesAsOf"] = {"S": record.prices_as_of.isoformat()}
     if record.updated_at is not None:
         item["updatedAt"] = {"S": record.updated_at.isoformat()}
     return item
 
 
-def _record_from_item(item: dict[str, Any]) -> PortfolioRecord:
-    return PortfolioRecord(
+def _portfolio_from_item(item: dict[str, Any]) -> StoredPortfolio:
+    record = PortfolioRecord(
         user_id=item["userId"]["S"],
         version=int(item["version"]["N"]),
         cost_basis_method=item["costBasisMethod"]["S"],
-        prices=_prices_from_json(item["prices"]["S"]) if "prices" in item else {},
-        prices_as_of=item["pricesAsOf"]["S"] if "pricesAsOf" in item else None,
         updated_at=item["updatedAt"]["S"] if "updatedAt" in item else None,
     )
-
-
-def _history_item(write: HistoryWrite) -> dict[str, Any]:
-    item = {
-        "pk": {"S": user_partition_key(write.user_id)},
-        "sk": {"S": history_sort_key(write.resolution, write.bucket_start)},
-        **_model_attributes(write.point),
-    }
-    if write.expires_at is not None:
-        item["expiresAt"] = {"N": str(int(_utc(write.expires_at, field="expiresAt").timestamp()))}
-    return item
-
-
-def _history_point_from_item(item: dict[str, Any]) -> HistoryPoint:
-    return HistoryPoint.model_validate(
-        {name: item[name]["S"] for name in ("timestamp", "valueUsd", "investedUsd", "totalPnlUsd")}
-    )
+    ledger = None
+    if "positions" in item:
+        try:
+            ledger = decode_positions(item["positions"]["B"])
+        except UnreadablePositionsError as error:
+            # Rebuilt from the history by the caller, like an item stored before positions were kept.
+            logger.warning("stored positions unreadable", extra={"user_id": record.user_id, "error": str(error)})
+    if ledger is not None and ledger.method is not record.cost_basis_method:
+        ledger = None
+    return StoredPortfolio(record=record, ledger=ledger)
 
 
 def _version_condition(expected_version: int) -> dict[str, Any]:
@@ -408,26 +395,67 @@ class PortfolioStore:
 
     # Reads -------------------------------------------------------------------------------------
 
-    def load(self, user_id: str, *, consistent_read: bool = False) -> PortfolioSnapshot:
-        """The portfolio item and every transaction (in replay order) with one Query.
+    def load_portfolio(self, user_id: str, *, consistent_read: bool = False) -> StoredPortfolio:
+        """The portfolio item: record and positions, with one GetItem. A user with nothing stored
+        gets an empty portfolio at version 0. Writers that retry after a VersionConflict, and reads
+        that fill the cache, should read with consistent_read=True."""
+        response = self._client.get_item(
+            TableName=self._table_name, Key=self._profile_key(user_id), ConsistentRead=consistent_read
+        )
+        item = response.get("Item")
+        return StoredPortfolio.new(user_id) if item is None else _portfolio_from_item(item)
 
-        A user with nothing stored gets an empty record at version 0. Writers that retry after a
-        VersionConflict should read with consistent_read=True.
+    def load_portfolios(self, user_ids: Iterable[str]) -> dict[str, StoredPortfolio | UnreadableItemError]:
+        """Many users' portfolio items, 100 keys a BatchGetItem, unprocessed keys retried with backoff.
+
+        Users with nothing stored are absent; an item that does not decode stands as the error, so
+        that only its user fails. Eventually consistent: a refresh values what it reads and writes
+        nothing back, and cache warms are guarded by the version it read.
         """
-        record: PortfolioRecord | None = None
-        transactions: list[Transaction] = []
-        for item in self._query_all(
-            KeyConditionExpression="pk = :pk AND sk >= :profile",
-            ExpressionAttributeValues={":pk": {"S": user_partition_key(user_id)}, ":profile": {"S": PROFILE_SK}},
+        unique = list(dict.fromkeys(user_ids))
+        found: dict[str, StoredPortfolio | UnreadableItemError] = {}
+        for chunk in batched(unique, MAX_BATCH_GET_KEYS):
+            for item in self._batch_get([self._profile_key(user_id) for user_id in chunk]):
+                user_id = item["pk"]["S"].removeprefix(USER_PREFIX)
+                try:
+                    found[user_id] = _portfolio_from_item(item)
+                except (KeyError, ValueError, TypeError) as error:
+                    found[user_id] = UnreadableItemError(f"portfolio item of {user_id} does not decode: {error!r}")
+        return found
+
+    def load_history(self, user_id: str, *, consistent_read: bool = False) -> tuple[Transaction, ...]:
+        """Every transaction of the user, in replay order (one Query; more pages past 1 MB)."""
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :tx)",
+            ExpressionAttributeValues={":pk": {"S": user_partition_key(user_id)}, ":tx": {"S": TRANSACTION_PREFIX}},
             ConsistentRead=consistent_read,
-        ):
-            sort_key = item["sk"]["S"]
-            if sort_key == PROFILE_SK:
-                record = _record_from_item(item)
-            elif sort_key.startswith(TRANSACTION_PREFIX):
-                transactions.append(_transaction_from_item(item))
-        transactions.sort(key=lambda transaction: transaction.sort_key)
-        return PortfolioSnapshot(record=record or PortfolioRecord(user_id=user_id), transactions=tuple(transactions))
+        )
+        return tuple(sorted((_transaction_from_item(item) for item in items), key=lambda tx: tx.sort_key))
+
+    def get_transactions(self, user_id: str, transaction_ids: Iterable[str]) -> dict[str, Transaction]:
+        """The stored transactions among these ids (strongly consistent), by id."""
+        keys = [
+            {"pk": {"S": user_partition_key(user_id)}, "sk": {"S": f"{TRANSACTION_PREFIX}{transaction_id}"}}
+            for transaction_id in dict.fromkeys(transaction_ids)
+        ]
+        found: dict[str, Transaction] = {}
+        for chunk in batched(keys, MAX_BATCH_GET_KEYS):
+            for item in self._batch_get(list(chunk), consistent_read=True):
+                transaction = _transaction_from_item(item)
+                found[transaction.id] = transaction
+        return found
+
+    def held_tokens(self) -> list[str]:
+        """Every token (chain:address) that at least one user holds, from the holder counts."""
+        holders: dict[str, int] = {}
+        for shard in range(HELD_TOKEN_SHARDS):
+            for item in self._query_all(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"{HELD_TOKENS_PREFIX}{shard}"}},
+            ):
+                token_key = item["sk"]["S"].rsplit("#", 1)[0]
+                holders[token_key] = holders.get(token_key, 0) + int(item["holders"]["N"])
+        return sorted(token_key for token_key, count in holders.items() if count > 0)
 
     def list_transactions(
         self,
@@ -482,29 +510,18 @@ class PortfolioStore:
             next_cursor = self._cursors.encode({"sk": last["sk"]["S"], "txSort": last["txSort"]["S"]}, scope=scope)
         return [_transaction_from_item(item) for item in page], next_cursor
 
-    def query_history(
-        self, user_id: str, resolution: Resolution, start: datetime, end: datetime
-    ) -> list[HistoryPoint]:
-        """Points whose bucket starts within [start, end], oldest first."""
-        if start > end:
-            return []  # DynamoDB refuses a BETWEEN whose bounds are reversed
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
-            ExpressionAttributeValues={
-                ":pk": {"S": user_partition_key(user_id)},
-                ":from": {"S": history_sort_key(resolution, start)},
-                ":to": {"S": history_sort_key(resolution, end)},
-            },
-        )
-        return [_history_point_from_item(item) for item in items]
+    @property
+    def shard_count(self) -> int:
+        return self._shards
 
-    def iter_user_ids(self, page_size: int = 1000) -> Iterator[list[str]]:
-        """Every user once, a page at a time, through the sparse UsersByShard index (one key per user).
+    def iter_user_ids(self, page_size: int = 1000, *, shards: Iterable[int] | None = None) -> Iterator[list[str]]:
+        """Every user once (of the given index shards, or all), a page at a time, through the sparse
+        UsersByShard index (one key per user).
 
         The shard count may grow (users keep their old shard, still below the new count) but must
         not shrink, or the users of the dropped shards would no longer be listed.
         """
-        for shard in range(self._shards):
+        for shard in range(self._shards) if shards is None else shards:
             start_key: dict[str, Any] | None = None
             while True:
                 arguments: dict[str, Any] = {
@@ -528,27 +545,22 @@ class PortfolioStore:
 
     def commit(
         self,
-        user_id: str,
+        portfolio: StoredPortfolio,
         *,
         expected_version: int,
-        record: PortfolioRecord,
         put_transactions: Sequence[Transaction] = (),
         delete_transaction_ids: Sequence[str] = (),
-    ) -> PortfolioRecord:
-        """Store new transactions, delete others and the portfolio item, all or nothing, if the
-        portfolio is still at `expected_version`. Returns the record as stored (its new version).
+        holder_changes: Mapping[str, int] | None = None,
+    ) -> StoredPortfolio:
+        """Store new transactions, delete others, adjust holder counts and replace the portfolio item
+        (record and positions), all or nothing, if the portfolio is still at `expected_version`.
+        Returns the portfolio as stored (its new version).
 
         Raises VersionConflict, TransactionsExist (nothing is overwritten) or TransactionNotFound.
-
-        More than 99 changes are committed in chunks of up to 99 plus the portfolio item, each
-        chunk conditioned on the version the previous one wrote. A failure part-way leaves the
-        earlier chunks stored (listed in the error's committed_transaction_ids). That state is still
-        consistent: the transactions are the source of truth, the portfolio item holds no totals
-        derived from them (the portfolio is recomputed from the transactions on every load), and
-        every chunk bumps the version, so a concurrent writer cannot interleave unnoticed.
+        One DynamoDB transaction holds at most 100 actions; a larger change is refused with
+        ValueError (the recorder plans imports in steps that fit).
         """
-        if record.user_id != user_id:
-            raise ValueError("the record belongs to another user")
+        user_id = portfolio.user_id
         put_ids = [transaction.id for transaction in put_transactions]
         if len(set(put_ids)) != len(put_ids):
             raise InvalidInputError("the same transaction id appears more than once", field="transactions")
@@ -556,57 +568,28 @@ class PortfolioStore:
             delete_transaction_ids
         ):
             raise InvalidInputError("a transaction id is changed twice in one commit", field="transactions")
-
         changes: list[tuple[str, str, dict[str, Any]]] = [
             ("delete", transaction_id, self._delete_action(user_id, transaction_id))
             for transaction_id in delete_transaction_ids
         ] + [("put", transaction.id, self._put_action(user_id, transaction)) for transaction in put_transactions]
-
-        version = expected_version
-        committed: list[str] = []
-        for chunk in batched(changes, MAX_TRANSACTION_ACTIONS_PER_COMMIT) if changes else [()]:
-            record_action = {
-                "Put": {
-                    "TableName": self._table_name,
-                    "Item": _record_item(record, version=version + 1, shards=self._shards),
-                    **_version_condition(version),
-                }
-            }
-            try:
-                self._client.transact_write_items(TransactItems=[action for _, _, action in chunk] + [record_action])
-            except ClientError as error:
-                raise self._commit_error(error, user_id, version, chunk, committed) from error
-            version += 1
-            committed.extend(transaction_id for _, transaction_id, _ in chunk)
-        return record.model_copy(update={"version": version})
-
-    def save_record(self, record: PortfolioRecord, expected_version: int) -> PortfolioRecord:
-        """Replace the portfolio item if it is still at `expected_version`; raises VersionConflict."""
-        item = _record_item(record, version=expected_version + 1, shards=self._shards)
+        changes += [
+            ("holders", token_key, self._holders_action(token_key, user_id, delta))
+            for token_key, delta in sorted((holder_changes or {}).items())
+            if delta
+        ]
+        if len(changes) + 1 > MAX_ACTIONS_PER_COMMIT:
+            raise ValueError(f"{len(changes) + 1} actions do not fit in one DynamoDB transaction")
+        item = _record_item(portfolio, version=expected_version + 1, shards=self._shards)
+        record_action = {"Put": {"TableName": self._table_name, "Item": item, **_version_condition(expected_version)}}
         try:
-            self._client.put_item(
-                TableName=self._table_name,
-                Item=item,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **_version_condition(expected_version),
-            )
+            self._client.transact_write_items(TransactItems=[action for _, _, action in changes] + [record_action])
         except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
-                raise
-            # A retry after a timed-out attempt that did land finds our own write: that is a success.
-            if error.response.get("Item", {}).get("writeId") != item["writeId"]:
-                raise VersionConflict(record.user_id, expected_version) from error
-        return record.model_copy(update={"version": expected_version + 1})
-
-    def put_history_points(self, points: Iterable[HistoryWrite | tuple[Any, ...]]) -> None:
-        """Write history points, 25 a call. Writing a point again overwrites it (same key)."""
-        by_key: dict[tuple[str, str], dict[str, Any]] = {}
-        for point in points:
-            item = _history_item(HistoryWrite(*point))
-            # BatchWriteItem refuses two requests for one key in a call: the last one wins.
-            by_key[(item["pk"]["S"], item["sk"]["S"])] = {"PutRequest": {"Item": item}}
-        for chunk in batched(by_key.values(), MAX_BATCH_WRITE_ITEMS):
-            self._batch_write(list(chunk))
+            refused = self._commit_error(error, user_id, expected_version, changes)
+            # A retry after an attempt whose answer was lost meets its own write: that is a success.
+            if not (isinstance(refused, VersionConflict) and self._landed(user_id, item["writeId"]["S"])):
+                raise refused from error
+        stored = portfolio.record.model_copy(update={"version": expected_version + 1})
+        return StoredPortfolio(record=stored, ledger=portfolio.ledger)
 
     # Helpers -----------------------------------------------------------------------------------
 
@@ -620,6 +603,41 @@ class PortfolioStore:
             if "LastEvaluatedKey" not in response:
                 return items
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _landed(self, user_id: str, write_id: str) -> bool:
+        key = self._profile_key(user_id)
+        stored = self._client.get_item(
+            TableName=self._table_name, Key=key, ConsistentRead=True, ProjectionExpression="writeId"
+        ).get("Item", {})
+        return stored.get("writeId", {}).get("S") == write_id
+
+    @staticmethod
+    def _profile_key(user_id: str) -> dict[str, Any]:
+        return {"pk": {"S": user_partition_key(user_id)}, "sk": {"S": PROFILE_SK}}
+
+    def _holders_action(self, token_key: str, user_id: str, delta: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table_name,
+                "Key": held_token_key(token_key, user_id),
+                "UpdateExpression": "ADD holders :delta",
+                "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
+            }
+        }
+
+    def _batch_get(self, keys: list[dict[str, Any]], *, consistent_read: bool = False) -> list[dict[str, Any]]:
+        pending: dict[str, Any] = {self._table_name: {"Keys": keys, "ConsistentRead": consistent_read}}
+        items: list[dict[str, Any]] = []
+        for attempt in range(self._batch_max_attempts):
+            if attempt:
+                logger.info("retrying unprocessed keys", extra={"attempt": attempt})
+                self._sleep(self._backoff(attempt))
+            response = self._client.batch_get_item(RequestItems=pending)
+            items.extend(response.get("Responses", {}).get(self._table_name, []))
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return items
+        raise UnprocessedWritesError(len(pending.get(self._table_name, {}).get("Keys", [])))
 
     def _put_action(self, user_id: str, transaction: Transaction) -> dict[str, Any]:
         return {
@@ -641,48 +659,31 @@ class PortfolioStore:
 
     @staticmethod
     def _commit_error(
-        error: ClientError,
-        user_id: str,
-        version: int,
-        chunk: Sequence[tuple[str, str, dict[str, Any]]],
-        committed: Sequence[str],
+        error: ClientError, user_id: str, version: int, changes: Sequence[tuple[str, str, dict[str, Any]]]
     ) -> Exception:
         """The domain error a cancelled transaction stands for, or the original error."""
         if _error_code(error) != "TransactionCanceledException":
             return error
         reasons = [str(reason.get("Code", "None")) for reason in error.response.get("CancellationReasons", [])]
-        if len(reasons) != len(chunk) + 1:
+        if len(reasons) != len(changes) + 1:
             return error
         *change_reasons, record_reason = reasons
         # A version mismatch comes first: after re-reading, the other failures may look different.
         raced = "TransactionConflict" in (record_reason, *change_reasons)
         if raced or record_reason == "ConditionalCheckFailed":
-            return VersionConflict(user_id, version, committed_transaction_ids=committed)
+            return VersionConflict(user_id, version)
         failed = [
-            (kind, transaction_id)
-            for (kind, transaction_id, _), reason in zip(chunk, change_reasons, strict=True)
+            (kind, key)
+            for (kind, key, _), reason in zip(changes, change_reasons, strict=True)
             if reason == "ConditionalCheckFailed"
         ]
-        existing = [transaction_id for kind, transaction_id in failed if kind == "put"]
+        existing = [key for kind, key in failed if kind == "put"]
         if existing:
-            return TransactionsExist(existing, committed_transaction_ids=committed)
-        missing = [transaction_id for kind, transaction_id in failed if kind == "delete"]
+            return TransactionsExist(existing)
+        missing = [key for kind, key in failed if kind == "delete"]
         if missing:
-            return TransactionNotFound(missing[0], committed_transaction_ids=committed)
+            return TransactionNotFound(missing[0])
         return error
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table_name: requests}
-        for attempt in range(self._batch_max_attempts):
-            if attempt:
-                unprocessed = len(pending.get(self._table_name, []))
-                logger.info("retrying unprocessed history writes", extra={"count": unprocessed, "attempt": attempt})
-                self._sleep(self._backoff(attempt))
-            response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-        raise UnprocessedWritesError(sum(len(items) for items in pending.values()))
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads the retries of many concurrent writers apart.

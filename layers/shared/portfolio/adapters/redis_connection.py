@@ -29,6 +29,8 @@ RETRIES = 1
 HEALTH_CHECK_INTERVAL_S = 30
 
 RedisClient = redis.Redis | RedisCluster
+# A cluster client raises RedisClusterException (not a RedisError) when it cannot reach or map the cluster.
+REDIS_FAILURES = (RedisError, RedisClusterException)
 
 
 def make_redis_client(settings: Settings) -> RedisClient | None:

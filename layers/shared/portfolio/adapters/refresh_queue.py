@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
-from portfolio.settings import Settings
+if TYPE_CHECKING:
+    from portfolio.settings import Settings
 
 MAX_ENTRIES_PER_CALL = 10  # SQS's limit for SendMessageBatch
 DEFAULT_SEND_CONCURRENCY = 8
@@ -29,6 +27,10 @@ SQS_READ_TIMEOUT_S = 5.0
 
 
 def make_sqs_client(settings: Settings, *, max_pool_connections: int = DEFAULT_SEND_CONCURRENCY) -> Any:
+    # boto3 is imported with the first client, not with this module: see wiring.preload_for_snapshot.
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "sqs",
         region_name=settings.aws_region,

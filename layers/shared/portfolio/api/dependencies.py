@@ -14,11 +14,11 @@ PRICING_TIME_SHARE = 0.5
 
 
 def portfolio_reader() -> PortfolioReader:
-    return PortfolioReader(wiring.portfolio_store(), wiring.portfolio_cache())
+    return wiring.portfolio_reader()
 
 
 def transaction_recorder() -> TransactionRecorder:
-    return TransactionRecorder(wiring.portfolio_store(), wiring.price_service(), wiring.portfolio_cache())
+    return wiring.transaction_recorder()
 
 
 def pricing_deadline(lambda_context: Any) -> float | None:

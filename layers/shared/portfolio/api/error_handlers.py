@@ -24,7 +24,7 @@ from portfolio.api.errors import (
 )
 from portfolio.api.responses import error_response
 from portfolio.api.validation_errors import invalid_request_from
-from portfolio.domain.errors import DomainError, OverdraftError
+from portfolio.domain.errors import DomainError, OverdraftError, PortfolioLimitError
 from portfolio.observability import logger
 
 THROTTLED_RETRY_AFTER_S = 1
@@ -33,6 +33,11 @@ THROTTLED_RETRY_AFTER_S = 1
 class UnprocessableOverdraft(ApiError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     code = "insufficient_holding"
+
+
+class UnprocessableLimit(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = PortfolioLimitError.code
 
 
 class InternalError(ApiError):
@@ -62,6 +67,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             "requested": str(error.requested),
         }
         return error_response(UnprocessableOverdraft(error.message, details=details))
+
+    @app.exception_handler(PortfolioLimitError)
+    def _limit(error: PortfolioLimitError) -> Response:
+        details = {"field": error.field} if error.field else None
+        return error_response(UnprocessableLimit(error.message, details=details))
 
     @app.exception_handler(VersionConflict)
     def _still_conflicting(_error: VersionConflict) -> Response:

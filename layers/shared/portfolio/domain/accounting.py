@@ -34,6 +34,12 @@ Which lots a removal takes:
 
 Removing more than is held at that moment raises OverdraftError.
 
+A Ledger is also the stored form of a user's positions: `extend` applies transactions that sort
+after everything already applied, starting from the positions alone, so a write never needs the
+history. A transaction that sorts earlier (a backdated write), a deletion or another method needs
+the history replayed (`replay`); `extend` then raises ReplayNeeded. Extending and replaying give
+the same Ledger (a property test holds them to it).
+
 Identities these rules make true (exactly, see arithmetic.py):
 
 - per position: invested + cost_bridged_in == cost_basis + cost_sold + withdrawn_cost + cost_bridged_out
@@ -144,6 +150,13 @@ class _AverageHoldings:
                 self._first_acquired = lot.acquired_at
 
     def take(self, amount: Decimal, at: datetime) -> Taken:
+        taken = self._take(amount, at)
+        if self.held() == ZERO:
+            # An emptied pool starts afresh: its lots() then read the same whether restored or replayed.
+            self._first_acquired = None
+        return taken
+
+    def _take(self, amount: Decimal, at: datetime) -> Taken:
         held = self.held()
         known_part = prorate(amount, self._known_amount, held)
         # Amounts share one grid (arithmetic.QUANTUM), so rounding never pushes a part past its pool;
@@ -217,13 +230,34 @@ class Position:
             return self.known_amount * price - self.cost_basis
 
 
+class ReplayNeeded(Exception):
+    """A transaction sorts before what the ledger already holds: rebuild it from the whole history."""
+
+
+SortKey = tuple[datetime, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """All positions of one user, closed ones included, and portfolio-level totals."""
+    """All positions of one user, closed ones included, and portfolio-level totals.
+
+    `last_applied` is the sort key of the latest transaction applied; `first_applied_at` the time
+    of the earliest. Both are None for an empty ledger.
+    """
 
     method: CostBasisMethod
     positions: Mapping[TokenId, Position]
     transaction_count: int
+    last_applied: SortKey | None = None
+    first_applied_at: datetime | None = None
+
+    @classmethod
+    def empty(cls, method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
+        return cls(method=method, positions={}, transaction_count=0)
+
+    def held_tokens(self) -> list[TokenId]:
+        """Tokens with an amount still held: the only ones worth pricing."""
+        return [position.token for position in self.positions.values() if position.is_open]
 
     def open_positions(self) -> Iterator[Position]:
         return (position for position in self.positions.values() if position.is_open)
@@ -289,28 +323,57 @@ class _Book:
         return self.holdings.take(transaction.amount, transaction.timestamp)
 
     def freeze(self) -> Position:
-        lots = self.holdings.lots()
-        with exact():
-            known_amount = sum((lot.amount for lot in lots if lot.cost is not None), ZERO)
-            unknown_amount = sum((lot.amount for lot in lots if lot.cost is None), ZERO)
-            return Position(
-                token=self.token,
-                lots=lots,
-                amount=known_amount + unknown_amount,
-                known_amount=known_amount,
-                unknown_amount=unknown_amount,
-                cost_basis=sum((lot.cost for lot in lots if lot.cost is not None), ZERO),
-                invested=self.invested,
-                cost_bridged_in=self.cost_bridged_in,
-                cost_bridged_out=self.cost_bridged_out,
-                cost_sold=self.cost_sold,
-                withdrawn_cost=self.withdrawn_cost,
-                net_proceeds_known=self.net_proceeds_known,
-                untracked_proceeds=self.untracked_proceeds,
-                fees_expensed=self.fees_expensed,
-                realized_pnl=self.net_proceeds_known - self.cost_sold - self.fees_expensed,
-                category_override=self.category_override,
-            )
+        return restore_position(
+            self.token,
+            self.holdings.lots(),
+            invested=self.invested,
+            cost_bridged_in=self.cost_bridged_in,
+            cost_bridged_out=self.cost_bridged_out,
+            cost_sold=self.cost_sold,
+            withdrawn_cost=self.withdrawn_cost,
+            net_proceeds_known=self.net_proceeds_known,
+            untracked_proceeds=self.untracked_proceeds,
+            fees_expensed=self.fees_expensed,
+            category_override=self.category_override,
+        )
+
+
+def restore_position(
+    token: TokenId,
+    lots: tuple[Lot, ...],
+    *,
+    invested: Decimal,
+    cost_bridged_in: Decimal,
+    cost_bridged_out: Decimal,
+    cost_sold: Decimal,
+    withdrawn_cost: Decimal,
+    net_proceeds_known: Decimal,
+    untracked_proceeds: Decimal,
+    fees_expensed: Decimal,
+    category_override: Category | None,
+) -> Position:
+    """A Position from its lots and running totals; the amounts, cost basis and realized P&L follow."""
+    with exact():
+        known_amount = sum((lot.amount for lot in lots if lot.cost is not None), ZERO)
+        unknown_amount = sum((lot.amount for lot in lots if lot.cost is None), ZERO)
+        return Position(
+            token=token,
+            lots=lots,
+            amount=known_amount + unknown_amount,
+            known_amount=known_amount,
+            unknown_amount=unknown_amount,
+            cost_basis=sum((lot.cost for lot in lots if lot.cost is not None), ZERO),
+            invested=invested,
+            cost_bridged_in=cost_bridged_in,
+            cost_bridged_out=cost_bridged_out,
+            cost_sold=cost_sold,
+            withdrawn_cost=withdrawn_cost,
+            net_proceeds_known=net_proceeds_known,
+            untracked_proceeds=untracked_proceeds,
+            fees_expensed=fees_expensed,
+            realized_pnl=net_proceeds_known - cost_sold - fees_expensed,
+            category_override=category_override,
+        )
 
 
 def holding_label(token: TokenId) -> str:
@@ -321,13 +384,55 @@ def holding_label(token: TokenId) -> str:
 
 def replay(transactions: Iterable[Transaction], method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
     """Positions per token after every transaction, in replay order. Raises OverdraftError."""
+    return _apply_all(Ledger.empty(method), transactions)
+
+
+def extend(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
+    """The ledger after `transactions`, which must all sort after `ledger.last_applied`.
+
+    Raises ReplayNeeded when one sorts earlier, and OverdraftError like replay.
+    """
+    return _apply_all(ledger, transactions)
+
+
+def _restored_holdings(method: CostBasisMethod, lots: Iterable[Lot]) -> _Holdings:
+    holdings: _Holdings = _FifoHoldings() if method is CostBasisMethod.FIFO else _AverageHoldings()
+    holdings.add(lots)
+    return holdings
+
+
+def _restored_book(method: CostBasisMethod, position: Position) -> _Book:
+    return _Book(
+        token=position.token,
+        holdings=_restored_holdings(method, position.lots),
+        invested=position.invested,
+        cost_bridged_in=position.cost_bridged_in,
+        cost_bridged_out=position.cost_bridged_out,
+        cost_sold=position.cost_sold,
+        withdrawn_cost=position.withdrawn_cost,
+        net_proceeds_known=position.net_proceeds_known,
+        untracked_proceeds=position.untracked_proceeds,
+        fees_expensed=position.fees_expensed,
+        category_override=position.category_override,
+    )
+
+
+def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
     ordered = sorted(transactions, key=lambda transaction: transaction.sort_key)
+    if not ordered:
+        return ledger
+    if ledger.last_applied is not None and ordered[0].sort_key <= ledger.last_applied:
+        raise ReplayNeeded(f"transaction {ordered[0].id} sorts before the latest one applied")
+    method = ledger.method
     books: dict[TokenId, _Book] = {}
 
     def book(token: TokenId) -> _Book:
         if token not in books:
-            holdings: _Holdings = _FifoHoldings() if method is CostBasisMethod.FIFO else _AverageHoldings()
-            books[token] = _Book(token=token, holdings=holdings)
+            stored = ledger.positions.get(token)
+            if stored is None:
+                books[token] = _Book(token=token, holdings=_restored_holdings(method, ()))
+            else:
+                books[token] = _restored_book(method, stored)
         return books[token]
 
     with exact():
@@ -336,8 +441,14 @@ def replay(transactions: Iterable[Transaction], method: CostBasisMethod = CostBa
             if transaction.category is not None:
                 source.category_override = transaction.category
             _apply(transaction, source, book)
-        positions = {token: books[token].freeze() for token in sorted(books)}
-    return Ledger(method=method, positions=positions, transaction_count=len(ordered))
+        positions = dict(ledger.positions) | {token: touched.freeze() for token, touched in books.items()}
+    return Ledger(
+        method=method,
+        positions={token: positions[token] for token in sorted(positions)},
+        transaction_count=ledger.transaction_count + len(ordered),
+        last_applied=ordered[-1].sort_key,
+        first_applied_at=ledger.first_applied_at or ordered[0].timestamp,
+    )
 
 
 def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _Book]) -> None:

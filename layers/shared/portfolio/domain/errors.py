@@ -36,3 +36,9 @@ class OverdraftError(DomainError):
         self.available = available
         self.requested = requested
         self.transaction_id = transaction_id
+
+
+class PortfolioLimitError(DomainError):
+    """The change would take the portfolio past a per-user limit (transactions, tokens, stored size)."""
+
+    code = "portfolio_limit"

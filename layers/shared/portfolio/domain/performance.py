@@ -1,8 +1,10 @@
-"""Performance over a period, from the history points the refresh writes.
+"""Performance over a period: the user's positions over time valued at each token's price history.
 
-Each refresh writes one point per resolution, keyed by the start of its bucket (the 5-minute,
-hour or day the point falls in), so a repeated refresh overwrites rather than adds, and each
-resolution keeps its points for its own retention: 5m for 48 hours, 1h for 90 days, 1d forever.
+Every sweep records each held token's price once per resolution, keyed by the start of its bucket
+(the 5-minute, hour or day it falls in), so a repeated sweep overwrites rather than adds, and each
+resolution keeps its prices for its own retention: 5m for 48 hours, 1h for 90 days, 1d forever.
+A point of the user's history is taken at each moment a bucket was priced: the positions as they
+stood then (the transactions up to that moment), each token at its latest price so far.
 
 A period reads the coarsest resolution that still shows it well: 24h from 5m points, 7d / 30d /
 90d from hourly ones, all from daily ones; the series is thinned to at most MAX_SERIES_POINTS.
@@ -14,10 +16,14 @@ net deposits (end invested - start invested) tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from portfolio.domain.arithmetic import cents, exact, percent
+from portfolio.domain.accounting import Ledger, extend
+from portfolio.domain.arithmetic import EXACT, cents, exact, percent
+from portfolio.domain.money import ZERO
+from portfolio.domain.transactions import Transaction
 from portfolio.domain.views import HistoryPoint, PerformanceView, Period, Resolution, ValuePoint
 
 MAX_SERIES_POINTS = 300
@@ -125,4 +131,60 @@ def summarize_performance(
         series=[
             ValuePoint(timestamp=point.timestamp, value_usd=cents(point.value_usd)) for point in downsample(inside)
         ],
+    )
+
+
+PriceSeries = Sequence[tuple[datetime, Decimal]]  # (observed at, price), oldest first
+
+
+def history_points(
+    start: Ledger,
+    later: Sequence[Transaction],
+    prices: Mapping[str, PriceSeries],
+) -> list[HistoryPoint]:
+    """The portfolio at every moment a price was observed, oldest first.
+
+    `start` holds the positions before the first moment of interest and `later` the transactions
+    after it (in any order); `prices` is keyed by token (chain:address). No point is taken before
+    the first transaction. A token not yet observed at a moment is left out of that point's value,
+    as an unpriced holding is.
+    """
+    moments = sorted({moment for series in prices.values() for moment, _ in series})
+    pending = sorted(later, key=lambda transaction: transaction.sort_key)
+    cursors = dict.fromkeys(prices, 0)
+    latest: dict[str, Decimal] = {}
+    ledger = start
+    points: list[HistoryPoint] = []
+    applied = 0
+    for moment in moments:
+        due = applied
+        while due < len(pending) and pending[due].timestamp <= moment:
+            due += 1
+        if due > applied:
+            ledger = extend(ledger, pending[applied:due])
+            applied = due
+        for token_key, series in prices.items():
+            index = cursors[token_key]
+            while index < len(series) and series[index][0] <= moment:
+                latest[token_key] = series[index][1]
+                index += 1
+            cursors[token_key] = index
+        if ledger.transaction_count:
+            points.append(_point(moment, ledger, latest))
+    return points
+
+
+def _point(moment: datetime, ledger: Ledger, latest: Mapping[str, Decimal]) -> HistoryPoint:
+    value = unrealized = ZERO
+    for position in ledger.open_positions():
+        price = latest.get(position.token.key)
+        if price is None:
+            continue
+        value = EXACT.add(value, EXACT.multiply(position.amount, price))
+        unrealized = EXACT.add(unrealized, position.unrealized_pnl(price))
+    return HistoryPoint(
+        timestamp=moment,
+        value_usd=cents(value),
+        invested_usd=cents(ledger.invested),
+        total_pnl_usd=cents(EXACT.add(ledger.realized_pnl, unrealized)),
     )

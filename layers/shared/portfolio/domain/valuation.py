@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from portfolio.domain.accounting import Ledger, Position, replay
-from portfolio.domain.arithmetic import cents, exact, percent
+from portfolio.domain.arithmetic import EXACT, cents, exact, percent
 from portfolio.domain.asset_query import AssetSort, SortOrder, sort_assets
 from portfolio.domain.money import ZERO
-from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioSnapshot
+from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.token_registry import TokenLabel, asset_symbol, describe
 from portfolio.domain.transactions import Transaction
@@ -46,30 +46,31 @@ from portfolio.domain.views import (
 
 @dataclass(frozen=True, slots=True)
 class ValuedPosition:
-    """An open position with its label and, when priced, its exact value."""
+    """An open position with its label and, when priced, its exact value (computed once: breakdowns
+    and sorting read it many times)."""
 
     position: Position
     label: TokenLabel
     quote: PriceQuote | None
+    value: Decimal | None = field(init=False)
+    unknown_cost_value: Decimal | None = field(init=False)
+    unrealized_pnl: Decimal | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        figures: tuple[Decimal | None, Decimal | None, Decimal | None] = (None, None, None)
+        if self.quote is not None:
+            price, position = self.quote.price, self.position
+            figures = (
+                EXACT.multiply(position.amount, price),
+                EXACT.multiply(position.unknown_amount, price),
+                EXACT.subtract(EXACT.multiply(position.known_amount, price), position.cost_basis),
+            )
+        for name, figure in zip(("value", "unknown_cost_value", "unrealized_pnl"), figures, strict=True):
+            object.__setattr__(self, name, figure)
 
     @property
     def priced(self) -> bool:
         return self.quote is not None
-
-    @property
-    def value(self) -> Decimal | None:
-        return None if self.quote is None else self.position.value(self.quote.price)
-
-    @property
-    def unknown_cost_value(self) -> Decimal | None:
-        if self.quote is None:
-            return None
-        with exact():
-            return self.position.unknown_amount * self.quote.price
-
-    @property
-    def unrealized_pnl(self) -> Decimal | None:
-        return None if self.quote is None else self.position.unrealized_pnl(self.quote.price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,22 +158,6 @@ def value_portfolio(
         updated_at=updated_at,
     )
     return PortfolioView(summary=summary, assets=assets)
-
-
-def compute_portfolio(
-    snapshot: PortfolioSnapshot,
-    prices: Mapping[str, PriceQuote] | None = None,
-    now: datetime | None = None,
-) -> PortfolioView:
-    """The view of a stored portfolio, at the prices stored with it unless others are given."""
-    record = snapshot.record
-    return value_portfolio(
-        record.user_id,
-        snapshot.transactions,
-        record.prices if prices is None else prices,
-        method=record.cost_basis_method,
-        updated_at=now or record.updated_at,
-    )
 
 
 def _share(value: Decimal, total_value: Decimal) -> Decimal:

@@ -75,7 +75,7 @@ class PortfolioSummary(CamelModel):
     unpriced_count: int
     holding_count: int
     cost_basis_method: CostBasisMethod
-    updated_at: datetime | None
+    updated_at: datetime | None = Field(description="When the transactions or settings last changed")
 
 
 class AssetHolding(CamelModel):

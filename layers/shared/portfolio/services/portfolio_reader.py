@@ -1,34 +1,49 @@
-"""Read use cases, cache-aside: a hit answers the cached bytes as stored; a miss is ONE store.load
-(one DynamoDB Query), a pure computation and a fill of the cache.
+"""Read use cases, cache-aside: a hit answers the cached bytes as stored; a miss of the summary or
+the assets is ONE read of the portfolio item (record and positions, one GetItem, whatever the
+number of transactions), the quotes of the held tokens (memory, then Redis where the sweep put
+them), a pure valuation and a fill of the cache.
+
+Performance values the positions over time at each token's price history: one Query per token,
+plus the history only when a transaction falls inside the period.
 
 Concurrent misses on one key load once (PortfolioCache.get_or_load); when Redis is down every
-read is a miss and still answers.
+read is a miss and still answers. Every read marks the user active, so the refresh keeps their
+views warm.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from portfolio.adapters.portfolio_cache import CacheKind
+from portfolio.domain.accounting import Ledger
 from portfolio.domain.asset_query import AssetQuery
-from portfolio.domain.performance import resolution_for, summarize_performance, window_for
-from portfolio.domain.portfolio_record import PortfolioSnapshot
+from portfolio.domain.performance import (
+    PriceSeries,
+    history_points,
+    resolution_for,
+    summarize_performance,
+    window_for,
+)
 from portfolio.domain.transactions import Transaction, TransactionType
-from portfolio.domain.valuation import compute_portfolio
+from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import HistoryPoint, Period, PortfolioView, Resolution, TransactionPage
 from portfolio.services.portfolio_rendering import assets_body, summary_body
+from portfolio.services.ports import ActivityLog, PortfolioSource, PriceLookup, ReadCache
+from portfolio.services.positions import positions_of
 
 DEFAULT_PAGE_SIZE = 50
+# A read waits this long at most for a token no tier had (the API, then last-known); usually none.
+READ_PRICING_BUDGET_S = 1.5
 MAX_PAGE_SIZE = 200
 
 
-class ReadStore(Protocol):
-    def load(self, user_id: str, *, consistent_read: bool = False) -> PortfolioSnapshot: ...
-
+class TransactionPages(PortfolioSource, Protocol):
     def list_transactions(
         self,
         user_id: str,
@@ -42,15 +57,11 @@ class ReadStore(Protocol):
         end: datetime | None = None,
     ) -> tuple[list[Transaction], str | None]: ...
 
-    def query_history(
-        self, user_id: str, resolution: Resolution, start: datetime, end: datetime
-    ) -> list[HistoryPoint]: ...
 
-
-class ReadCache(Protocol):
-    def get_or_load(
-        self, kind: CacheKind, user_id: str, loader: Callable[[], bytes], filter_key: str = ""
-    ) -> bytes: ...
+class PriceHistory(Protocol):
+    def series(
+        self, coin_ids: Iterable[str], resolution: Resolution, start: datetime, end: datetime
+    ) -> dict[str, PriceSeries]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,36 +93,48 @@ class TransactionListing:
 
 class PortfolioReader:
     def __init__(
-        self, store: ReadStore, cache: ReadCache, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        store: TransactionPages,
+        prices: PriceLookup,
+        cache: ReadCache,
+        price_history: PriceHistory,
+        *,
+        activity: ActivityLog | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._prices = prices
         self._cache = cache
+        self._price_history = price_history
+        self._activity = activity
         self._clock = clock
 
     def summary(self, user_id: str) -> bytes:
         """GET /portfolios/{userId}: the PortfolioSummary body."""
+        self._touch(user_id)
         return self._cache.get_or_load(CacheKind.PORTFOLIO, user_id, lambda: summary_body(self._view(user_id)))
 
     def assets(self, user_id: str, query: AssetQuery) -> bytes:
         """GET /portfolios/{userId}/assets: the AssetList body, filtered and sorted."""
+        self._touch(user_id)
         return self._cache.get_or_load(
             CacheKind.ASSETS, user_id, lambda: assets_body(self._view(user_id), query), filter_key=query.filter_key()
         )
 
     def performance(self, user_id: str, period: Period) -> bytes:
         """GET /portfolios/{userId}/performance: the PerformanceView body of one period."""
+        self._touch(user_id)
 
         def load() -> bytes:
             now = self._clock()
-            start, end = window_for(period, now)
-            points = self._store.query_history(user_id, resolution_for(period), start, end)
-            view = summarize_performance(user_id, period, points, now)
+            view = summarize_performance(user_id, period, self._history_points(user_id, period, now), now)
             return view.model_dump_json(by_alias=True).encode()
 
         return self._cache.get_or_load(CacheKind.PERFORMANCE, user_id, load, filter_key=period.value)
 
     def transactions(self, user_id: str, listing: TransactionListing) -> bytes:
         """GET /portfolios/{userId}/transactions: one TransactionPage body, newest first."""
+        self._touch(user_id)
 
         def load() -> bytes:
             transactions, next_cursor = self._store.list_transactions(
@@ -132,4 +155,29 @@ class PortfolioReader:
     def _view(self, user_id: str) -> PortfolioView:
         # Consistent: the body fills the cache, and a lagging replica could put a write's
         # predecessor back in it right after the writer warmed it.
-        return compute_portfolio(self._store.load(user_id, consistent_read=True), now=self._clock())
+        portfolio = self._store.load_portfolio(user_id, consistent_read=True)
+        ledger = positions_of(portfolio, self._store, consistent_read=True)
+        quotes = self._prices.get_prices(ledger.held_tokens(), deadline=time.monotonic() + READ_PRICING_BUDGET_S)
+        return value_portfolio(user_id, ledger, quotes, updated_at=portfolio.record.updated_at)
+
+    def _history_points(self, user_id: str, period: Period, now: datetime) -> list[HistoryPoint]:
+        start, end = window_for(period, now)
+        portfolio = self._store.load_portfolio(user_id)
+        ledger = positions_of(portfolio, self._store)
+        if ledger.last_applied is None:
+            return []
+        if ledger.last_applied[0] <= start:
+            # Nothing changed within the period: today's positions held throughout.
+            before, later, tokens = ledger, (), ledger.held_tokens()
+        else:
+            before = Ledger.empty(ledger.method)
+            later = self._store.load_history(user_id)
+            tokens = [position.token for position in ledger.positions.values()]
+        coin_of = {token.key: token.price_coin_id for token in tokens}
+        series = self._price_history.series(coin_of.values(), resolution_for(period), start, end)
+        by_token = {key: series[coin] for key, coin in coin_of.items() if coin in series}
+        return history_points(before, later, by_token)
+
+    def _touch(self, user_id: str) -> None:
+        if self._activity is not None:
+            self._activity.touch(user_id)

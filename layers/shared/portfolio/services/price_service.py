@@ -4,6 +4,11 @@ Tokens are normalized and grouped by the coin id DeFiLlama is asked for (natives
 so casing variants, duplicates and one native on several chains cost one coin. Only fresh prices with
 enough confidence fill the caches and the last-known store; a coin the API gives no fresh price for
 falls back to its last-known price (stale, with its own timestamp) or stays unpriced. Never zero.
+That outcome is remembered in Redis for one refresh interval, so the coin is not asked for again
+on every write.
+
+`sweep` is the refresh's one pricing pass: every held coin goes to the API once, whatever the
+tiers hold, in chunks fetched concurrently; everything else reads what it left in the tiers.
 """
 
 from __future__ import annotations
@@ -13,17 +18,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from portfolio.adapters.coins_api import ChunkResult
 from portfolio.adapters.last_known_prices import LastKnownPricesUnavailableError
 from portfolio.adapters.price_redis_tier import PriceCacheUnavailableError
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.domain.tokens import TokenId, normalize_token
 from portfolio.observability import logger, metrics
 from portfolio.settings import Settings
+
+if TYPE_CHECKING:
+    from portfolio.adapters.coins_api import ChunkResult
 
 
 class CoinsApiPort(Protocol):
@@ -34,6 +41,28 @@ class PriceTierPort(Protocol):
     def get_many(self, coin_ids: Sequence[str]) -> dict[str, PriceQuote]: ...
 
     def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
+
+
+class SharedPriceTierPort(Protocol):
+    def get_many(self, coin_ids: Sequence[str]) -> dict[str, PriceQuote | None]: ...
+
+    def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
+
+    def put_no_fresh(self, fallbacks: dict[str, PriceQuote | None]) -> None: ...
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep found, by coin id: fresh quotes, stale fallbacks, and coins with no price at all."""
+
+    fresh: dict[str, PriceQuote]
+    stale: dict[str, PriceQuote]
+    unpriced: list[str]
+    api_calls: int
+
+    @property
+    def coins(self) -> int:
+        return len(self.fresh) + len(self.stale) + len(self.unpriced)
 
 
 @dataclass
@@ -110,7 +139,7 @@ class PriceService:
     def __init__(
         self,
         coins_api: CoinsApiPort,
-        redis_tier: PriceTierPort | None,
+        redis_tier: SharedPriceTierPort | None,
         last_known_store: PriceTierPort | None,
         settings: Settings,
         *,
@@ -141,9 +170,12 @@ class PriceService:
         priced, missing = self._read_memory(tokens_by_coin, tally)
         if missing:
             from_redis = self._read_redis(missing, tally)
-            self._remember(from_redis.values())
+            known = {coin_id: quote for coin_id, quote in from_redis.items() if quote is not None}
+            self._remember(quote for quote in known.values() if not quote.stale)
             missing = [coin_id for coin_id in missing if coin_id not in from_redis]
-            _serve(from_redis, tokens_by_coin, priced)
+            _serve(known, tokens_by_coin, priced)
+            tally.stale_served += sum(1 for quote in known.values() if quote.stale)
+            tally.unpriced += len(from_redis) - len(known)
         tally.misses = len(missing)
         if missing:
             fresh = self._fetch_fresh(missing, deadline, tally)
@@ -151,12 +183,40 @@ class PriceService:
             _serve(fresh, tokens_by_coin, priced)
             not_fresh = [coin_id for coin_id in missing if coin_id not in fresh]
             if not_fresh:
-                stale = self._read_last_known(not_fresh, tally)
-                tally.stale_served = len(stale)
-                tally.unpriced = len(not_fresh) - len(stale)
+                stale = self._fall_back(not_fresh, tally)
                 _serve(stale, tokens_by_coin, priced)
         self._record(tally)
         return priced
+
+    def sweep(self, tokens: Iterable[TokenId | str], *, deadline: float | None = None) -> SweepResult:
+        """Every coin of `tokens` from the coins API once (no cache tier is read), then stored in
+        every tier; a coin with no fresh price falls back to its last-known price, as in get_prices."""
+        coin_ids = list(self._group_by_coin(tokens))
+        tally = PriceStats(misses=len(coin_ids))
+        fresh = self._fetch_fresh(coin_ids, deadline, tally) if coin_ids else {}
+        self._store_fresh(fresh, tally)
+        not_fresh = [coin_id for coin_id in coin_ids if coin_id not in fresh]
+        stale = self._fall_back(not_fresh, tally) if not_fresh else {}
+        self._record(tally)
+        return SweepResult(
+            fresh=fresh,
+            stale=stale,
+            unpriced=[coin_id for coin_id in not_fresh if coin_id not in stale],
+            api_calls=tally.api_calls,
+        )
+
+    def _fall_back(self, not_fresh: list[str], tally: PriceStats) -> dict[str, PriceQuote]:
+        """Last-known quotes (stale) for coins the API gave nothing fresh for, remembered for one interval."""
+        stale = self._read_last_known(not_fresh, tally)
+        tally.stale_served += len(stale)
+        tally.unpriced += len(not_fresh) - len(stale)
+        if self._redis_tier is not None:
+            try:
+                self._redis_tier.put_no_fresh({coin_id: stale.get(coin_id) for coin_id in not_fresh})
+            except PriceCacheUnavailableError as error:
+                tally.redis_errors += 1
+                logger.warning("price cache tier not written", extra={"error": str(error)})
+        return stale
 
     def close(self) -> None:
         """Releases the coins API's connections (a container never needs to; tools and tests do)."""
@@ -215,7 +275,7 @@ class PriceService:
         tally.memory_hits = len(tokens_by_coin) - len(missing)
         return priced, missing
 
-    def _read_redis(self, coin_ids: list[str], tally: PriceStats) -> dict[str, PriceQuote]:
+    def _read_redis(self, coin_ids: list[str], tally: PriceStats) -> dict[str, PriceQuote | None]:
         if self._redis_tier is None:
             return {}
         try:
@@ -224,7 +284,7 @@ class PriceService:
             tally.redis_errors += 1
             logger.warning("price cache tier skipped", extra={"error": str(error)})
             return {}
-        tally.redis_hits = len(found)
+        tally.redis_hits = sum(1 for quote in found.values() if quote is not None and not quote.stale)
         return found
 
     def _fetch_fresh(self, coin_ids: list[str], deadline: float | None, tally: PriceStats) -> dict[str, PriceQuote]:

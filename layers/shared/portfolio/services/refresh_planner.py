@@ -1,7 +1,14 @@
-"""Plans one refresh run: claim the window, enumerate users page by page, queue them in messages.
+"""Plans one refresh run: claim the window, sweep prices, queue the users that need work, in messages.
 
-A run for a window happens once (the run lock). Users stream from the store straight into
-SendMessageBatch calls, so memory stays flat whether there are a hundred users or a million.
+A run for a window happens once (the run lock). First the price sweep prices every held token
+once (price_sweep.py). Then the users are queued by tier:
+- active users (who read within ACTIVE_USER_HOURS, from the activity log) every cycle: their views
+  are valued at the new prices and warmed;
+- idle users once every IDLE_REFRESH_EVERY_CYCLES cycles, a slice of the user index shards each
+  cycle so the load is spread evenly: their views are valued on their next read instead.
+Users stream from the sources straight into SendMessageBatch calls, so memory stays flat whether
+there are a hundred users or a million (the active ids of the cycle are kept, to skip them among
+the idle ones).
 """
 
 from __future__ import annotations
@@ -10,28 +17,29 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 
-from pydantic import Field
-
+from portfolio.adapters.activity_log import ActivityUnavailableError
 from portfolio.adapters.refresh_queue import MAX_ENTRIES_PER_CALL, QueueEntry, RefreshQueue, SendStats
 from portfolio.adapters.run_lock import RunLock
-from portfolio.domain.models import CamelModel
 from portfolio.observability import logger, metrics
+from portfolio.services.ports import ActivityLog
+from portfolio.services.price_sweep import PriceSweep, SweepOutcome
+from portfolio.services.refresh_message import RefreshMessage
 
 DEFAULT_USER_PAGE_SIZE = 1000
 
-
-class RefreshMessage(CamelModel):
-    """The body of one refresh message. Same window and users = same message, so consumers can dedupe."""
-
-    window: datetime
-    user_ids: list[str] = Field(min_length=1, max_length=100)
+Tier = Literal["active", "idle"]
 
 
 class UserDirectory(Protocol):
-    def iter_user_ids(self, page_size: int = DEFAULT_USER_PAGE_SIZE) -> Iterator[list[str]]: ...
+    def iter_user_ids(
+        self, page_size: int = DEFAULT_USER_PAGE_SIZE, *, shards: Iterable[int] | None = None
+    ) -> Iterator[list[str]]: ...
+
+    @property
+    def shard_count(self) -> int: ...
 
 
 def refresh_window(moment: datetime, interval_s: int) -> datetime:
@@ -73,7 +81,7 @@ def refresh_sizing(
 class _MessageStream:
     """Turns pages of user ids into queue entries, counting as they go."""
 
-    def __init__(self, pages: Iterable[list[str]], window: datetime, users_per_message: int) -> None:
+    def __init__(self, pages: Iterable[tuple[Tier, list[str]]], window: datetime, users_per_message: int) -> None:
         self._pages = pages
         self._window = window
         self._users_per_message = users_per_message
@@ -82,17 +90,23 @@ class _MessageStream:
 
     def __iter__(self) -> Iterator[QueueEntry]:
         pending: list[str] = []
-        for page in self._pages:
+        pending_tier: Tier = "active"
+        for tier, page in self._pages:
+            if pending and tier != pending_tier:
+                yield self._entry(pending, pending_tier)
+                pending = []
+            pending_tier = tier
             for user_id in page:
                 pending.append(user_id)
                 if len(pending) == self._users_per_message:
-                    yield self._entry(pending)
+                    yield self._entry(pending, tier)
                     pending = []
         if pending:
-            yield self._entry(pending)
+            yield self._entry(pending, pending_tier)
 
-    def _entry(self, user_ids: list[str]) -> QueueEntry:
-        body = RefreshMessage(window=self._window, user_ids=user_ids).model_dump_json(by_alias=True)
+    def _entry(self, user_ids: list[str], tier: Tier) -> QueueEntry:
+        message = RefreshMessage(window=self._window, user_ids=user_ids, tier=tier)
+        body = message.model_dump_json(by_alias=True)
         # Ids only need to be unique within one SendMessageBatch call; a sequence number is, and is stable.
         entry = QueueEntry(id=f"m{self.messages}", body=body)
         self.users += len(user_ids)
@@ -105,10 +119,12 @@ class RefreshRunResult:
     window: datetime
     started: bool  # False when another run already owned the window
     users_queued: int = 0
+    active_users: int = 0
     messages: int = 0
     send_calls: int = 0
     retried_entries: int = 0
     duration_ms: float = 0.0
+    sweep: SweepOutcome | None = None
 
 
 class RefreshPlanner:
@@ -119,6 +135,11 @@ class RefreshPlanner:
         run_lock: RunLock,
         *,
         users_per_message: int,
+        sweep: PriceSweep | None = None,
+        activity: ActivityLog | None = None,
+        active_for: timedelta = timedelta(hours=24),
+        idle_every_cycles: int = 0,
+        interval_s: int = 300,
         page_size: int = DEFAULT_USER_PAGE_SIZE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -126,11 +147,16 @@ class RefreshPlanner:
         self._queue = queue
         self._run_lock = run_lock
         self._users_per_message = users_per_message
+        self._sweep = sweep
+        self._activity = activity
+        self._active_for = active_for
+        self._idle_every_cycles = idle_every_cycles
+        self._interval_s = interval_s
         self._page_size = page_size
         self._monotonic = monotonic
 
-    def run(self, window: datetime, run_id: str) -> RefreshRunResult:
-        """Queue every user for `window`, once: a second run for the same window queues nothing."""
+    def run(self, window: datetime, run_id: str, *, deadline: float | None = None) -> RefreshRunResult:
+        """Sweep prices and queue the users of `window`, once: a second run for the same window does nothing."""
         started = self._monotonic()
         if not self._run_lock.acquire(window, owner=run_id):
             logger.info(
@@ -140,7 +166,9 @@ class RefreshPlanner:
             metrics.add_metric(name="DuplicateRefreshRuns", unit="Count", value=1)
             return RefreshRunResult(window=window, started=False)
 
-        stream = _MessageStream(self._users.iter_user_ids(page_size=self._page_size), window, self._users_per_message)
+        sweep = self._run_sweep(window, deadline)
+        active: set[str] = set()
+        stream = _MessageStream(self._pages(window, active), window, self._users_per_message)
         try:
             sent: SendStats = self._queue.send_all(stream)
         except Exception:
@@ -156,13 +184,57 @@ class RefreshPlanner:
             window=window,
             started=True,
             users_queued=stream.users,
+            active_users=len(active),
             messages=stream.messages,
             send_calls=sent.calls,
             retried_entries=sent.retried_entries,
             duration_ms=(self._monotonic() - started) * 1000,
+            sweep=sweep,
         )
         _report(result)
         return result
+
+    def _run_sweep(self, window: datetime, deadline: float | None) -> SweepOutcome | None:
+        if self._sweep is None:
+            return None
+        try:
+            return self._sweep.run(window, deadline=deadline)
+        except Exception:
+            # Updaters still price what they need (tiers, then the API): a late price beats no refresh.
+            logger.exception("price sweep failed; users queued all the same", extra={"window": window.isoformat()})
+            metrics.add_metric(name="SweepFailures", unit="Count", value=1)
+            return None
+
+    def _pages(self, window: datetime, active: set[str]) -> Iterator[tuple[Tier, list[str]]]:
+        for page in self._active_pages(window):
+            fresh = [user_id for user_id in page if user_id not in active]
+            active.update(fresh)
+            if fresh:
+                yield "active", fresh
+        for page in self._users.iter_user_ids(page_size=self._page_size, shards=self._idle_shards(window)):
+            idle = [user_id for user_id in page if user_id not in active]
+            if idle:
+                yield "idle", idle
+
+    def _active_pages(self, window: datetime) -> Iterator[list[str]]:
+        if self._activity is None:
+            return
+        try:
+            yield from self._activity.active_since(window - self._active_for)
+        except ActivityUnavailableError as error:
+            # Nobody's views can be warmed without Redis anyway; idle users are still queued.
+            logger.warning("active users unknown; none warmed this cycle", extra={"error": str(error)})
+
+    def _idle_shards(self, window: datetime) -> list[int]:
+        """The index shards whose users get their idle pass this cycle (none when idle refresh is off)."""
+        if self._idle_every_cycles <= 0:
+            return []
+        cycle = int(window.timestamp()) // self._interval_s
+        return [
+            shard
+            for shard in range(self._users.shard_count)
+            if shard % self._idle_every_cycles == cycle % self._idle_every_cycles
+        ]
 
 
 def _report(result: RefreshRunResult) -> None:
@@ -171,6 +243,7 @@ def _report(result: RefreshRunResult) -> None:
         extra={
             "window": result.window.isoformat(),
             "users_queued": result.users_queued,
+            "active_users": result.active_users,
             "messages": result.messages,
             "send_message_batch_calls": result.send_calls,
             "retried_entries": result.retried_entries,

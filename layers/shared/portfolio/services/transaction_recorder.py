@@ -1,11 +1,14 @@
 """Write use cases: record transactions, delete one, change the cost-basis method.
 
 Every write follows the same steps, so a failed request leaves the stored portfolio as it was:
-1. load the user's snapshot (one Query);
-2. apply the change in memory and replay the whole history (an overdraft anywhere raises
-   OverdraftError before anything is written);
-3. re-price the user's held tokens (PriceService, bounded by a deadline);
-4. commit transactions and the new portfolio record in one conditional write on the version that
+1. load the user's portfolio item (record and positions, one GetItem);
+2. apply the change to the positions: new transactions that sort after everything stored extend
+   the positions alone; a backdated one, a deletion or another method replays the history (one
+   Query). An overdraft anywhere raises OverdraftError, a per-user limit PortfolioLimitError,
+   before anything is written;
+3. price the held tokens (PriceService, bounded by a deadline) and value the portfolio: a history
+   whose portfolio cannot be shown is never stored;
+4. commit transactions, positions and holder counts in one conditional write on the version that
    was loaded; when someone else wrote in between (VersionConflict), start again from 1 with a
    consistent read, a bounded number of times. An import larger than one DynamoDB transaction is
    committed in steps that each leave a valid history (domain/import_plan.py); a repeat of the
@@ -15,53 +18,29 @@ Every write follows the same steps, so a failed request leaves the stored portfo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
-from portfolio.adapters.portfolio_cache import CacheKind
 from portfolio.adapters.portfolio_store import TransactionNotFound, TransactionsExist, VersionConflict
-from portfolio.domain.accounting import replay
-from portfolio.domain.errors import InvalidInputError
+from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
+from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
 from portfolio.domain.import_plan import plan_import
-from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord, PortfolioSnapshot
-from portfolio.domain.prices import PriceQuote
-from portfolio.domain.tokens import TokenId
+from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
+from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
-from portfolio.domain.valuation import compute_portfolio
+from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import PortfolioView
 from portfolio.observability import logger
-from portfolio.services.portfolio_pricing import held_tokens, repriced_record
 from portfolio.services.portfolio_rendering import warm_bodies
+from portfolio.services.ports import ActivityLog, PortfolioWriter, PriceLookup, WarmableCache
+from portfolio.services.positions import holder_changes, positions_of
 
 DEFAULT_MAX_COMMIT_ATTEMPTS = 4
-# A DynamoDB transaction takes 100 writes: the new transactions and the portfolio item.
-MAX_TRANSACTIONS_PER_COMMIT = 99
-
-
-class WriteStore(Protocol):
-    def load(self, user_id: str, *, consistent_read: bool = False) -> PortfolioSnapshot: ...
-
-    def commit(
-        self,
-        user_id: str,
-        *,
-        expected_version: int,
-        record: PortfolioRecord,
-        put_transactions: Sequence[Transaction] = (),
-        delete_transaction_ids: Sequence[str] = (),
-    ) -> PortfolioRecord: ...
-
-
-class PriceLookup(Protocol):
-    def get_prices(
-        self, tokens: Iterable[TokenId | str], *, deadline: float | None = None
-    ) -> dict[str, PriceQuote]: ...
-
-
-class WarmableCache(Protocol):
-    def replace_views(self, user_id: str, version: int, bodies: Mapping[tuple[CacheKind, str], bytes]) -> Any: ...
+# A DynamoDB transaction takes 100 writes: the portfolio item and 99 transactions or holder counts.
+MAX_ACTIONS_PER_STEP = 99
+DEFAULT_MAX_TRANSACTIONS = 10_000
+DEFAULT_MAX_TOKENS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,28 +52,42 @@ class RecordOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Committed:
-    snapshot: PortfolioSnapshot
-    view: PortfolioView
+class Limits:
+    max_transactions: int = DEFAULT_MAX_TRANSACTIONS
+    max_tokens: int = DEFAULT_MAX_TOKENS
 
-    @property
-    def record(self) -> PortfolioRecord:
-        return self.snapshot.record
+    def check(self, ledger: Ledger) -> None:
+        if ledger.transaction_count > self.max_transactions:
+            raise PortfolioLimitError(
+                f"a portfolio holds at most {self.max_transactions} transactions; "
+                f"this change would make it {ledger.transaction_count}",
+                field="transactions",
+            )
+        tokens = len(ledger.held_tokens())
+        if tokens > self.max_tokens:
+            raise PortfolioLimitError(
+                f"a portfolio holds at most {self.max_tokens} distinct tokens; this change would make it {tokens}",
+                field="transactions",
+            )
 
 
 class TransactionRecorder:
     def __init__(
         self,
-        store: WriteStore,
+        store: PortfolioWriter,
         prices: PriceLookup,
         cache: WarmableCache,
         *,
+        activity: ActivityLog | None = None,
+        limits: Limits = Limits(),
         max_commit_attempts: int = DEFAULT_MAX_COMMIT_ATTEMPTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._prices = prices
         self._cache = cache
+        self._activity = activity
+        self._limits = limits
         self._max_commit_attempts = max_commit_attempts
         self._clock = clock
 
@@ -103,22 +96,24 @@ class TransactionRecorder:
     ) -> RecordOutcome:
         """Store the transactions whose ids are new; a known id answers with the record already stored.
 
-        Raises OverdraftError (nothing written) when the history with them removes more than is held.
+        Raises OverdraftError or PortfolioLimitError (nothing written).
         """
         unique = _unique_by_id(transactions)
+        self._touch(user_id)
         for attempt in self._attempts():
-            snapshot = self._store.load(user_id, consistent_read=attempt > 1)
-            stored = {transaction.id: transaction for transaction in snapshot.transactions}
+            portfolio = self._store.load_portfolio(user_id, consistent_read=attempt > 1)
+            stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
             new = [transaction for transaction in unique if transaction.id not in stored]
-            if new:
-                try:
-                    self._commit_import(snapshot, new, deadline=deadline)
-                except (VersionConflict, TransactionsExist) as conflict:
-                    self._note_conflict(user_id, attempt, conflict)
-                    continue
-            elif snapshot.record.version > 0:
-                # A repeat: the first attempt may have stored everything and died before warming.
-                self._warm(Committed(snapshot=snapshot, view=compute_portfolio(snapshot)))
+            try:
+                if new:
+                    self._commit_import(portfolio, new, deadline=deadline)
+                elif portfolio.version > 0:
+                    # A repeat: the first attempt may have stored everything and died before warming.
+                    ledger = positions_of(portfolio, self._store, consistent_read=True)
+                    self._warm(portfolio, self._value(portfolio, ledger, deadline))
+            except (VersionConflict, TransactionsExist) as conflict:
+                self._note_conflict(user_id, attempt, conflict)
+                continue
             stored.update((transaction.id, transaction) for transaction in new)
             return RecordOutcome(transactions=[stored[transaction.id] for transaction in unique], created=len(new))
         raise AssertionError("unreachable: the last attempt raises")
@@ -128,95 +123,117 @@ class TransactionRecorder:
 
         Raises TransactionNotFound, or OverdraftError when a later removal would then lack holdings.
         """
+        self._touch(user_id)
         for attempt in self._attempts():
-            snapshot = self._store.load(user_id, consistent_read=attempt > 1)
-            remaining = [transaction for transaction in snapshot.transactions if transaction.id != transaction_id]
-            if len(remaining) == len(snapshot.transactions):
+            portfolio = self._store.load_portfolio(user_id, consistent_read=attempt > 1)
+            history = self._store.load_history(user_id, consistent_read=True)
+            remaining = [transaction for transaction in history if transaction.id != transaction_id]
+            if len(remaining) == len(history):
                 raise TransactionNotFound(transaction_id)
+            after = replay(remaining, portfolio.record.cost_basis_method)
             try:
-                committed = self._commit(
-                    snapshot, remaining, delete=[transaction_id], quotes=self._price(snapshot, remaining, deadline)
-                )
-                self._warm(committed)
-                return committed.view
+                committed, view = self._commit(portfolio, after, deadline=deadline, delete=[transaction_id])
             except VersionConflict as conflict:
                 self._note_conflict(user_id, attempt, conflict)
+                continue
+            self._warm(committed, view)
+            return view
         raise AssertionError("unreachable: the last attempt raises")
 
     def change_cost_basis_method(
         self, user_id: str, method: CostBasisMethod, *, deadline: float | None = None
     ) -> PortfolioRecord:
-        """Store the method and recompute the portfolio under it."""
+        """Store the method and rebuild the positions under it."""
+        self._touch(user_id)
         for attempt in self._attempts():
-            snapshot = self._store.load(user_id, consistent_read=attempt > 1)
-            if snapshot.record.cost_basis_method is method and snapshot.record.version > 0:
-                return snapshot.record
-            changed = snapshot.model_copy(
-                update={"record": snapshot.record.model_copy(update={"cost_basis_method": method})}
+            portfolio = self._store.load_portfolio(user_id, consistent_read=attempt > 1)
+            if portfolio.record.cost_basis_method is method and portfolio.version > 0:
+                return portfolio.record
+            after = replay(self._store.load_history(user_id, consistent_read=True), method)
+            changed = StoredPortfolio(
+                record=portfolio.record.model_copy(update={"cost_basis_method": method}), ledger=portfolio.ledger
             )
             try:
-                committed = self._commit(
-                    changed, snapshot.transactions, quotes=self._price(changed, snapshot.transactions, deadline)
-                )
-                self._warm(committed)
-                return committed.record
+                committed, view = self._commit(changed, after, deadline=deadline)
             except VersionConflict as conflict:
                 self._note_conflict(user_id, attempt, conflict)
+                continue
+            self._warm(committed, view)
+            return committed.record
         raise AssertionError("unreachable: the last attempt raises")
 
-    def _commit_import(
-        self, snapshot: PortfolioSnapshot, new: Sequence[Transaction], *, deadline: float | None
-    ) -> None:
-        method = snapshot.record.cost_basis_method
-        steps = plan_import(snapshot.transactions, new, method, max_step=MAX_TRANSACTIONS_PER_COMMIT)
-        quotes = self._price(snapshot, [*snapshot.transactions, *new], deadline)
-        before = snapshot
-        for step in steps:
-            committed = self._commit(before, [*before.transactions, *step], put=step, quotes=quotes)
-            before = committed.snapshot
-        self._warm(committed)
+    def _commit_import(self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None) -> None:
+        user_id = portfolio.user_id
+        base = positions_of(portfolio, self._store, consistent_read=True)
+        history: tuple[Transaction, ...] | None = None
 
-    def _price(
-        self, before: PortfolioSnapshot, transactions: Sequence[Transaction], deadline: float | None
-    ) -> dict[str, PriceQuote]:
-        """Quotes for what the user holds once `transactions` are the history."""
-        after = before.model_copy(update={"transactions": tuple(transactions)})
-        return self._prices.get_prices(held_tokens(after), deadline=deadline)
+        def apply(prefix: Sequence[Transaction]) -> Ledger:
+            nonlocal history
+            try:
+                return extend(base, prefix)
+            except ReplayNeeded:
+                # Backdated: the positions at its date are only known from the whole history.
+                if history is None:
+                    history = self._store.load_history(user_id, consistent_read=True)
+                return replay([*history, *prefix], base.method)
+
+        steps = plan_import(apply, new, max_actions=MAX_ACTIONS_PER_STEP)
+        # Limits apply to where the import ends: its steps may pass through more open tokens.
+        self._limits.check(apply(new))
+        before = portfolio
+        done: list[Transaction] = []
+        committed, view = portfolio, None
+        for step in steps:
+            done.extend(step)
+            committed, view = self._commit(before, apply(done), deadline=deadline, put=step)
+            before = committed
+        if view is not None:
+            self._warm(committed, view)
 
     def _commit(
         self,
-        before: PortfolioSnapshot,
-        transactions: Sequence[Transaction],
+        before: StoredPortfolio,
+        after: Ledger,
         *,
-        quotes: Mapping[str, PriceQuote],
+        deadline: float | None,
         put: Sequence[Transaction] = (),
         delete: Sequence[str] = (),
-    ) -> Committed:
-        ordered = tuple(sorted(transactions, key=lambda transaction: transaction.sort_key))
-        replay(ordered, before.record.cost_basis_method)
-        after = before.model_copy(update={"transactions": ordered})
-        now = self._clock()
-        record = repriced_record(after, quotes, now)
+    ) -> tuple[StoredPortfolio, PortfolioView]:
+        if not put:
+            self._limits.check(after)
+        changed = StoredPortfolio(record=before.record.model_copy(update={"updated_at": self._clock()}), ledger=after)
         # Computed before writing: a history whose portfolio cannot be shown is never stored.
-        view = compute_portfolio(after.model_copy(update={"record": record}), now=now)
-        stored = self._store.commit(
-            before.record.user_id,
-            expected_version=before.record.version,
-            record=record,
+        view = self._value(changed, after, deadline)
+        # A portfolio without stored positions never had its tokens counted: count them all now.
+        counted = before.ledger if before.ledger is not None else Ledger.empty(after.method)
+        committed = self._store.commit(
+            changed,
+            expected_version=before.version,
             put_transactions=put,
             delete_transaction_ids=delete,
+            holder_changes=holder_changes(counted, after),
         )
-        return Committed(snapshot=after.model_copy(update={"record": stored}), view=view)
+        return committed, view
 
-    def _warm(self, committed: Committed) -> None:
-        self._cache.replace_views(committed.record.user_id, committed.record.version, warm_bodies(committed.view))
+    def _value(self, portfolio: StoredPortfolio, ledger: Ledger, deadline: float | None) -> PortfolioView:
+        quotes = self._prices.get_prices(ledger.held_tokens(), deadline=deadline)
+        return value_portfolio(portfolio.user_id, ledger, quotes, updated_at=portfolio.record.updated_at)
+
+    def _warm(self, portfolio: StoredPortfolio, view: PortfolioView) -> None:
+        self._cache.replace_views(portfolio.user_id, portfolio.version, warm_bodies(view))
+
+    def _touch(self, user_id: str) -> None:
+        if self._activity is not None:
+            self._activity.touch(user_id)
 
     def _attempts(self) -> range:
         return range(1, self._max_commit_attempts + 1)
 
     def _note_conflict(self, user_id: str, attempt: int, conflict: Exception) -> None:
-        logger.info("portfolio changed while writing; retrying", extra={"user_id": user_id, "attempt": attempt,
-                                                                           "conflict": type(conflict).__name__})
+        logger.info(
+            "portfolio changed while writing; retrying",
+            extra={"user_id": user_id, "attempt": attempt, "conflict": type(conflict).__name__},
+        )
         if attempt == self._max_commit_attempts:
             raise conflict
 

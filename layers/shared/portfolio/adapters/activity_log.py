@@ -1,0 +1,86 @@
+"""Who read their portfolio lately, in Redis: the refresh values and warms only these users.
+
+Keys `active-users:{<shard>}` (sorted sets: member user id, score the epoch second of the last
+read), 16 shards so that a million users spread over the cluster's slots. A container writes a
+user's mark at most once per TOUCH_INTERVAL_S, so a hot reader costs one ZADD every few minutes,
+not one per request. Redis being down loses marks, never a read: the refresh then treats users
+as idle, and their views are valued on their next read instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from portfolio.observability import logger
+
+KEY_PREFIX = "active-users:"
+SHARDS = 16
+TOUCH_INTERVAL_S = 120
+PAGE_SIZE = 1000
+_MAX_REMEMBERED = 50_000
+
+
+class ActivityUnavailableError(Exception):
+    """Redis did not answer: the active users cannot be listed right now."""
+
+
+def _shard(user_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(user_id.encode()).digest()[:4], "big") % SHARDS
+
+
+def activity_key(shard: int) -> str:
+    return f"{KEY_PREFIX}{{{shard}}}"
+
+
+class RedisActivityLog:
+    def __init__(self, client: Any, *, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._clock = clock
+        self._touched: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def touch(self, user_id: str) -> None:
+        """Marks a read now; cheap to call on every request, never raises."""
+        now = self._clock()
+        with self._lock:
+            if now - self._touched.get(user_id, float("-inf")) < TOUCH_INTERVAL_S:
+                return
+            if len(self._touched) >= _MAX_REMEMBERED:
+                self._touched.clear()
+            self._touched[user_id] = now
+        if self._client is None:
+            return
+        from portfolio.adapters.redis_connection import REDIS_FAILURES
+
+        try:
+            self._client.zadd(activity_key(_shard(user_id)), {user_id: int(now)})
+        except REDIS_FAILURES as error:
+            with self._lock:
+                self._touched.pop(user_id, None)
+            logger.debug("activity not recorded", extra={"error": type(error).__name__})
+
+    def active_since(self, since: datetime) -> Iterator[list[str]]:
+        """Users who read at or after `since`, a page at a time; older marks are dropped on the way."""
+        if self._client is None:
+            raise ActivityUnavailableError("no Redis configured")
+        from portfolio.adapters.redis_connection import REDIS_FAILURES
+
+        floor = int(since.timestamp())
+        for shard in range(SHARDS):
+            key = activity_key(shard)
+            try:
+                self._client.zremrangebyscore(key, "-inf", f"({floor}")
+                offset = 0
+                while True:
+                    page = self._client.zrangebyscore(key, floor, "+inf", start=offset, num=PAGE_SIZE)
+                    if not page:
+                        break
+                    yield [member.decode() if isinstance(member, bytes) else member for member in page]
+                    offset += len(page)
+            except REDIS_FAILURES as error:
+                raise ActivityUnavailableError(f"activity read failed: {type(error).__name__}") from None
