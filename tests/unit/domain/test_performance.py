@@ -7,15 +7,19 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
+from portfolio.domain.accounting import Ledger, replay
 from portfolio.domain.performance import (
     MAX_SERIES_POINTS,
     downsample,
     history_keys,
+    history_points,
     resolution_for,
     summarize_performance,
     window_for,
 )
 from portfolio.domain.views import HistoryPoint, Period, Resolution
+
+from tests.unit.domain.builders import EVM_NATIVE, T0, USDC_ETHEREUM, tx
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -151,3 +155,41 @@ def test_given_a_time_in_another_zone_then_buckets_are_in_utc() -> None:
     daily = history_keys(local)[2][1]
     assert daily == datetime(2024, 5, 1, tzinfo=UTC)
     assert daily.utcoffset() == timedelta(0)
+
+
+def test_given_positions_and_token_prices_over_time_then_each_point_values_the_positions_as_they_stood() -> None:
+    # Given 1 ETH bought at 1000 at hour 1 and half of it sold at 3000 at hour 3
+    eth = f"ethereum:{EVM_NATIVE}"
+    history = [tx("buy", "1", price="1000", hour=1), tx("sell", "0.5", price="3000", hour=3)]
+    # And ETH priced by the sweeps at hours 0, 2 and 4
+    prices = {eth: [(T0, Decimal("900")), (T0 + timedelta(hours=2), Decimal("2000")),
+                    (T0 + timedelta(hours=4), Decimal("4000"))]}
+
+    # When the history points are taken
+    points = history_points(Ledger.empty(), history, prices)
+
+    # Then none before the first transaction; then 1 ETH at 2000, then 0.5 ETH at 4000 with the sale realized
+    assert [(p.timestamp, p.value_usd, p.invested_usd, p.total_pnl_usd) for p in points] == [
+        (T0 + timedelta(hours=2), Decimal("2000.00"), Decimal("1000.00"), Decimal("1000.00")),
+        (T0 + timedelta(hours=4), Decimal("2000.00"), Decimal("1000.00"), Decimal("2500.00")),
+    ]
+
+
+def test_given_a_token_not_yet_priced_at_a_moment_then_it_is_left_out_of_that_point() -> None:
+    eth, usdc = f"ethereum:{EVM_NATIVE}", f"ethereum:{USDC_ETHEREUM}"
+    history = [tx("buy", "1", price="1000", hour=0), tx("buy", "10", price="1", token=USDC_ETHEREUM, hour=0)]
+    prices = {eth: [(T0 + timedelta(hours=1), Decimal("1000")), (T0 + timedelta(hours=2), Decimal("1100"))],
+              usdc: [(T0 + timedelta(hours=2), Decimal("1"))]}
+
+    points = history_points(Ledger.empty(), history, prices)
+
+    assert [p.value_usd for p in points] == [Decimal("1000.00"), Decimal("1110.00")]
+
+
+def test_given_stored_positions_and_no_later_transaction_then_the_points_value_them_throughout() -> None:
+    stored = replay([tx("buy", "2", price="10", hour=0)])
+    eth = f"ethereum:{EVM_NATIVE}"
+
+    points = history_points(stored, (), {eth: [(T0 + timedelta(days=1), Decimal("15"))]})
+
+    assert [(p.value_usd, p.total_pnl_usd) for p in points] == [(Decimal("30.00"), Decimal("10.00"))]

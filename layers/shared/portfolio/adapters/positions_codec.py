@@ -38,10 +38,6 @@ def _moment(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _decimal(text: str) -> Decimal:
-    return Decimal(text)
-
-
 def _position_row(position: Position) -> list[Any]:
     lots = [
         [str(lot.amount), None if lot.cost is None else str(lot.cost), _micros(lot.acquired_at)]
@@ -68,17 +64,17 @@ def _position_from_row(row: list[Any]) -> Position:
     return restore_position(
         TokenId(chain, address),
         tuple(
-            Lot(_decimal(amount), None if cost is None else _decimal(cost), _moment(acquired))
+            Lot(Decimal(amount), None if cost is None else Decimal(cost), _moment(acquired))
             for amount, cost, acquired in lots
         ),
-        invested=_decimal(invested),
-        cost_bridged_in=_decimal(bridged_in),
-        cost_bridged_out=_decimal(bridged_out),
-        cost_sold=_decimal(sold),
-        withdrawn_cost=_decimal(withdrawn),
-        net_proceeds_known=_decimal(known),
-        untracked_proceeds=_decimal(untracked),
-        fees_expensed=_decimal(fees),
+        invested=Decimal(invested),
+        cost_bridged_in=Decimal(bridged_in),
+        cost_bridged_out=Decimal(bridged_out),
+        cost_sold=Decimal(sold),
+        withdrawn_cost=Decimal(withdrawn),
+        net_proceeds_known=Decimal(known),
+        untracked_proceeds=Decimal(untracked),
+        fees_expensed=Decimal(fees),
         category_override=None if category is None else Category(category),
     )
 

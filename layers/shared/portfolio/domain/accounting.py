@@ -59,7 +59,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from portfolio.domain.arithmetic import exact, prorate
+from portfolio.domain.arithmetic import EXACT, exact, prorate
 from portfolio.domain.errors import OverdraftError
 from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
@@ -353,16 +353,22 @@ def restore_position(
     category_override: Category | None,
 ) -> Position:
     """A Position from its lots and running totals; the amounts, cost basis and realized P&L follow."""
+    known_amount = unknown_amount = cost_basis = ZERO
+    add = EXACT.add  # stored positions are restored thousands of times a second: no context switches
+    for lot in lots:
+        if lot.cost is None:
+            unknown_amount = add(unknown_amount, lot.amount)
+        else:
+            known_amount = add(known_amount, lot.amount)
+            cost_basis = add(cost_basis, lot.cost)
     with exact():
-        known_amount = sum((lot.amount for lot in lots if lot.cost is not None), ZERO)
-        unknown_amount = sum((lot.amount for lot in lots if lot.cost is None), ZERO)
         return Position(
             token=token,
             lots=lots,
             amount=known_amount + unknown_amount,
             known_amount=known_amount,
             unknown_amount=unknown_amount,
-            cost_basis=sum((lot.cost for lot in lots if lot.cost is not None), ZERO),
+            cost_basis=cost_basis,
             invested=invested,
             cost_bridged_in=cost_bridged_in,
             cost_bridged_out=cost_bridged_out,

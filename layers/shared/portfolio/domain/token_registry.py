@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from portfolio.domain.tokens import TokenId, normalize_token
@@ -88,6 +88,7 @@ def short_address(address: str) -> str:
     return address if len(address) <= 12 else f"{address[:6]}...{address[-4:]}"
 
 
+@lru_cache(maxsize=65_536)
 def describe(
     token: TokenId, *, quote_symbol: str | None = None, category_override: Category | None = None
 ) -> TokenLabel:

@@ -169,8 +169,7 @@ def _asset_holding(holding: ValuedPosition, total_value: Decimal) -> AssetHoldin
     unrealized = holding.unrealized_pnl
     roi = None
     if unrealized is not None:
-        with exact():
-            roi = percent(position.realized_pnl + unrealized, position.acquired_cost)
+        roi = percent(EXACT.add(position.realized_pnl, unrealized), position.acquired_cost)
     return AssetHolding(
         chain=position.token.chain,
         token_address=position.token.address,

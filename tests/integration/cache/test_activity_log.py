@@ -1,0 +1,94 @@
+"""The activity log on a real Redis: who read lately, cheap to mark, and never in a read's way."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from portfolio.adapters.activity_log import SHARDS, ActivityUnavailableError, RedisActivityLog, activity_key
+
+from tests.support.processes import free_port
+
+NOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> float:
+        return self.moment.timestamp()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def log(redis_client: redis.Redis, no_recent_readers: None, clock: Clock) -> RedisActivityLog:
+    return RedisActivityLog(redis_client, clock=clock)
+
+
+def everyone(log: RedisActivityLog, since: datetime) -> list[str]:
+    return sorted(user for page in log.active_since(since) for user in page)
+
+
+def test_given_readers_at_different_times_when_listed_then_only_those_since_the_cutoff_come(log, clock):
+    # Given alice read 30 hours ago and bob and carol within the last hour
+    clock.moment = NOW - timedelta(hours=30)
+    log.touch("alice")
+    clock.moment = NOW - timedelta(minutes=40)
+    log.touch("bob")
+    log.touch("carol")
+
+    # When the users active within 24 hours are listed
+    active = everyone(log, NOW - timedelta(hours=24))
+
+    # Then alice is not among them, and her stale mark is gone from Redis
+    assert active == ["bob", "carol"]
+    assert everyone(log, NOW - timedelta(hours=48)) == ["bob", "carol"]
+
+
+def test_given_a_busy_reader_when_it_reads_again_and_again_then_redis_is_written_once_per_interval(
+    log, clock, redis_client
+):
+    user = f"busy-{uuid.uuid4().hex[:6]}"
+    writes: list[str] = []
+    original = redis_client.zadd
+    redis_client.zadd = lambda *args, **kwargs: writes.append(args[0]) or original(*args, **kwargs)
+
+    for _ in range(50):
+        log.touch(user)
+    clock.moment = NOW + timedelta(minutes=3)
+    log.touch(user)
+
+    assert len(writes) == 2
+
+
+def test_given_2500_readers_when_listed_then_every_one_comes_once_in_pages(log):
+    users = [f"reader-{n:04d}" for n in range(2500)]
+    for user in users:
+        log.touch(user)
+
+    pages = list(log.active_since(NOW - timedelta(hours=1)))
+
+    assert sorted(user for page in pages for user in page) == users
+    assert all(len(page) <= 1000 for page in pages)
+    assert len(pages) >= SHARDS  # spread over the shards, so over the cluster's slots
+
+
+def test_given_redis_unreachable_then_marking_is_silent_and_listing_says_unavailable(clock):
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    log = RedisActivityLog(down, clock=clock)
+
+    log.touch("alice")  # a read never fails because the log cannot be written
+
+    with pytest.raises(ActivityUnavailableError):
+        list(log.active_since(NOW - timedelta(hours=1)))
+
+
+def test_given_the_key_of_a_shard_then_it_is_a_cluster_hash_tag():
+    assert activity_key(7) == "active-users:{7}"
