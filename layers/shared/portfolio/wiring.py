@@ -188,7 +188,7 @@ def idempotency_store() -> BasePersistenceLayer | None:
     from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 
     client = redis_client()
-    return None if client is None else CachePersistenceLayer(client=client)
+    return None if client is None else CachePersistenceLayer(client=client)  # type: ignore[arg-type]
 
 
 _FACTORIES = (

@@ -6,9 +6,15 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import boto3
 import pytest
 from portfolio.adapters import portfolio_store
-from portfolio.adapters.portfolio_store import TransactionNotFound, TransactionsExist, VersionConflict
+from portfolio.adapters.portfolio_store import (
+    TransactionNotFound,
+    TransactionsExist,
+    UnprocessedRequestsError,
+    VersionConflict,
+)
 from portfolio.domain.accounting import replay
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
@@ -16,6 +22,7 @@ from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 
 from tests.integration.store.builders import T0, USDC_ETHEREUM, WETH_BASE, a_transaction, minutes
+from tests.integration.store.unprocessed_proxy import unprocessed_items_proxy
 
 USDC = f"ethereum:{USDC_ETHEREUM}"
 WETH = f"base:{WETH_BASE}"
@@ -233,3 +240,39 @@ def test_given_the_same_id_twice_in_one_commit_when_committed_then_it_is_refused
         commit(store, user_id, [a_transaction("t-1"), a_transaction("t-1")])
 
     assert call_log.count("TransactWriteItems") == 0
+
+
+@pytest.mark.faults
+def test_given_dynamodb_leaves_keys_unprocessed_once_when_loading_users_then_they_are_asked_again(
+    make_store, moto_endpoint, settings
+):
+    # Given 5 stored users, and a proxy that holds back 2 keys of the first BatchGetItem
+    users = [f"unprocessed-{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    for user_id in users:
+        commit(make_store(), user_id, [a_transaction("t-1")])
+    with unprocessed_items_proxy(moto_endpoint, hold_back=2, times=1) as proxy:
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-east-1")
+        sleeps: list[float] = []
+
+        # When they are loaded together
+        loaded = make_store(client, sleep=sleeps.append).load_portfolios(users)
+
+    # Then the 2 held-back keys were asked again after one backoff, and every user is there
+    assert proxy.batch_sizes == [5, 2]
+    assert len(sleeps) == 1
+    assert set(loaded) == set(users)
+
+
+@pytest.mark.faults
+def test_given_dynamodb_keeps_keys_unprocessed_when_loading_users_then_it_gives_up_after_the_attempt_limit(
+    make_store, moto_endpoint
+):
+    user_id = f"unprocessed-{uuid.uuid4().hex[:8]}"
+    commit(make_store(), user_id, [a_transaction("t-1")])
+    with unprocessed_items_proxy(moto_endpoint, hold_back=1, times=-1) as proxy:
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-east-1")
+
+        with pytest.raises(UnprocessedRequestsError):
+            make_store(client, sleep=lambda _: None, batch_max_attempts=3).load_portfolios([user_id])
+
+    assert proxy.batch_sizes == [1, 1, 1]

@@ -47,7 +47,7 @@ __all__ = [
     "StoreConflict",
     "TransactionNotFound",
     "TransactionsExist",
-    "UnprocessedWritesError",
+    "UnprocessedRequestsError",
     "VersionConflict",
     "user_shard",
 ]
@@ -107,7 +107,7 @@ class UnreadableItemError(Exception):
     """A stored item no longer decodes (damaged, or written in a format this code does not know)."""
 
 
-class UnprocessedWritesError(Exception):
+class UnprocessedRequestsError(Exception):
     """A batch call still left items or keys unprocessed after every attempt."""
 
     def __init__(self, count: int) -> None:
@@ -637,7 +637,7 @@ class PortfolioStore:
             pending = response.get("UnprocessedKeys") or {}
             if not pending:
                 return items
-        raise UnprocessedWritesError(len(pending.get(self._table_name, {}).get("Keys", [])))
+        raise UnprocessedRequestsError(len(pending.get(self._table_name, {}).get("Keys", [])))
 
     def _put_action(self, user_id: str, transaction: Transaction) -> dict[str, Any]:
         return {

@@ -166,9 +166,10 @@ class PortfolioReader:
         ledger = positions_of(portfolio, self._store)
         if ledger.last_applied is None:
             return []
+        later: tuple[Transaction, ...] = ()
         if ledger.last_applied[0] <= start:
             # Nothing changed within the period: today's positions held throughout.
-            before, later, tokens = ledger, (), ledger.held_tokens()
+            before, tokens = ledger, ledger.held_tokens()
         else:
             before = Ledger.empty(ledger.method)
             later = self._store.load_history(user_id)
