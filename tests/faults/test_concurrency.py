@@ -25,10 +25,11 @@ from portfolio.adapters.coins_api import make_coins_api
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
 from portfolio.adapters.last_known_prices import LastKnownPriceStore
 from portfolio.adapters.portfolio_cache import PortfolioCache
-from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
+from portfolio.adapters.portfolio_store import PortfolioStore
 from portfolio.adapters.price_history import PriceHistoryStore
 from portfolio.adapters.redis_connection import make_redis_client
 from portfolio.domain.accounting import replay
+from portfolio.domain.errors import VersionConflict
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
 from portfolio.services.portfolio_reader import PortfolioReader

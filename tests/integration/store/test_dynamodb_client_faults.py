@@ -7,7 +7,8 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
-from portfolio.adapters.portfolio_store import PortfolioStore, VersionConflict
+from portfolio.adapters.portfolio_store import PortfolioStore
+from portfolio.domain.errors import VersionConflict
 from portfolio.settings import Settings
 
 from tests.integration.store.builders import a_portfolio

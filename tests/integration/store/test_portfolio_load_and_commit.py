@@ -9,15 +9,16 @@ from decimal import Decimal
 import boto3
 import pytest
 from portfolio.adapters import portfolio_store
-from portfolio.adapters.portfolio_store import (
-    TransactionNotFound,
-    TransactionsExist,
-    UnprocessedRequestsError,
-    VersionConflict,
-)
+from portfolio.adapters.portfolio_store import UnprocessedRequestsError
 from portfolio.domain.accounting import replay
 from portfolio.domain.arithmetic import EXACT
-from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
+from portfolio.domain.errors import (
+    InvalidInputError,
+    PortfolioLimitError,
+    TransactionNotFound,
+    TransactionsExist,
+    VersionConflict,
+)
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 

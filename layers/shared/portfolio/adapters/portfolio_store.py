@@ -34,7 +34,14 @@ from botocore.exceptions import ClientError
 
 from portfolio.adapters.cursor import CursorCodec, InvalidCursorError
 from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
-from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
+from portfolio.domain.errors import (
+    InvalidInputError,
+    PortfolioLimitError,
+    StoreConflict,
+    TransactionNotFound,
+    TransactionsExist,
+    VersionConflict,
+)
 from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId, normalize_chain
@@ -72,35 +79,6 @@ MAX_ITEMS_PER_READ = 1000
 
 
 # Errors ----------------------------------------------------------------------------------------
-
-
-class StoreConflict(Exception):
-    """A conditional write was refused; nothing of it was written."""
-
-
-class VersionConflict(StoreConflict):
-    """Someone else wrote the portfolio since it was read: re-read, re-apply, retry."""
-
-    def __init__(self, user_id: str, expected_version: int) -> None:
-        super().__init__(f"portfolio of {user_id} is no longer at version {expected_version}")
-        self.user_id = user_id
-        self.expected_version = expected_version
-
-
-class TransactionsExist(StoreConflict):
-    """Transactions with these ids are already stored; they were left as they are."""
-
-    def __init__(self, ids: Sequence[str]) -> None:
-        super().__init__(f"transactions already recorded: {', '.join(ids[:20])}")
-        self.ids = tuple(ids)
-
-
-class TransactionNotFound(StoreConflict):
-    """A transaction to delete is not stored."""
-
-    def __init__(self, transaction_id: str) -> None:
-        super().__init__(f"transaction {transaction_id} is not recorded")
-        self.transaction_id = transaction_id
 
 
 class UnreadableItemError(Exception):

@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from portfolio.adapters.dynamodb_client import is_throttled
-from portfolio.adapters.portfolio_store import VersionConflict
 from portfolio.api.errors import (
     ApiError,
     Conflict,
@@ -24,7 +23,7 @@ from portfolio.api.errors import (
 )
 from portfolio.api.responses import error_response
 from portfolio.api.validation_errors import invalid_request_from
-from portfolio.domain.errors import DomainError, OverdraftError, PortfolioLimitError
+from portfolio.domain.errors import DomainError, OverdraftError, PortfolioLimitError, VersionConflict
 from portfolio.observability import logger
 
 THROTTLED_RETRY_AFTER_S = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 
@@ -42,3 +43,33 @@ class PortfolioLimitError(DomainError):
     """The change would take the portfolio past a per-user limit (transactions, tokens, stored size)."""
 
     code = "portfolio_limit"
+
+
+# Conflicts a conditional write reports: the store raises them, the use cases and the API handle them.
+class StoreConflict(Exception):
+    """A conditional write was refused; nothing of it was written."""
+
+
+class VersionConflict(StoreConflict):
+    """Someone else wrote the portfolio since it was read: re-read, re-apply, retry."""
+
+    def __init__(self, user_id: str, expected_version: int) -> None:
+        super().__init__(f"portfolio of {user_id} is no longer at version {expected_version}")
+        self.user_id = user_id
+        self.expected_version = expected_version
+
+
+class TransactionsExist(StoreConflict):
+    """Transactions with these ids are already stored; they were left as they are."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        super().__init__(f"transactions already recorded: {', '.join(ids[:20])}")
+        self.ids = tuple(ids)
+
+
+class TransactionNotFound(StoreConflict):
+    """A transaction to delete is not stored."""
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(f"transaction {transaction_id} is not recorded")
+        self.transaction_id = transaction_id

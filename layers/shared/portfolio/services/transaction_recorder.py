@@ -22,9 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from portfolio.adapters.portfolio_store import TransactionNotFound, TransactionsExist, VersionConflict
 from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
-from portfolio.domain.errors import InvalidInputError, PortfolioLimitError
+from portfolio.domain.errors import (
+    InvalidInputError,
+    PortfolioLimitError,
+    TransactionNotFound,
+    TransactionsExist,
+    VersionConflict,
+)
 from portfolio.domain.import_plan import plan_import
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio

@@ -11,12 +11,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from portfolio import wiring
-from portfolio.adapters.portfolio_store import TransactionNotFound
 from portfolio.api.dependencies import portfolio_reader, pricing_deadline, transaction_recorder
 from portfolio.api.errors import InvalidRequest, NotFound
 from portfolio.api.openapi_responses import WRITE_ERRORS, answers, read_answers
 from portfolio.api.routers.common import UserId, read_response
 from portfolio.api.schemas import RecordedTransactions, TransactionBatch, TransactionSubmission
+from portfolio.domain.errors import TransactionNotFound
 from portfolio.domain.tokens import TokenId, normalize_chain
 from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, TransactionType
 from portfolio.domain.views import PortfolioSummary, TransactionPage
