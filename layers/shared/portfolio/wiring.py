@@ -233,8 +233,8 @@ def preload_for_snapshot() -> None:
     for module in _FIRST_USE_MODULES:
         importlib.import_module(module)
     for package in _FIRST_USE_PACKAGES:
-        for module in pkgutil.iter_modules(importlib.import_module(package).__path__, f"{package}."):
-            importlib.import_module(module.name)
+        for found in pkgutil.iter_modules(importlib.import_module(package).__path__, f"{package}."):
+            importlib.import_module(found.name)
 
 
 def refresh_after_restore() -> None:

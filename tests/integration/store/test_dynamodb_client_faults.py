@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
 from portfolio.adapters.portfolio_store import PortfolioStore
 from portfolio.domain.errors import VersionConflict
+from portfolio.services.ports import StoreBusyError
 from portfolio.settings import Settings
 
 from tests.integration.store.builders import a_portfolio
@@ -46,10 +47,12 @@ def test_given_dynamodb_keeps_throttling_when_loading_then_the_error_surfaces_af
     with faulty_dynamodb(moto_endpoint, throttle=-1) as proxy:
         store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="2")
 
-        with pytest.raises(ClientError) as raised:
+        with pytest.raises(StoreBusyError) as raised:
             store.load_portfolio(user_id)
 
-    assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    # The store speaks the services' error; DynamoDB's own answer is kept as its cause
+    assert isinstance(raised.value.__cause__, ClientError)
+    assert raised.value.__cause__.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
     assert proxy.requests == 2
 
 

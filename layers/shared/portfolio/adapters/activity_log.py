@@ -17,16 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from portfolio.observability import logger
+from portfolio.services.ports import ActivityUnavailableError
 
 KEY_PREFIX = "active-users:"
 SHARDS = 16
 TOUCH_INTERVAL_S = 120
 PAGE_SIZE = 1000
 _MAX_REMEMBERED = 50_000
-
-
-class ActivityUnavailableError(Exception):
-    """Redis did not answer: the active users cannot be listed right now."""
 
 
 def _shard(user_id: str) -> int:

@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.observability import logger
+from portfolio.services.ports import ChunkResult
 from portfolio.settings import Settings
 
 PUBLIC_API_URL = "https://coins.llama.fi"
@@ -31,25 +31,6 @@ USER_AGENT = "cross-chain-portfolio/0.1 (+prices)"
 REDACTED = "***"
 
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """What one chunk of coin ids got: quotes on success, an error text otherwise; never raises."""
-
-    requested: tuple[str, ...]
-    quotes: dict[str, PriceQuote] = field(default_factory=dict)
-    attempts: int = 0
-    latency_ms: list[float] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def retries(self) -> int:
-        return max(0, self.attempts - 1)
 
 
 def full_jitter_backoff(attempt: int, base_s: float, cap_s: float, rng: Callable[[], float]) -> float:

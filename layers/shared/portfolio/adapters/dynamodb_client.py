@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from portfolio.services.ports import StoreBusyError
+
 if TYPE_CHECKING:
     from portfolio.settings import Settings
 
@@ -19,8 +21,8 @@ def make_dynamodb_client(settings: Settings) -> Any:
     (botocore's `max_attempts` key counts retries after the first request; `total_max_attempts`
     counts every request, which is what the setting means.)
     """
-    # boto3 is imported with the first client, not with this module (the API's error mapping imports
-    # is_throttled, and a cached read never needs boto3): see wiring.preload_for_snapshot.
+    # boto3 is imported with the first client, not with this module (a cached read never needs
+    # boto3): see wiring.preload_for_snapshot.
     import boto3
     from botocore.config import Config
 
@@ -46,3 +48,26 @@ _THROTTLING_CODES = frozenset(
 def is_throttled(error: BaseException) -> bool:
     """True for a throttling answer that outlasted the client's retries: worth trying again shortly."""
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _THROTTLING_CODES
+
+
+class ThrottlingTranslated:
+    """A DynamoDB client whose throttling answers, once its own retries are spent, come out as the
+    services' StoreBusyError; every other answer and error is the client's own."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except ClientError as error:
+                if is_throttled(error):
+                    raise StoreBusyError(f"DynamoDB throttled {name} past its retries") from error
+                raise
+
+        return call

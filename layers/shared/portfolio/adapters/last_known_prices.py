@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from portfolio.domain.money import to_decimal_string
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.observability import logger
+from portfolio.services.ports import PriceTierUnavailableError
 
 PRICE_PK_PREFIX = "PRICE#"
 PRICE_SORT_KEY = "LATEST"
@@ -28,7 +29,7 @@ DEFAULT_MAX_ROUNDS = 5
 _RETRY_BASE_S = 0.05
 
 
-class LastKnownPricesUnavailableError(Exception):
+class LastKnownPricesUnavailableError(PriceTierUnavailableError):
     """DynamoDB refused or failed the call: the caller carries on without last-known prices."""
 
 

@@ -59,7 +59,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -67,6 +66,7 @@ from pydantic import computed_field
 
 from portfolio.domain.models import CamelModel
 from portfolio.observability import logger, metrics
+from portfolio.services.ports import CacheKind
 
 if TYPE_CHECKING:
     from portfolio.adapters.redis_connection import RedisClient
@@ -143,13 +143,6 @@ for i = renewed + 2, #KEYS do
 end
 return 1
 """
-
-
-class CacheKind(StrEnum):
-    PORTFOLIO = "portfolio"
-    ASSETS = "assets"
-    PERFORMANCE = "performance"
-    TRANSACTIONS = "transactions"
 
 
 # The views computed from holdings and prices; a price refresh changes these, not the transaction list.

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from botocore.exceptions import ClientError
 
 from portfolio.adapters.cursor import CursorCodec, InvalidCursorError
+from portfolio.adapters.dynamodb_client import ThrottlingTranslated
 from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
 from portfolio.domain.errors import (
     InvalidInputError,
@@ -362,7 +363,7 @@ class PortfolioStore:
     ) -> None:
         if shards < 1:
             raise ValueError("shards must be at least 1")
-        self._client = client
+        self._client = ThrottlingTranslated(client)
         self._table_name = table_name
         self._cursors = CursorCodec(cursor_signing_key)
         self._shards = shards

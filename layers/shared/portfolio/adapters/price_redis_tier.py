@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from portfolio.adapters.redis_connection import REDIS_FAILURES as _REDIS_FAILURES
 from portfolio.domain.prices import PriceQuote, PriceSource
+from portfolio.services.ports import PriceTierUnavailableError
 from portfolio.settings import Settings
 
 DEFAULT_KEY_PREFIX = "price:v1:"
@@ -26,7 +27,7 @@ _UNPRICED = b'{"unpriced":true}'
 
 
 
-class PriceCacheUnavailableError(Exception):
+class PriceCacheUnavailableError(PriceTierUnavailableError):
     """Redis did not answer (down, timed out, refused): the caller skips this tier."""
 
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from portfolio.services.ports import MAX_ENTRIES_PER_CALL, QueueEntry, SendStats
+
 if TYPE_CHECKING:
     from portfolio.settings import Settings
 
-MAX_ENTRIES_PER_CALL = 10  # SQS's limit for SendMessageBatch
 DEFAULT_SEND_CONCURRENCY = 8
 # SQS answers in tens of milliseconds; a call that takes seconds is better retried than waited for.
 SQS_CONNECT_TIMEOUT_S = 1.0
@@ -45,14 +46,6 @@ def make_sqs_client(settings: Settings, *, max_pool_connections: int = DEFAULT_S
 
 
 @dataclass(frozen=True, slots=True)
-class QueueEntry:
-    """One message: `id` is unique within its SendMessageBatch call (letters, digits, - and _)."""
-
-    id: str
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
 class EntryFailure:
     id: str
     code: str
@@ -67,18 +60,6 @@ class SendFailedError(Exception):
         described = ", ".join(f"{failure.id} ({failure.code})" for failure in failures[:10])
         super().__init__(f"{len(failures)} refresh message(s) could not be queued: {described}")
         self.failures = list(failures)
-
-
-@dataclass(frozen=True, slots=True)
-class SendStats:
-    messages: int = 0
-    calls: int = 0
-    retried_entries: int = 0
-
-    def __add__(self, other: SendStats) -> SendStats:
-        return SendStats(
-            self.messages + other.messages, self.calls + other.calls, self.retried_entries + other.retried_entries
-        )
 
 
 class RefreshQueue:

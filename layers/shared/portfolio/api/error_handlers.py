@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from portfolio.adapters.dynamodb_client import is_throttled
 from portfolio.api.errors import (
     ApiError,
     Conflict,
@@ -25,6 +24,7 @@ from portfolio.api.responses import error_response
 from portfolio.api.validation_errors import invalid_request_from
 from portfolio.domain.errors import DomainError, OverdraftError, PortfolioLimitError, VersionConflict
 from portfolio.observability import logger
+from portfolio.services.ports import StoreBusyError
 
 THROTTLED_RETRY_AFTER_S = 1
 
@@ -93,15 +93,18 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             return response
         return error_response(NotFound(f"no route for {event.http_method} {event.path}"))
 
+    @app.exception_handler(StoreBusyError)
+    def _busy(_error: StoreBusyError) -> Response:
+        # Nothing was written (writes are conditional and atomic); the client may simply retry.
+        request_id = app.current_event.request_context.request_id
+        logger.warning("database throttled past its retries", extra={"correlation_id": request_id})
+        response = error_response(ServiceUnavailable("the database is busy; retry in a moment"))
+        response.headers["Retry-After"] = str(THROTTLED_RETRY_AFTER_S)
+        return response
+
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         request_id = app.current_event.request_context.request_id
-        if is_throttled(error):
-            # Nothing was written (writes are conditional and atomic); the client may simply retry.
-            logger.warning("database throttled past its retries", extra={"correlation_id": request_id})
-            response = error_response(ServiceUnavailable("the database is busy; retry in a moment"))
-            response.headers["Retry-After"] = str(THROTTLED_RETRY_AFTER_S)
-            return response
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
         return error_response(
             InternalError("internal error; quote the correlation id when reporting it",

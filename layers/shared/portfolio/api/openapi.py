@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from http import HTTPStatus
 from typing import Any
 
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
 from portfolio.api.errors import ErrorResponse
+from portfolio.api.openapi_responses import ERROR_DESCRIPTIONS
 from portfolio.api.resolver import build_resolver
 
 TITLE = "Cross-chain portfolio API"
@@ -26,7 +30,7 @@ def openapi_document() -> dict[str, Any]:
                 "Aggregated crypto holdings across chains. Amounts and USD figures are decimal strings; "
                 "timestamps are ISO 8601 UTC. Every error is {\"error\": {\"code\", \"message\", \"details\"?}}."
             ),
-            security_schemes={_BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            security_schemes={_BEARER: HTTPBearer(bearerFormat="JWT")},
         )
     )
     error_ref = {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}
@@ -36,12 +40,12 @@ def openapi_document() -> dict[str, Any]:
             if operation is None:
                 continue
             responses = operation.get("responses", {})
-            # Validation errors are answered as 400; a 422 means an overdraft, on writes only.
+            # Validation errors are answered as 400; a 422 means an overdraft or a limit, on writes only.
             if method == "get":
                 responses.pop("422", None)
             elif "422" in responses:
                 responses["422"] = {
-                    "description": "The change would remove more of a holding than is held; details.holding names it",
+                    "description": ERROR_DESCRIPTIONS[HTTPStatus.UNPROCESSABLE_ENTITY],
                     "content": {"application/json": {"schema": error_ref}},
                 }
             if "304" in responses:

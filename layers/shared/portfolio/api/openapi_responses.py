@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from portfolio.api.errors import ErrorResponse
 
-_ERROR_DESCRIPTIONS = {
+ERROR_DESCRIPTIONS = {
     HTTPStatus.BAD_REQUEST: "Invalid input; details.field names the parameter or body field",
     HTTPStatus.UNAUTHORIZED: "No verified token",
     HTTPStatus.FORBIDDEN: "The token may not access this portfolio",
@@ -15,7 +17,10 @@ _ERROR_DESCRIPTIONS = {
     HTTPStatus.CONFLICT: "The portfolio kept changing during the write; retry",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Body over the size limit",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "Body is not application/json",
-    HTTPStatus.UNPROCESSABLE_ENTITY: "The change would remove more of a holding than is held; details.holding names it",
+    HTTPStatus.UNPROCESSABLE_ENTITY: (
+        "The change would remove more of a holding than is held (details.holding names it), "
+        "or take the portfolio past a per-user limit (code portfolio_limit)"
+    ),
     HTTPStatus.INTERNAL_SERVER_ERROR: "Unexpected failure; details.correlationId identifies the request",
     HTTPStatus.SERVICE_UNAVAILABLE: "The database is throttling; retry after the Retry-After seconds",
 }
@@ -36,22 +41,21 @@ WRITE_ERRORS = (
 )
 
 
-def _json(model: type, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": model}}}
+def _json(model: type, description: str) -> OpenAPIResponse:
+    content: dict[str, Any] = {"application/json": {"model": model}}
+    return cast(OpenAPIResponse, {"description": description, "content": content})
 
 
 def answers(
     success: dict[int, tuple[type, str]], errors: tuple[HTTPStatus, ...] = READ_ERRORS
-) -> dict[int, dict[str, Any]]:
-    responses: dict[int, dict[str, Any]] = {
-        int(status): _json(model, description) for status, (model, description) in success.items()
-    }
+) -> dict[int, OpenAPIResponse]:
+    responses = {int(status): _json(model, description) for status, (model, description) in success.items()}
     for status in errors:
-        responses[int(status)] = _json(ErrorResponse, _ERROR_DESCRIPTIONS[status])
+        responses[int(status)] = _json(ErrorResponse, ERROR_DESCRIPTIONS[status])
     return responses
 
 
-def read_answers(model: type, description: str) -> dict[int, dict[str, Any]]:
+def read_answers(model: type, description: str) -> dict[int, OpenAPIResponse]:
     responses = answers({HTTPStatus.OK: (model, description)})
     responses[HTTPStatus.NOT_MODIFIED] = {"description": "Unchanged since the ETag sent in If-None-Match"}
     return responses

@@ -26,7 +26,8 @@ class PortfolioApiResolver(APIGatewayHttpResolver):
         settings = wiring.settings()
         refused = access_refusal(event, settings.admin_scope) or unreadable_body(event, settings.max_body_bytes)
         if refused is not None:
-            builder = ResponseBuilder(error_response(refused), serializer=json.dumps)
+            response = error_response(refused)
+            builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(response, serializer=json.dumps)
             return builder.build(APIGatewayProxyEventV2(dict(event)))
         return super().resolve(event, context)
 

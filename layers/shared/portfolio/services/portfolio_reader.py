@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from portfolio.adapters.portfolio_cache import CacheKind
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.asset_query import AssetQuery
 from portfolio.domain.performance import (
-    PriceSeries,
     history_points,
     resolution_for,
     summarize_performance,
@@ -32,36 +30,15 @@ from portfolio.domain.performance import (
 )
 from portfolio.domain.transactions import Transaction, TransactionType
 from portfolio.domain.valuation import value_portfolio
-from portfolio.domain.views import HistoryPoint, Period, PortfolioView, Resolution, TransactionPage
+from portfolio.domain.views import HistoryPoint, Period, PortfolioView, TransactionPage
 from portfolio.services.portfolio_rendering import assets_body, summary_body
-from portfolio.services.ports import ActivityLog, PortfolioSource, PriceLookup, ReadCache
+from portfolio.services.ports import ActivityLog, CacheKind, PriceHistory, PriceLookup, ReadCache, TransactionPages
 from portfolio.services.positions import positions_of
 
 DEFAULT_PAGE_SIZE = 50
 # A read waits this long at most for a token no tier had (the API, then last-known); usually none.
 READ_PRICING_BUDGET_S = 1.5
 MAX_PAGE_SIZE = 200
-
-
-class TransactionPages(PortfolioSource, Protocol):
-    def list_transactions(
-        self,
-        user_id: str,
-        *,
-        limit: int,
-        cursor: str | None = None,
-        chain: str | None = None,
-        type: str | None = None,
-        token: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> tuple[list[Transaction], str | None]: ...
-
-
-class PriceHistory(Protocol):
-    def series(
-        self, coin_ids: Iterable[str], resolution: Resolution, start: datetime, end: datetime
-    ) -> dict[str, PriceSeries]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from portfolio.adapters.portfolio_cache import CacheKind
 from portfolio.domain.asset_query import AssetQuery
 from portfolio.domain.views import AssetList, PortfolioView
+from portfolio.services.ports import CacheKind
 
 _UNFILTERED = AssetQuery()
 

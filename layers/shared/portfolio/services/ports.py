@@ -1,16 +1,97 @@
-"""What the services need from the outside world, declared once; adapters (or test fakes) provide them."""
+"""What the services need from the outside world, declared once with the value types and errors they
+speak; adapters (or test fakes) provide them, and translate their clients' failures into these errors.
+
+Services and the API import this module, never an adapter (an import-linter contract in `make lint`
+checks it). The store's conflicts are domain errors (`portfolio.domain.errors`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Protocol
 
-from portfolio.adapters.portfolio_cache import CacheKind
+from portfolio.domain.performance import PriceSeries
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
+from portfolio.domain.views import Resolution
+
+# SQS's limit for SendMessageBatch: the planner sizes its runs by it.
+MAX_ENTRIES_PER_CALL = 10
+
+
+# Errors the adapters translate their clients' failures into ----------------------------------------
+
+
+class StoreBusyError(Exception):
+    """The database refused for load (throttled past the client's retries): nothing was written."""
+
+
+class PriceTierUnavailableError(Exception):
+    """A price tier (Redis, the last-known store) did not answer: the caller carries on without it."""
+
+
+class ActivityUnavailableError(Exception):
+    """The activity log did not answer: who is active cannot be told right now."""
+
+
+# Value types ----------------------------------------------------------------------------------------
+
+
+class CacheKind(StrEnum):
+    PORTFOLIO = "portfolio"
+    ASSETS = "assets"
+    PERFORMANCE = "performance"
+    TRANSACTIONS = "transactions"
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk of coin ids got from the coins API: quotes on success, an error text otherwise."""
+
+    requested: tuple[str, ...]
+    quotes: dict[str, PriceQuote] = field(default_factory=dict)
+    attempts: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One message: `id` is unique within its SendMessageBatch call (letters, digits, - and _)."""
+
+    id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendStats:
+    messages: int = 0
+    calls: int = 0
+    retried_entries: int = 0
+
+    def __add__(self, other: SendStats) -> SendStats:
+        return SendStats(
+            messages=self.messages + other.messages,
+            calls=self.calls + other.calls,
+            retried_entries=self.retried_entries + other.retried_entries,
+        )
+
+
+# Ports ------------------------------------------------------------------------------------------------
 
 
 class PriceLookup(Protocol):
@@ -34,7 +115,63 @@ class ActivityLog(Protocol):
 
     def touch(self, user_id: str) -> None: ...
 
-    def active_since(self, since: datetime) -> Iterable[list[str]]: ...
+    def active_since(self, since: datetime) -> Iterable[list[str]]:
+        """Pages of user ids; raises ActivityUnavailableError."""
+        ...
+
+
+class CoinsApi(Protocol):
+    def fetch_current(self, coin_ids: Sequence[str], *, deadline: float | None = None) -> ChunkResult: ...
+
+
+class PriceTier(Protocol):
+    """A durable tier (last-known prices); raises PriceTierUnavailableError."""
+
+    def get_many(self, coin_ids: Sequence[str]) -> dict[str, PriceQuote]: ...
+
+    def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
+
+
+class SharedPriceTier(Protocol):
+    """The shared cache tier (Redis): None for a coin known to have no price this interval;
+    raises PriceTierUnavailableError."""
+
+    def get_many(self, coin_ids: Sequence[str]) -> dict[str, PriceQuote | None]: ...
+
+    def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
+
+    def put_no_fresh(self, fallbacks: dict[str, PriceQuote | None]) -> None: ...
+
+
+class PriceHistory(Protocol):
+    def series(
+        self, coin_ids: Iterable[str], resolution: Resolution, start: datetime, end: datetime
+    ) -> dict[str, PriceSeries]: ...
+
+
+class PriceHistoryWriter(Protocol):
+    def record(self, prices: Mapping[str, Decimal], window: datetime) -> int: ...
+
+
+class HeldTokenSource(Protocol):
+    def held_tokens(self) -> list[str]: ...
+
+
+class UserDirectory(Protocol):
+    def iter_user_ids(self, page_size: int = 1000, *, shards: Iterable[int] | None = None) -> Iterator[list[str]]: ...
+
+    @property
+    def shard_count(self) -> int: ...
+
+
+class RefreshQueue(Protocol):
+    def send_all(self, entries: Iterable[QueueEntry]) -> SendStats: ...
+
+
+class RunLock(Protocol):
+    def acquire(self, window: datetime, owner: str) -> bool: ...
+
+    def release(self, window: datetime, owner: str) -> None: ...
 
 
 class HistorySource(Protocol):
@@ -62,3 +199,18 @@ class PortfolioWriter(PortfolioSource, Protocol):
         delete_transaction_ids: Sequence[str] = (),
         holder_changes: Mapping[str, int] | None = None,
     ) -> StoredPortfolio: ...
+
+
+class TransactionPages(PortfolioSource, Protocol):
+    def list_transactions(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        chain: str | None = None,
+        type: str | None = None,
+        token: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> tuple[list[Transaction], str | None]: ...

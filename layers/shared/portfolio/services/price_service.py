@@ -15,40 +15,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from portfolio.adapters.last_known_prices import LastKnownPricesUnavailableError
-from portfolio.adapters.price_redis_tier import PriceCacheUnavailableError
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.domain.tokens import TokenId, normalize_token
 from portfolio.observability import logger, metrics
+from portfolio.services.ports import CoinsApi, PriceTier, PriceTierUnavailableError, SharedPriceTier
 from portfolio.settings import Settings
-
-if TYPE_CHECKING:
-    from portfolio.adapters.coins_api import ChunkResult
-
-
-class CoinsApiPort(Protocol):
-    def fetch_current(self, coin_ids: Sequence[str], *, deadline: float | None = None) -> ChunkResult: ...
-
-
-class PriceTierPort(Protocol):
-    def get_many(self, coin_ids: Sequence[str]) -> dict[str, PriceQuote]: ...
-
-    def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
-
-
-class SharedPriceTierPort(Protocol):
-    def get_many(self, coin_ids: Sequence[str]) -> dict[str, PriceQuote | None]: ...
-
-    def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
-
-    def put_no_fresh(self, fallbacks: dict[str, PriceQuote | None]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -138,9 +115,9 @@ class PriceService:
 
     def __init__(
         self,
-        coins_api: CoinsApiPort,
-        redis_tier: SharedPriceTierPort | None,
-        last_known_store: PriceTierPort | None,
+        coins_api: CoinsApi,
+        redis_tier: SharedPriceTier | None,
+        last_known_store: PriceTier | None,
         settings: Settings,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -213,7 +190,7 @@ class PriceService:
         if self._redis_tier is not None:
             try:
                 self._redis_tier.put_no_fresh({coin_id: stale.get(coin_id) for coin_id in not_fresh})
-            except PriceCacheUnavailableError as error:
+            except PriceTierUnavailableError as error:
                 tally.redis_errors += 1
                 logger.warning("price cache tier not written", extra={"error": str(error)})
         return stale
@@ -280,7 +257,7 @@ class PriceService:
             return {}
         try:
             found = self._redis_tier.get_many(coin_ids)
-        except PriceCacheUnavailableError as error:
+        except PriceTierUnavailableError as error:
             tally.redis_errors += 1
             logger.warning("price cache tier skipped", extra={"error": str(error)})
             return {}
@@ -320,13 +297,13 @@ class PriceService:
         if self._redis_tier is not None:
             try:
                 self._redis_tier.put_many(fresh.values())
-            except PriceCacheUnavailableError as error:
+            except PriceTierUnavailableError as error:
                 tally.redis_errors += 1
                 logger.warning("price cache tier not written", extra={"error": str(error)})
         if self._last_known is not None:
             try:
                 self._last_known.put_many(fresh.values())
-            except LastKnownPricesUnavailableError as error:
+            except PriceTierUnavailableError as error:
                 tally.last_known_errors += 1
                 logger.warning("last-known prices not written", extra={"error": str(error)})
 
@@ -335,7 +312,7 @@ class PriceService:
             return {}
         try:
             found = self._last_known.get_many(coin_ids)
-        except LastKnownPricesUnavailableError as error:
+        except PriceTierUnavailableError as error:
             tally.last_known_errors += 1
             logger.warning("last-known prices unavailable", extra={"error": str(error)})
             return {}

@@ -11,29 +11,21 @@ price, as the portfolio is valued, so the history keeps no gaps while the API is
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from portfolio.domain.tokens import TokenId
 from portfolio.observability import logger, metrics
+from portfolio.services.ports import HeldTokenSource, PriceHistoryWriter
 
 if TYPE_CHECKING:
     from portfolio.services.price_service import SweepResult
 
 
-class HeldTokenSource(Protocol):
-    def held_tokens(self) -> list[str]: ...
-
-
 class PriceSweeper(Protocol):
     def sweep(self, tokens: Iterable[TokenId | str], *, deadline: float | None = None) -> SweepResult: ...
-
-
-class PriceHistoryWriter(Protocol):
-    def record(self, prices: Mapping[str, Decimal], window: datetime) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,28 +18,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 
-from portfolio.adapters.activity_log import ActivityUnavailableError
-from portfolio.adapters.refresh_queue import MAX_ENTRIES_PER_CALL, QueueEntry, RefreshQueue, SendStats
-from portfolio.adapters.run_lock import RunLock
 from portfolio.observability import logger, metrics
-from portfolio.services.ports import ActivityLog
+from portfolio.services.ports import (
+    MAX_ENTRIES_PER_CALL,
+    ActivityLog,
+    ActivityUnavailableError,
+    QueueEntry,
+    RefreshQueue,
+    RunLock,
+    SendStats,
+    UserDirectory,
+)
 from portfolio.services.price_sweep import PriceSweep, SweepOutcome
 from portfolio.services.refresh_message import RefreshMessage
 
 DEFAULT_USER_PAGE_SIZE = 1000
 
 Tier = Literal["active", "idle"]
-
-
-class UserDirectory(Protocol):
-    def iter_user_ids(
-        self, page_size: int = DEFAULT_USER_PAGE_SIZE, *, shards: Iterable[int] | None = None
-    ) -> Iterator[list[str]]: ...
-
-    @property
-    def shard_count(self) -> int: ...
 
 
 def refresh_window(moment: datetime, interval_s: int) -> datetime:

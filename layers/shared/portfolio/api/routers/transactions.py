@@ -65,10 +65,11 @@ def list_transactions(
     summary="Record one transaction or a batch; an id already stored answers its stored record",
     description=(
         "201 when at least one transaction was created, 200 when every id was already stored. "
-        "One invalid item (400) or an overdraft anywhere in the history (422) writes nothing. Up to 99 "
-        "transactions are stored all at once; a larger import is stored in steps that each leave a valid "
-        "portfolio, and if it fails part way, sending the same request again completes it (stored ids are "
-        "skipped)."
+        "One invalid item (400), an overdraft anywhere in the history or a per-user limit passed (422) "
+        "writes nothing. An import that fits one DynamoDB transaction (99 writes: its transactions and "
+        "one per token it touches) is stored all at once; a larger one is stored in steps that each leave "
+        "a valid portfolio, and if it fails part way, sending the same request again completes it (stored "
+        "ids are skipped)."
     ),
     tags=["transactions"],
     responses=answers(
