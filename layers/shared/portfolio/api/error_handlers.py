@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -14,10 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from portfolio.api.errors import (
     ApiError,
     Conflict,
+    InternalError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
+    UnprocessableLimit,
+    UnprocessableOverdraft,
     UnsupportedMediaType,
 )
 from portfolio.api.responses import error_response
@@ -27,21 +28,6 @@ from portfolio.observability import logger
 from portfolio.services.ports import StoreBusyError
 
 THROTTLED_RETRY_AFTER_S = 1
-
-
-class UnprocessableOverdraft(ApiError):
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
-    code = "insufficient_holding"
-
-
-class UnprocessableLimit(ApiError):
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
-    code = PortfolioLimitError.code
-
-
-class InternalError(ApiError):
-    status = HTTPStatus.INTERNAL_SERVER_ERROR
-    code = "internal_error"
 
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:

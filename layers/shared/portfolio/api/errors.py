@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from portfolio.domain.errors import OverdraftError, PortfolioLimitError
 from portfolio.domain.models import CamelModel
 
 
@@ -85,3 +86,18 @@ class Conflict(ApiError):
 class ServiceUnavailable(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "service_unavailable"
+
+
+class UnprocessableOverdraft(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = OverdraftError.code
+
+
+class UnprocessableLimit(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = PortfolioLimitError.code
+
+
+class InternalError(ApiError):
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    code = "internal_error"

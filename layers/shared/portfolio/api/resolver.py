@@ -23,8 +23,8 @@ class PortfolioApiResolver(APIGatewayHttpResolver):
     limit, not JSON), before routing and validation."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        settings = wiring.settings()
-        refused = access_refusal(event, settings.admin_scope) or unreadable_body(event, settings.max_body_bytes)
+        config = wiring.settings()
+        refused = access_refusal(event, config.admin_scope) or unreadable_body(event, config.max_body_bytes)
         if refused is not None:
             response = error_response(refused)
             builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(response, serializer=json.dumps)

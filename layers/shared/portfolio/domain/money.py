@@ -37,9 +37,10 @@ def parse_decimal(value: Any) -> Decimal:
             raise ValueError(f"{text[:40]!r} is not a decimal number") from None
     elif not isinstance(value, Decimal):
         raise ValueError("must be a decimal string such as \"1.25\"")
-    if not value.is_finite():
+    number: Decimal = value
+    if not number.is_finite():
         raise ValueError("must be a finite number")
-    _sign, digits, exponent = value.as_tuple()
+    _sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
     integer_digits = len(digits) + exponent
     fraction_digits = max(0, -exponent)
@@ -47,7 +48,7 @@ def parse_decimal(value: Any) -> Decimal:
         raise ValueError(f"is too large (more than {MAX_INTEGER_DIGITS} integer digits)")
     if fraction_digits > MAX_FRACTION_DIGITS:
         raise ValueError(f"has more than {MAX_FRACTION_DIGITS} decimal places")
-    return value
+    return number
 
 
 def to_decimal_string(value: Decimal) -> str:

@@ -105,23 +105,21 @@ class TransactionRecorder:
         """
         unique = _unique_by_id(transactions)
         self._touch(user_id)
-        for attempt in self._attempts():
-            portfolio = self._store.load_portfolio(user_id, consistent_read=attempt > 1)
+
+        def attempt(consistent: bool) -> RecordOutcome:
+            portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
             new = [transaction for transaction in unique if transaction.id not in stored]
-            try:
-                if new:
-                    self._commit_import(portfolio, new, deadline=deadline)
-                elif portfolio.version > 0:
-                    # A repeat: the first attempt may have stored everything and died before warming.
-                    ledger = positions_of(portfolio, self._store, consistent_read=True)
-                    self._warm(portfolio, self._value(portfolio, ledger, deadline))
-            except (VersionConflict, TransactionsExist) as conflict:
-                self._note_conflict(user_id, attempt, conflict)
-                continue
+            if new:
+                self._commit_import(portfolio, new, deadline=deadline)
+            elif portfolio.version > 0:
+                # A repeat: the first attempt may have stored everything and died before warming.
+                ledger = positions_of(portfolio, self._store, consistent_read=True)
+                self._warm(portfolio, self._value(portfolio, ledger, deadline))
             stored.update((transaction.id, transaction) for transaction in new)
             return RecordOutcome(transactions=[stored[transaction.id] for transaction in unique], created=len(new))
-        raise AssertionError("unreachable: the last attempt raises")
+
+        return self._until_no_conflict(user_id, attempt)
 
     def delete(self, user_id: str, transaction_id: str, *, deadline: float | None = None) -> PortfolioView:
         """Remove one transaction and answer the recomputed portfolio.
@@ -129,43 +127,52 @@ class TransactionRecorder:
         Raises TransactionNotFound, or OverdraftError when a later removal would then lack holdings.
         """
         self._touch(user_id)
-        for attempt in self._attempts():
-            portfolio = self._store.load_portfolio(user_id, consistent_read=attempt > 1)
+
+        def attempt(consistent: bool) -> PortfolioView:
+            portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             history = self._store.load_history(user_id, consistent_read=True)
             remaining = [transaction for transaction in history if transaction.id != transaction_id]
             if len(remaining) == len(history):
                 raise TransactionNotFound(transaction_id)
             after = replay(remaining, portfolio.record.cost_basis_method)
-            try:
-                committed, view = self._commit(portfolio, after, deadline=deadline, delete=[transaction_id])
-            except VersionConflict as conflict:
-                self._note_conflict(user_id, attempt, conflict)
-                continue
+            committed, view = self._commit(portfolio, after, deadline=deadline, delete=[transaction_id])
             self._warm(committed, view)
             return view
-        raise AssertionError("unreachable: the last attempt raises")
+
+        return self._until_no_conflict(user_id, attempt)
 
     def change_cost_basis_method(
         self, user_id: str, method: CostBasisMethod, *, deadline: float | None = None
     ) -> PortfolioRecord:
         """Store the method and rebuild the positions under it."""
         self._touch(user_id)
-        for attempt in self._attempts():
-            portfolio = self._store.load_portfolio(user_id, consistent_read=attempt > 1)
+
+        def attempt(consistent: bool) -> PortfolioRecord:
+            portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             if portfolio.record.cost_basis_method is method and portfolio.version > 0:
                 return portfolio.record
             after = replay(self._store.load_history(user_id, consistent_read=True), method)
             changed = StoredPortfolio(
                 record=portfolio.record.model_copy(update={"cost_basis_method": method}), ledger=portfolio.ledger
             )
-            try:
-                committed, view = self._commit(changed, after, deadline=deadline)
-            except VersionConflict as conflict:
-                self._note_conflict(user_id, attempt, conflict)
-                continue
+            committed, view = self._commit(changed, after, deadline=deadline)
             self._warm(committed, view)
             return committed.record
-        raise AssertionError("unreachable: the last attempt raises")
+
+        return self._until_no_conflict(user_id, attempt)
+
+    def _until_no_conflict[T](self, user_id: str, attempt: Callable[[bool], T]) -> T:
+        """Runs `attempt` until no concurrent write gets in its way: after a conflict it starts again
+        from a consistent read; the last attempt's conflict reaches the caller (the API's 409)."""
+        for number in range(1, self._max_commit_attempts):
+            try:
+                return attempt(number > 1)
+            except (VersionConflict, TransactionsExist) as conflict:
+                logger.info(
+                    "portfolio changed while writing; retrying",
+                    extra={"user_id": user_id, "attempt": number, "conflict": type(conflict).__name__},
+                )
+        return attempt(self._max_commit_attempts > 1)
 
     def _commit_import(self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None) -> None:
         user_id = portfolio.user_id
@@ -230,17 +237,6 @@ class TransactionRecorder:
     def _touch(self, user_id: str) -> None:
         if self._activity is not None:
             self._activity.touch(user_id)
-
-    def _attempts(self) -> range:
-        return range(1, self._max_commit_attempts + 1)
-
-    def _note_conflict(self, user_id: str, attempt: int, conflict: Exception) -> None:
-        logger.info(
-            "portfolio changed while writing; retrying",
-            extra={"user_id": user_id, "attempt": attempt, "conflict": type(conflict).__name__},
-        )
-        if attempt == self._max_commit_attempts:
-            raise conflict
 
 
 def _unique_by_id(transactions: Sequence[Transaction]) -> list[Transaction]:
