@@ -1,10 +1,9 @@
 """The stored form of a user's positions: a Ledger as compact JSON, zlib-compressed, in one binary attribute.
 
 Layout (version 1): `{"v": 1, "m": method, "n": transaction count, "last": [µs, id] | null,
-"first": µs | null, "p": [position, ...]}`, a position being `[chain, address, lots, invested,
-bridged in, bridged out, sold, withdrawn, proceeds known, untracked proceeds, fees expensed,
-category | null]` and a lot `[amount, cost | null, µs]`. Decimals are strings, written and read
-digit for digit; times are UTC microseconds since the epoch. Amounts held, cost basis and realized
+"first": µs | null, "p": [position, ...]}`, a position being `[chain, address, lots, the running
+totals in accounting.RUNNING_TOTALS order, category | null]` and a lot `[amount, cost | null, µs]`.
+Decimals are strings, written and read digit for digit; times are UTC microseconds since the epoch. Amounts held, cost basis and realized
 P&L are not stored: restore_position derives them from the lots and totals.
 """
 
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from portfolio.domain.accounting import Ledger, Lot, Position, restore_position
+from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, restore_position
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Category
@@ -43,38 +42,22 @@ def _position_row(position: Position) -> list[Any]:
         [str(lot.amount), None if lot.cost is None else str(lot.cost), _micros(lot.acquired_at)]
         for lot in position.lots
     ]
-    return [
-        position.token.chain,
-        position.token.address,
-        lots,
-        str(position.invested),
-        str(position.cost_bridged_in),
-        str(position.cost_bridged_out),
-        str(position.cost_sold),
-        str(position.withdrawn_cost),
-        str(position.net_proceeds_known),
-        str(position.untracked_proceeds),
-        str(position.fees_expensed),
-        None if position.category_override is None else position.category_override.value,
-    ]
+    totals = [str(getattr(position, name)) for name in RUNNING_TOTALS]
+    category = None if position.category_override is None else position.category_override.value
+    return [position.token.chain, position.token.address, lots, *totals, category]
 
 
 def _position_from_row(row: list[Any]) -> Position:
-    chain, address, lots, invested, bridged_in, bridged_out, sold, withdrawn, known, untracked, fees, category = row
+    chain, address, lots, *totals, category = row
+    if len(totals) != len(RUNNING_TOTALS):
+        raise ValueError(f"a position row has {len(totals)} totals")
     return restore_position(
         TokenId(chain, address),
         tuple(
             Lot(Decimal(amount), None if cost is None else Decimal(cost), _moment(acquired))
             for amount, cost, acquired in lots
         ),
-        invested=Decimal(invested),
-        cost_bridged_in=Decimal(bridged_in),
-        cost_bridged_out=Decimal(bridged_out),
-        cost_sold=Decimal(sold),
-        withdrawn_cost=Decimal(withdrawn),
-        net_proceeds_known=Decimal(known),
-        untracked_proceeds=Decimal(untracked),
-        fees_expensed=Decimal(fees),
+        **dict(zip(RUNNING_TOTALS, map(Decimal, totals), strict=True)),
         category_override=None if category is None else Category(category),
     )
 

@@ -295,6 +295,19 @@ class Ledger:
         return self._total("cost_basis")
 
 
+# What a position carries besides its lots: kept by the replay, stored with the positions.
+RUNNING_TOTALS = (
+    "invested",
+    "cost_bridged_in",
+    "cost_bridged_out",
+    "cost_sold",
+    "withdrawn_cost",
+    "net_proceeds_known",
+    "untracked_proceeds",
+    "fees_expensed",
+)
+
+
 @dataclass
 class _Book:
     """A position while the replay runs."""
@@ -323,19 +336,8 @@ class _Book:
         return self.holdings.take(transaction.amount, transaction.timestamp)
 
     def freeze(self) -> Position:
-        return restore_position(
-            self.token,
-            self.holdings.lots(),
-            invested=self.invested,
-            cost_bridged_in=self.cost_bridged_in,
-            cost_bridged_out=self.cost_bridged_out,
-            cost_sold=self.cost_sold,
-            withdrawn_cost=self.withdrawn_cost,
-            net_proceeds_known=self.net_proceeds_known,
-            untracked_proceeds=self.untracked_proceeds,
-            fees_expensed=self.fees_expensed,
-            category_override=self.category_override,
-        )
+        totals = {name: getattr(self, name) for name in RUNNING_TOTALS}
+        return restore_position(self.token, self.holdings.lots(), **totals, category_override=self.category_override)
 
 
 def restore_position(
@@ -408,19 +410,9 @@ def _restored_holdings(method: CostBasisMethod, lots: Iterable[Lot]) -> _Holding
 
 
 def _restored_book(method: CostBasisMethod, position: Position) -> _Book:
-    return _Book(
-        token=position.token,
-        holdings=_restored_holdings(method, position.lots),
-        invested=position.invested,
-        cost_bridged_in=position.cost_bridged_in,
-        cost_bridged_out=position.cost_bridged_out,
-        cost_sold=position.cost_sold,
-        withdrawn_cost=position.withdrawn_cost,
-        net_proceeds_known=position.net_proceeds_known,
-        untracked_proceeds=position.untracked_proceeds,
-        fees_expensed=position.fees_expensed,
-        category_override=position.category_override,
-    )
+    totals = {name: getattr(position, name) for name in RUNNING_TOTALS}
+    holdings = _restored_holdings(method, position.lots)
+    return _Book(token=position.token, holdings=holdings, **totals, category_override=position.category_override)
 
 
 def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
