@@ -3,8 +3,9 @@
 Layout (version 1): `{"v": 1, "m": method, "n": transaction count, "last": [µs, id] | null,
 "first": µs | null, "p": [position, ...]}`, a position being `[chain, address, lots, the running
 totals in accounting.RUNNING_TOTALS order, category | null]` and a lot `[amount, cost | null, µs]`.
-Decimals are strings, written and read digit for digit; times are UTC microseconds since the epoch. Amounts held, cost basis and realized
-P&L are not stored: restore_position derives them from the lots and totals.
+Decimals are strings, written and read digit for digit; times are UTC microseconds since the
+epoch. Amounts held, cost basis and realized P&L are not stored: restore_position derives them
+from the lots and totals.
 """
 
 from __future__ import annotations
