@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from portfolio import wiring
-from portfolio.adapters.portfolio_store import user_partition_key
+from portfolio.adapters.dynamodb.items import user_partition_key
 from portfolio.services.refresh_planner import RefreshMessage
 
 from local_stack.scheduler import scheduled_event as local_scheduled_event

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from portfolio.adapters.portfolio_store import PROFILE_SK
+from portfolio.adapters.dynamodb.items import PROFILE_SK
 
 from local_stack.sqs_poller import SqsPoller
 from tests.faults.conftest import FunctionEnv

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
     from portfolio.adapters.activity_log import RedisActivityLog
+    from portfolio.adapters.dynamodb.store import PortfolioStore
     from portfolio.adapters.portfolio_cache import PortfolioCache
-    from portfolio.adapters.portfolio_store import PortfolioStore
     from portfolio.adapters.price_history import PriceHistoryStore
     from portfolio.adapters.redis_connection import RedisClient
     from portfolio.services.portfolio_reader import PortfolioReader
@@ -53,7 +53,7 @@ def dynamodb_client():  # type: ignore[no-untyped-def]
 
 @cache
 def portfolio_store() -> PortfolioStore:
-    from portfolio.adapters.portfolio_store import PortfolioStore
+    from portfolio.adapters.dynamodb.store import PortfolioStore
 
     config = settings()
     return PortfolioStore(

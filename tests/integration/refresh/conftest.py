@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 from portfolio import wiring
-from portfolio.adapters.portfolio_store import PortfolioStore
+from portfolio.adapters.dynamodb.store import PortfolioStore
 from portfolio.settings import Settings
 
 from local_stack.template_resources import create_queues

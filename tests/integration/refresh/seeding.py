@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from portfolio.adapters.portfolio_store import PortfolioStore
+from portfolio.adapters.dynamodb.store import PortfolioStore
 from portfolio.domain.accounting import Ledger, replay
 from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio

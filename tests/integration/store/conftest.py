@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from portfolio.adapters.dynamodb.store import PortfolioStore
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
-from portfolio.adapters.portfolio_store import PortfolioStore
 from portfolio.settings import Settings
 
 from tests.integration.store.tables import create_fresh_tables

@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from portfolio.adapters.dynamodb.store import PortfolioStore
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
-from portfolio.adapters.portfolio_store import PortfolioStore
 from portfolio.domain.errors import VersionConflict
 from portfolio.services.ports import StoreBusyError
 from portfolio.settings import Settings

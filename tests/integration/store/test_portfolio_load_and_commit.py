@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from portfolio.adapters import portfolio_store
-from portfolio.adapters.portfolio_store import UnprocessedRequestsError
+from portfolio.adapters.dynamodb import items
+from portfolio.adapters.dynamodb.store import UnprocessedRequestsError
 from portfolio.domain.accounting import replay
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.errors import (
@@ -208,7 +208,7 @@ def test_given_150_users_when_loaded_together_then_two_batch_gets_bring_those_th
 def test_given_positions_too_large_for_one_item_when_committed_then_refused_and_nothing_written(
     store, user_id, call_log, monkeypatch
 ):
-    monkeypatch.setattr(portfolio_store, "MAX_POSITIONS_BYTES", 100)
+    monkeypatch.setattr(items, "MAX_POSITIONS_BYTES", 100)
     transactions = [a_transaction(f"t-{n:03d}", at=T0 + minutes(n), amount=f"1.{n}") for n in range(40)]
 
     with pytest.raises(PortfolioLimitError):

@@ -1,4 +1,4 @@
-"""Reading DeFiLlama's answers: exact Decimals, absent coins, broken bodies; backoff and Retry-After."""
+"""Reading DeFiLlama's answers: exact Decimals, absent coins, broken bodies, Retry-After."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from portfolio.adapters.coins_api import full_jitter_backoff, parse_prices_body, parse_retry_after
+from portfolio.adapters.coins_api import parse_prices_body, parse_retry_after
 
 FIXTURES = Path(__file__).parent / "fixtures" / "defillama"
 FUN = "ethereum:0x419d0d8bdd9af5e606ae2232ed285aff190e711b"
@@ -80,14 +80,6 @@ def test_given_exponent_notation_when_parsed_then_the_price_keeps_every_digit():
     body = f'{{"coins": {{"{FUN}": {{"price": 1.23456789e-7, "timestamp": 1700000000}}}}}}'.encode()
 
     assert parse_prices_body(body, [FUN])[FUN].price == Decimal("0.000000123456789")
-
-
-def test_given_attempt_numbers_when_backoff_is_computed_then_it_doubles_up_to_the_cap_and_jitter_scales_it():
-    ceiling = [full_jitter_backoff(attempt, 0.2, 1.0, lambda: 1.0) for attempt in (1, 2, 3, 4, 5)]
-
-    assert ceiling == [0.2, 0.4, 0.8, 1.0, 1.0]
-    assert full_jitter_backoff(3, 0.2, 1.0, lambda: 0.0) == 0.0
-    assert full_jitter_backoff(3, 0.2, 1.0, lambda: 0.5) == 0.4
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
-from portfolio.adapters.portfolio_store import transaction_sort_key, user_shard
+from portfolio.adapters.dynamodb.items import transaction_sort_key, user_shard
 from portfolio.domain.transactions import Transaction
 
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-5, minutes=-30))])

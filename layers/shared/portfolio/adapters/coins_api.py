@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from portfolio.adapters.retry import RetryPolicy
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.observability import logger
 from portfolio.services.ports import ChunkResult
@@ -31,11 +32,6 @@ USER_AGENT = "cross-chain-portfolio/0.1 (+prices)"
 REDACTED = "***"
 
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def full_jitter_backoff(attempt: int, base_s: float, cap_s: float, rng: Callable[[], float]) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based): uniform in [0, min(cap, base * 2^(n-1))]."""
-    return rng() * min(cap_s, base_s * 2 ** (attempt - 1))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -127,14 +123,12 @@ class CoinsApi:
             f"{base}/prices/current/"
         )
         self._search_width = search_width
-        self._max_attempts = max_attempts
-        self._backoff_base_s = backoff_base_s
-        self._backoff_cap_s = backoff_cap_s
+        # A Retry-After beyond the cap gives the chunk up (its coins fall back to last-known prices)
+        # rather than stall the whole refresh or retry before the server allows.
+        self._retry = RetryPolicy(max_attempts, backoff_base_s, backoff_cap_s, sleep=sleep, rng=rng, clock=clock)
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
         self._clock = clock
-        self._sleep = sleep
-        self._rng = rng
 
     def __repr__(self) -> str:
         return f"CoinsApi(key={'set' if self._api_key else 'none'})"
@@ -148,11 +142,7 @@ class CoinsApi:
         url = self._prices_url + ",".join(requested)
         attempts = 0
         latencies: list[float] = []
-        while True:
-            timeout = self._timeout_before(deadline)
-            if timeout is None:
-                return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
-                                   error="deadline reached before a request could be made")
+        while (timeout := self._timeout_before(deadline)) is not None:
             attempts += 1
             started = time.perf_counter()
             retry_after: float | None = None
@@ -175,7 +165,7 @@ class CoinsApi:
                     return ChunkResult(requested, attempts=attempts, latency_ms=latencies, error=problem)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
-            delay = self._delay_before_retry(attempts, retry_after, deadline)
+            delay = self._retry.delay(attempts, retry_after=retry_after, deadline=deadline)
             if delay is None:
                 return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
                                    error=f"{problem} (gave up after {attempts} attempt(s))")
@@ -183,7 +173,9 @@ class CoinsApi:
                 "coins API attempt failed; retrying",
                 extra={"problem": problem, "attempt": attempts, "delay_s": round(delay, 3), "coins": len(requested)},
             )
-            self._sleep(delay)
+            self._retry.sleep(delay)
+        return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
+                           error="deadline reached before a request could be made")
 
     def _timeout_before(self, deadline: float | None) -> httpx.Timeout | None:
         """Per-request timeouts, shortened so a request cannot outlive the deadline; None if no time is left."""
@@ -195,21 +187,6 @@ class CoinsApi:
             return None
         connect = min(self._connect_timeout_s, remaining)
         return httpx.Timeout(connect=connect, read=min(self._read_timeout_s, remaining), write=connect, pool=connect)
-
-    def _delay_before_retry(self, attempts: int, retry_after: float | None, deadline: float | None) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up."""
-        if attempts >= self._max_attempts:
-            return None
-        delay = full_jitter_backoff(attempts, self._backoff_base_s, self._backoff_cap_s, self._rng)
-        if retry_after is not None:
-            # A server asking for more patience than our cap would stall the whole refresh: give the
-            # chunk up (its coins fall back to last-known) rather than retry before it allows.
-            if retry_after > self._backoff_cap_s:
-                return None
-            delay = max(delay, retry_after)
-        if deadline is not None and self._clock() + delay >= deadline:
-            return None
-        return delay
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, REDACTED) if self._api_key else text

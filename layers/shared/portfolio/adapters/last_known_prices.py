@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from portfolio.adapters.retry import RetryPolicy
 from portfolio.domain.money import to_decimal_string
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.observability import logger
@@ -27,6 +28,7 @@ BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 DEFAULT_MAX_ROUNDS = 5
 _RETRY_BASE_S = 0.05
+_RETRY_CAP_S = 1.0
 
 
 class LastKnownPricesUnavailableError(PriceTierUnavailableError):
@@ -80,8 +82,7 @@ class LastKnownPriceStore:
     ) -> None:
         self._client = dynamodb_client
         self._table_name = table_name
-        self._max_rounds = max_rounds
-        self._sleep = sleep
+        self._retry = RetryPolicy(max_rounds, _RETRY_BASE_S, _RETRY_CAP_S, sleep=sleep)
 
     def get_many(self, coin_ids: Iterable[str]) -> dict[str, PriceQuote]:
         """Last-known quotes (stale=True, source last_known) by coin id; coins never priced are absent."""
@@ -104,24 +105,22 @@ class LastKnownPriceStore:
     def _batch_get(self, coin_ids: Sequence[str]) -> list[dict[str, Any]]:
         request: dict[str, Any] = {self._table_name: {"Keys": [price_key(coin_id) for coin_id in coin_ids]}}
         items: list[dict[str, Any]] = []
-        for round_number in range(self._max_rounds):
+        for _ in self._retry.attempts():
             response = self._call("batch_get_item", RequestItems=request)
             items.extend(response.get("Responses", {}).get(self._table_name, []))
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return items
-            self._back_off(round_number)
         logger.warning("last-known prices: keys left unprocessed", extra={"count": _pending_count(request)})
         return items
 
     def _batch_write(self, items: list[dict[str, Any]]) -> None:
         request: dict[str, Any] = {self._table_name: [{"PutRequest": {"Item": item}} for item in items]}
-        for round_number in range(self._max_rounds):
+        for _ in self._retry.attempts():
             response = self._call("batch_write_item", RequestItems=request)
             request = response.get("UnprocessedItems") or {}
             if not request:
                 return
-            self._back_off(round_number)
         logger.warning("last-known prices: items left unwritten", extra={"count": _pending_count(request)})
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
@@ -129,9 +128,6 @@ class LastKnownPriceStore:
             return getattr(self._client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as error:
             raise LastKnownPricesUnavailableError(f"{operation} failed: {type(error).__name__}") from error
-
-    def _back_off(self, round_number: int) -> None:
-        self._sleep(_RETRY_BASE_S * 2**round_number)
 
 
 def _pending_count(request: dict[str, Any]) -> int:

@@ -18,6 +18,7 @@ from itertools import batched
 from typing import Any
 
 from portfolio.adapters.last_known_prices import PRICE_PK_PREFIX
+from portfolio.adapters.retry import RetryPolicy
 from portfolio.domain.money import to_decimal_string
 from portfolio.domain.performance import PriceSeries, history_keys
 from portfolio.domain.views import Resolution
@@ -27,7 +28,8 @@ HISTORY_PREFIX = "HIST#"
 BATCH_WRITE_LIMIT = 25
 DEFAULT_MAX_ROUNDS = 5
 QUERY_CONCURRENCY = 8
-_RETRY_BASE_S = 0.05
+_RETRY_BASE_S = 0.1
+_RETRY_CAP_S = 1.0
 
 
 def _bucket_time(moment: datetime) -> str:
@@ -50,8 +52,7 @@ class PriceHistoryStore:
     ) -> None:
         self._client = dynamodb_client
         self._table_name = table_name
-        self._max_rounds = max_rounds
-        self._sleep = sleep
+        self._retry = RetryPolicy(max_rounds, _RETRY_BASE_S, _RETRY_CAP_S, sleep=sleep)
 
     def record(self, prices: Mapping[str, Decimal], window: datetime) -> int:
         """One item per coin and resolution for the window; returns the items written."""
@@ -103,9 +104,7 @@ class PriceHistoryStore:
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {self._table_name: requests}
-        for round_number in range(self._max_rounds):
-            if round_number:
-                self._sleep(_RETRY_BASE_S * 2**round_number)
+        for _ in self._retry.attempts():
             response = self._client.batch_write_item(RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
             if not pending:

@@ -7,7 +7,6 @@ after the last attempt raises, so the run shows as failed instead of silently mi
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from portfolio.adapters.retry import RetryPolicy
 from portfolio.services.ports import MAX_ENTRIES_PER_CALL, QueueEntry, SendStats
 
 if TYPE_CHECKING:
@@ -69,18 +69,16 @@ class RefreshQueue:
         queue_url: str,
         *,
         max_attempts: int = 5,
-        backoff_base_s: float = 0.05,
+        backoff_base_s: float = 0.1,
         backoff_cap_s: float = 2.0,
         concurrency: int = DEFAULT_SEND_CONCURRENCY,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = sqs_client
         self._queue_url = queue_url
-        self._max_attempts = max_attempts
-        self._backoff_base_s = backoff_base_s
-        self._backoff_cap_s = backoff_cap_s
+        # Jittered: spreads the retries of concurrent senders apart.
+        self._retry = RetryPolicy(max_attempts, backoff_base_s, backoff_cap_s, sleep=sleep)
         self._concurrency = concurrency
-        self._sleep = sleep
 
     def send_batch(self, entries: Sequence[QueueEntry]) -> SendStats:
         """Send up to ten entries; entries SQS reports as failed are sent again, with backoff."""
@@ -89,10 +87,9 @@ class RefreshQueue:
         pending = {entry.id: entry for entry in entries}
         calls = retried = 0
         failures: list[EntryFailure] = []
-        for attempt in range(self._max_attempts):
-            if attempt:
+        for attempt in self._retry.attempts():
+            if attempt > 1:
                 retried += len(pending)
-                self._sleep(self._backoff(attempt))
             response = self._client.send_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": entry.id, "MessageBody": entry.body} for entry in pending.values()],
@@ -137,10 +134,6 @@ class RefreshQueue:
                     future.cancel()
                 raise
         return total
-
-    def _backoff(self, attempt: int) -> float:
-        # Full jitter: spreads the retries of concurrent senders apart.
-        return random.uniform(0, min(self._backoff_cap_s, self._backoff_base_s * 2**attempt))  # noqa: S311
 
 
 def _collect_done(in_flight: deque[Future[SendStats]]) -> SendStats:

@@ -13,12 +13,9 @@ views warm.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.asset_query import AssetQuery
@@ -28,44 +25,23 @@ from portfolio.domain.performance import (
     summarize_performance,
     window_for,
 )
-from portfolio.domain.transactions import Transaction, TransactionType
+from portfolio.domain.transactions import Transaction
 from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import HistoryPoint, Period, PortfolioView, TransactionPage
 from portfolio.services.portfolio_rendering import assets_body, summary_body
-from portfolio.services.ports import ActivityLog, CacheKind, PriceHistory, PriceLookup, ReadCache, TransactionPages
+from portfolio.services.ports import (
+    ActivityLog,
+    CacheKind,
+    PriceHistory,
+    PriceLookup,
+    ReadCache,
+    TransactionListing,
+    TransactionPages,
+)
 from portfolio.services.positions import positions_of
 
-DEFAULT_PAGE_SIZE = 50
 # A read waits this long at most for a token no tier had (the API, then last-known); usually none.
 READ_PRICING_BUDGET_S = 1.5
-MAX_PAGE_SIZE = 200
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionListing:
-    """The filters and page of GET /transactions, already validated and normalized."""
-
-    limit: int = DEFAULT_PAGE_SIZE
-    cursor: str | None = None
-    chain: str | None = None
-    type: TransactionType | None = None
-    token: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def filter_key(self) -> str:
-        """"" for the first page with no filters; otherwise a short digest of the canonical listing."""
-        parts: dict[str, Any] = {
-            "limit": self.limit if self.limit != DEFAULT_PAGE_SIZE else None,
-            "cursor": self.cursor,
-            "chain": self.chain,
-            "type": self.type.value if self.type else None,
-            "token": self.token,
-            "from": self.start.astimezone(UTC).isoformat() if self.start else None,
-            "to": self.end.astimezone(UTC).isoformat() if self.end else None,
-        }
-        canonical = "&".join(f"{name}={value}" for name, value in parts.items() if value is not None)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:32] if canonical else ""
 
 
 class PortfolioReader:
@@ -114,16 +90,7 @@ class PortfolioReader:
         self._touch(user_id)
 
         def load() -> bytes:
-            transactions, next_cursor = self._store.list_transactions(
-                user_id,
-                limit=listing.limit,
-                cursor=listing.cursor,
-                chain=listing.chain,
-                type=listing.type.value if listing.type else None,
-                token=listing.token,
-                start=listing.start,
-                end=listing.end,
-            )
+            transactions, next_cursor = self._store.list_transactions(user_id, listing)
             page = TransactionPage(transactions=transactions, next_cursor=next_cursor)
             return page.model_dump_json(by_alias=True).encode()
 

@@ -7,9 +7,10 @@ checks it). The store's conflicts are domain errors (`portfolio.domain.errors`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -18,11 +19,14 @@ from portfolio.domain.performance import PriceSeries
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
-from portfolio.domain.transactions import Transaction
+from portfolio.domain.transactions import Transaction, TransactionType
 from portfolio.domain.views import Resolution
 
 # SQS's limit for SendMessageBatch: the planner sizes its runs by it.
 MAX_ENTRIES_PER_CALL = 10
+# Transactions per page: what a listing asks for unless told, and the most it may ask for.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 
 
 # Errors the adapters translate their clients' failures into ----------------------------------------
@@ -75,6 +79,47 @@ class QueueEntry:
 
     id: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionListing:
+    """One page of a user's transactions to list, newest first: its size, where it starts (the
+    previous page's cursor) and the filters, already validated and normalized by the caller.
+
+    `chain` and `token` also match a bridge's destination; `start` and `end` are inclusive and carry
+    a time zone. Reporting bad input is the caller's job; a listing only refuses to exist in a shape
+    no store can read (an empty page, a time without a zone, start after end), with ValueError.
+    """
+
+    limit: int = DEFAULT_PAGE_SIZE
+    cursor: str | None = None
+    chain: str | None = None
+    type: TransactionType | None = None
+    token: TokenId | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError("a page holds at least one transaction")
+        if any(moment is not None and moment.tzinfo is None for moment in (self.start, self.end)):
+            raise ValueError("start and end must carry a time zone")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError("start must not be after end")
+
+    def filter_key(self) -> str:
+        """"" for the first page with no filters; otherwise a short digest of the canonical listing."""
+        parts: dict[str, Any] = {
+            "limit": self.limit if self.limit != DEFAULT_PAGE_SIZE else None,
+            "cursor": self.cursor,
+            "chain": self.chain,
+            "type": self.type.value if self.type else None,
+            "token": self.token.key if self.token else None,
+            "from": self.start.astimezone(UTC).isoformat() if self.start else None,
+            "to": self.end.astimezone(UTC).isoformat() if self.end else None,
+        }
+        canonical = "&".join(f"{name}={value}" for name, value in parts.items() if value is not None)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32] if canonical else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +247,7 @@ class PortfolioWriter(PortfolioSource, Protocol):
 
 
 class TransactionPages(PortfolioSource, Protocol):
-    def list_transactions(
-        self,
-        user_id: str,
-        *,
-        limit: int,
-        cursor: str | None = None,
-        chain: str | None = None,
-        type: str | None = None,
-        token: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> tuple[list[Transaction], str | None]: ...
+    def list_transactions(self, user_id: str, listing: TransactionListing) -> tuple[list[Transaction], str | None]:
+        """One page and the cursor of the next page (None on the last page); a cursor that was not
+        issued for this user and these filters raises InvalidInputError (field "cursor")."""
+        ...

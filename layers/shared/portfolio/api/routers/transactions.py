@@ -20,7 +20,7 @@ from portfolio.domain.errors import TransactionNotFound
 from portfolio.domain.tokens import TokenId, normalize_chain
 from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, TransactionType
 from portfolio.domain.views import PortfolioSummary, TransactionPage
-from portfolio.services.portfolio_reader import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransactionListing
+from portfolio.services.ports import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransactionListing
 
 router = Router()
 
@@ -52,7 +52,7 @@ def list_transactions(
         cursor=cursor,
         chain=normalize_chain(chain) if chain is not None else None,
         type=type,
-        token=TokenId.parse(token).key if token is not None else None,
+        token=TokenId.parse(token) if token is not None else None,
         start=start,
         end=end,
     )
