@@ -64,9 +64,9 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import computed_field
 
-from portfolio.domain.models import CamelModel
 from portfolio.observability import logger, metrics
 from portfolio.services.ports import CacheKind
+from portfolio.wire_format import CamelModel
 
 if TYPE_CHECKING:
     from portfolio.adapters.redis_connection import RedisClient

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from portfolio.domain.errors import OverdraftError, PortfolioLimitError
-from portfolio.domain.models import CamelModel
+from portfolio.wire_format import CamelModel
 
 
 class ErrorDetail(CamelModel):

@@ -8,9 +8,9 @@ from pydantic import Discriminator, Field, Tag, ValidationInfo, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from portfolio.domain.errors import DomainError
-from portfolio.domain.models import CamelModel
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.transactions import Transaction
+from portfolio.wire_format import CamelModel
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 DOMAIN_ERROR_TYPE = "domain_invalid_input"

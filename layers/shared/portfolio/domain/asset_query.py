@@ -16,11 +16,11 @@ from enum import StrEnum
 
 from pydantic import field_validator
 
-from portfolio.domain.models import CamelModel
 from portfolio.domain.money import DecimalStr, to_decimal_string
 from portfolio.domain.tokens import normalize_chain
 from portfolio.domain.transactions import Category
 from portfolio.domain.views import AssetHolding
+from portfolio.wire_format import CamelModel
 
 
 class AssetSort(StrEnum):

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from portfolio.domain.models import CamelModel
+from portfolio.wire_format import CamelModel
 
 
 class CostBasisMethod(StrEnum):

@@ -7,8 +7,8 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from portfolio.domain.models import CamelModel
 from portfolio.domain.money import DecimalValue
+from portfolio.wire_format import CamelModel
 
 
 class PriceSource(StrEnum):

@@ -8,9 +8,9 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from portfolio.domain.models import CamelModel
 from portfolio.domain.money import DecimalStr
 from portfolio.domain.tokens import TokenId, normalize_chain, normalize_token
+from portfolio.wire_format import CamelModel
 
 # Clocks drift; a timestamp this far ahead of ours is still accepted.
 FUTURE_TOLERANCE = timedelta(minutes=5)

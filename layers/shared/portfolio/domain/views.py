@@ -8,10 +8,10 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from portfolio.domain.models import CamelModel
 from portfolio.domain.money import DecimalValue
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.transactions import Category, Transaction
+from portfolio.wire_format import CamelModel
 
 
 class ChainAmount(CamelModel):

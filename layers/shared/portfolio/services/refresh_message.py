@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from portfolio.domain.models import CamelModel
+from portfolio.wire_format import CamelModel
 
 MAX_USERS_PER_MESSAGE = 100
 
