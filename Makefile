@@ -27,8 +27,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv with the project and its dev tools
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff (check and format), mypy (strict on domain and services), import-linter contracts
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/shared/portfolio
+	$(BIN)/mypy --strict layers/shared/portfolio/domain layers/shared/portfolio/services
+	$(BIN)/lint-imports
 
 test: $(STAMP) lint ## Lint and run the whole test suite (starts a Redis if REDIS_URL is not set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
