@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -22,10 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.cost import cost_usd_per_month
+
 # Cheap ones first; refresh last, it runs the longest.
 MODULES = ("cache_read", "price_calls", "api_read", "imports", "refresh")
 MODULE_TIMEOUT_S = 900
-PRICE_BATCH_SIZE = 50  # Settings.price_batch_size's default, which the price_calls benchmark runs with
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,15 @@ class Figure:
     baseline: str
     target: str
     meets: Callable[[Any, Mapping[str, Any]], bool] | None = None
+    show: Callable[[Any], str] | None = None  # how a value that is not a number is shown
+
+
+def _at_most(value: Any, bound: Any) -> bool:
+    return bound is not None and value <= bound
+
+
+def _cost_at_1m(value: Mapping[str, Mapping[str, float]]) -> str:
+    return f"{value['before']['1M']:,.0f} -> {value['after']['1M']:,.0f}"
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -47,18 +56,34 @@ FIGURES: tuple[Figure, ...] = (
     Figure("cached_read_p99_us", "cached GET through the API handler, p99", "us", "bare GET p99 (modules)", "-"),
     Figure("cache_hit_ratio", "PortfolioCache hit / bare GET", "x", "redis-py GET of the same body", "<= 1.5",
            lambda value, _: value <= 1.5),
-    Figure("miss_read_dynamodb_requests", "DynamoDB requests per cache-miss read", "", "-", "1",
+    Figure("miss_read_dynamodb_requests", "DynamoDB requests per cache-miss read", "", "-", "1 (GetItem)",
            lambda value, _: value <= 1),
-    Figure("price_calls_per_cycle", "coins API calls, refresh of 1,000 users", "calls",
-           "seed_design_price_calls", "< seed design",
-           lambda value, figures: value < figures.get("seed_design_price_calls", math.inf)),
-    Figure("price_calls_lower_bound", "ceil(unique tokens / batch size)", "calls", "-", "-"),
+    Figure("miss_read_ms_10k_tx", "cache-miss summary read, 10,000 transactions (trading), CPU", "ms",
+           "-", "< 20", lambda value, _: value < 20),
+    Figure("miss_read_ms_10k_tx_buys_only", "cache-miss summary read, 10,000 buys (10,000 open lots), CPU", "ms",
+           "-", "< 20", lambda value, _: value < 20),
+    Figure("price_calls_per_cycle", "coins API calls, one cycle of 1,000 users (sweep + updaters)", "calls",
+           "price_calls_lower_bound", "= lower bound",
+           lambda value, figures: _at_most(value, figures.get("price_calls_lower_bound"))),
+    Figure("price_calls_lower_bound", "ceil(unique held coins / 50)", "calls", "-", "-"),
     Figure("seed_design_price_calls", "coins API calls fetching per user", "calls", "-", "-"),
-    Figure("refresh_users_per_s", "users refreshed per second, one process", "users/s",
-           "coins API 50 ms per call, moto", "-"),
+    Figure("refresh_users_per_cpu_s", "users valued and warmed per CPU-second, price updater", "users/s",
+           "50 holdings, prices swept", ">= 1000", lambda value, _: value >= 1000),
+    Figure("refresh_dynamodb_requests_per_user", "DynamoDB requests per refreshed user", "", "-", "<= 0.05",
+           lambda value, _: value <= 0.05),
+    Figure("refresh_write_units_per_user", "DynamoDB write units per refreshed user (no change)", "", "-", "0",
+           lambda value, _: value == 0),
+    Figure("refresh_read_units_per_user", "DynamoDB read units per refreshed user", "", "-", "-"),
+    Figure("price_sweep_write_units_per_token", "DynamoDB write units per swept coin", "",
+           "last-known + 3 history items", "4", lambda value, _: value == 4),
+    Figure("scheduler_cpu_ms_per_request", "scheduler CPU per request (index page, send, sweep write)", "ms",
+           "-", "-"),
     Figure("import_boto3_ms", "import boto3 in a fresh interpreter", "ms", "-", "-"),
-    Figure("updater_peak_rss_mb", "price updater peak RSS, 10 msgs x 10 users x 50 holdings", "MB",
+    Figure("updater_peak_rss_mb", "price updater peak RSS, 10 msgs x 100 users x 50 holdings", "MB",
            "Lambda memory 512 MB", "< 512", lambda value, _: value < 512),
+    Figure("cost_usd_per_month", "AWS cost per month, 1M users, before -> after (docs/cost.md)", "USD",
+           "before design", "< before", lambda value, _: value["after"]["1M"] < value["before"]["1M"],
+           show=_cost_at_1m),
 )
 
 
@@ -101,25 +126,30 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     price_calls = results.get("price_calls", {})
     imports = results.get("imports", {})
     refresh = results.get("refresh", {})
-    unique_tokens = price_calls.get("unique_tokens")
-    return {
+    figures = {
         "cached_read_ratio": api_read.get("ratio_p50"),
         "cached_read_p50_us": api_read.get("handler_hit_p50_us"),
         "cached_read_p99_us": api_read.get("handler_hit_p99_us"),
         "cache_hit_ratio": cache_read.get("ratio_p50"),
         "miss_read_dynamodb_requests": api_read.get("dynamodb_requests_per_miss"),
-        "price_calls_per_cycle": price_calls.get("service_api_calls"),
-        "price_calls_lower_bound": math.ceil(unique_tokens / PRICE_BATCH_SIZE) if unique_tokens else None,
+        "miss_read_ms_10k_tx": api_read.get("heavy_miss_cpu_ms"),
+        "miss_read_ms_10k_tx_buys_only": api_read.get("heavy_miss_cpu_ms_buys_only"),
+        "price_calls_per_cycle": price_calls.get("cycle_api_calls"),
+        "price_calls_lower_bound": price_calls.get("lower_bound_calls"),
         "seed_design_price_calls": price_calls.get("naive_api_calls"),
-        "refresh_users_per_s": _dig(refresh, "price_updater", "cycles", 0, "users_per_second"),
-        "refresh_users_per_s_warm_prices": _dig(refresh, "price_updater", "cycles", 1, "users_per_second"),
-        "refresh_users_per_s_projected_aws": _dig(
-            refresh, "price_updater", "cycles", 0, "users_per_second_projected_aws"
-        ),
+        "refresh_users_per_cpu_s": _dig(refresh, "price_updater", "users_per_cpu_second"),
+        "refresh_dynamodb_requests_per_user": _dig(refresh, "price_updater", "dynamodb_requests_per_user"),
+        "refresh_write_units_per_user": _dig(refresh, "price_updater", "write_units_per_user"),
+        "refresh_read_units_per_user": _dig(refresh, "price_updater", "read_units_per_user"),
+        "price_sweep_write_units_per_token": _dig(refresh, "sweep", "write_units_per_coin"),
+        "scheduler_cpu_ms_per_request": _dig(refresh, "scheduler", "cpu_ms_per_request"),
         "import_ms": imports.get("import_ms"),
         "import_boto3_ms": imports.get("import_boto3_ms"),
         "updater_peak_rss_mb": _dig(refresh, "memory", "process_max_rss_mb"),
     }
+    # Priced from the figures above (benchmarks/cost.py); a missing figure falls back to its target.
+    figures["cost_usd_per_month"] = cost_usd_per_month(figures)
+    return figures
 
 
 def _shown(value: Any) -> str:
@@ -145,7 +175,8 @@ def table_rows(figures: Mapping[str, Any]) -> list[tuple[str, str, str, str, str
     rows = []
     for figure in FIGURES:
         value = figures.get(figure.key)
-        shown = _shown(value) + (f" {figure.unit}" if figure.unit and value is not None else "")
+        shown = figure.show(value) if figure.show and value is not None else _shown(value)
+        shown += f" {figure.unit}" if figure.unit and value is not None else ""
         rows.append((figure.label, shown, figure.baseline, figure.target, _verdict(figure, value, figures)))
         if figure.key == "import_boto3_ms":
             for function, milliseconds in (figures.get("import_ms") or {}).items():

@@ -1,13 +1,20 @@
-"""Coins API calls for one refresh, through PriceService against per-user fetching; and the warm-path overhead.
+"""Coins API calls of one whole refresh cycle (the price sweep, then every updater container), against
+per-user fetching; and the warm-path overhead of the price service.
 
     .venv/bin/python -m benchmarks.price_calls
 
-1. One refresh of USERS users holding overlapping sets drawn from UNIQUE_TOKENS tokens, in messages of
-   USERS_PER_MESSAGE users, handled by CONTAINERS warm containers (each its own memory tier, one shared
-   Redis), against the naive design that asked the API once per user. Both run against the same local
-   coins API, and the calls are counted at that server.
-2. The service's cost per token on a warm memory tier, against a plain dict lookup of the same quotes,
-   median of REPETITIONS runs.
+1. One cycle for USERS users holding overlapping sets (3-25 tokens each, popular ones more often)
+   drawn from UNIQUE_TOKENS tokens, as the pipeline runs it:
+   - the sweep: one container runs PriceService.sweep over the union of the held tokens (every
+     held coin asked for once, BATCH_SIZE a call), leaving the quotes in the shared Redis;
+   - the updaters: messages of USERS_PER_MESSAGE users go round-robin to CONTAINERS warm containers
+     (each its own memory tier, empty of this cycle's quotes; one Redis shared by all), each calling
+     get_prices for the tokens of its message.
+   Every call is counted at the local coins API server. The lower bound is ceil(held coins / 50):
+   each held coin has to be asked for once.
+2. The naive design on the same users: every user's tokens in a request of their own, no cache.
+3. The service's cost per token on a warm memory tier against a plain dict lookup of the same
+   quotes, median of REPETITIONS runs.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import random
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,9 +44,10 @@ from tests.support.processes import RedisServer
 
 USERS = 1_000
 UNIQUE_TOKENS = 200
-USERS_PER_MESSAGE = 10
+USERS_PER_MESSAGE = 100  # Settings.users_per_message's default
 CONTAINERS = 4
 HOLDINGS_PER_USER = (3, 25)
+BATCH_SIZE = 50  # Settings.price_batch_size's default
 REPETITIONS = 7
 LOOPS_PER_REPETITION = 200
 SEED = 20240501
@@ -72,24 +82,44 @@ def _redis_client() -> Iterator[redis.Redis]:
         server.stop()
 
 
-def _refresh_calls(
-    api: FakeCoinsApi, settings: Settings, client: redis.Redis, users: list[list[str]]
-) -> dict[str, Any]:
-    """API calls for one refresh: messages of users go round-robin to warm containers sharing one Redis."""
+def _cycle_calls(api: FakeCoinsApi, settings: Settings, client: redis.Redis, users: list[list[str]]) -> dict[str, Any]:
+    """Coins API calls of one cycle: the sweep over every held token, then the updaters' messages."""
     prefix = f"bench-price-{uuid.uuid4().hex[:8]}:"
-    containers = [
-        PriceService(make_coins_api(settings), PriceRedisTier(client, settings, key_prefix=prefix), None, settings)
-        for _ in range(CONTAINERS)
-    ]
+
+    def container() -> PriceService:
+        # No last-known store: with every coin priced by the API, the sweep would only write to it.
+        tier = PriceRedisTier(client, settings, key_prefix=prefix)
+        return PriceService(make_coins_api(settings), tier, None, settings)
+
+    held = sorted({token for holding in users for token in holding})
+    sweeper = container()
+    api.reset_counters()
+    swept = sweeper.sweep(held)
+    sweep_calls, sweep_coins_sent = api.request_count, api.coins_requested
+    sweeper.close()
+
+    updaters = [container() for _ in range(CONTAINERS)]
     messages = [users[start : start + USERS_PER_MESSAGE] for start in range(0, len(users), USERS_PER_MESSAGE)]
     api.reset_counters()
     unpriced = 0
     for index, message in enumerate(messages):
-        batch_tokens = {token for holding in message for token in holding}
-        unpriced += len(batch_tokens) - len(containers[index % CONTAINERS].get_prices(batch_tokens))
-    for container in containers:
-        container.close()
-    return {"calls": api.request_count, "coins_sent": api.coins_requested, "unpriced": unpriced}
+        message_tokens = {token for holding in message for token in holding}
+        unpriced += len(message_tokens) - len(updaters[index % CONTAINERS].get_prices(message_tokens))
+    updater_calls = api.request_count
+    redis_hits = sum(updater.stats().redis_hits for updater in updaters)
+    for updater in updaters:
+        updater.close()
+    return {
+        "held_tokens": len(held),
+        "held_coins": swept.coins,
+        "sweep_api_calls": sweep_calls,
+        "sweep_coins_sent": sweep_coins_sent,
+        "sweep_unpriced_coins": len(swept.unpriced),
+        "messages": len(messages),
+        "updater_api_calls": updater_calls,
+        "updater_redis_hits": redis_hits,
+        "updater_unpriced_tokens": unpriced,
+    }
 
 
 def _naive_calls(api: FakeCoinsApi, settings: Settings, users: list[list[str]]) -> int:
@@ -132,22 +162,27 @@ def run() -> dict[str, Any]:
     with FakeCoinsApi(price_every_coin=True) as api, _redis_client() as client, contextlib.redirect_stdout(
         io.StringIO()
     ):
-        settings = Settings(PRICES_API_URL=api.url, PRICE_MEMORY_TTL_SECONDS=300)
-        refresh = _refresh_calls(api, settings, client, users)
+        settings = Settings(PRICES_API_URL=api.url, PRICE_MEMORY_TTL_SECONDS=300, PRICE_BATCH_SIZE=BATCH_SIZE)
+        print("price_calls: one cycle (sweep + updaters)", file=sys.stderr, flush=True)
+        cycle = _cycle_calls(api, settings, client, users)
+        print("price_calls: per-user fetching", file=sys.stderr, flush=True)
         naive = _naive_calls(api, settings, users)
+        print("price_calls: warm overhead", file=sys.stderr, flush=True)
         overhead = _warm_overhead(settings)
         metrics.clear_metrics()
+    calls = cycle["sweep_api_calls"] + cycle["updater_api_calls"]
     return {
         "benchmark": "price_calls",
         "users": USERS,
         "unique_tokens": UNIQUE_TOKENS,
         "users_per_message": USERS_PER_MESSAGE,
         "containers": CONTAINERS,
-        "service_api_calls": refresh["calls"],
-        "service_coins_sent": refresh["coins_sent"],
-        "service_unpriced_tokens": refresh["unpriced"],
+        "batch_size": BATCH_SIZE,
+        **cycle,
+        "cycle_api_calls": calls,
+        "lower_bound_calls": math.ceil(cycle["held_coins"] / BATCH_SIZE),
         "naive_api_calls": naive,
-        "calls_saved_ratio": round(naive / refresh["calls"], 1) if refresh["calls"] else None,
+        "calls_saved_ratio": round(naive / calls, 1) if calls else None,
         **overhead,
     }
 
@@ -155,9 +190,11 @@ def run() -> dict[str, Any]:
 def main() -> None:
     figures = run()
     print(
-        f"one refresh of {figures['users']} users ({figures['unique_tokens']} unique tokens, "
-        f"{figures['containers']} containers): {figures['service_api_calls']} coins API calls through the "
-        f"service vs {figures['naive_api_calls']} fetching per user -> {figures['calls_saved_ratio']}x fewer"
+        f"one cycle of {figures['users']} users ({figures['held_coins']} held coins, {figures['messages']} messages "
+        f"over {figures['containers']} containers): {figures['cycle_api_calls']} coins API calls "
+        f"(sweep {figures['sweep_api_calls']}, updaters {figures['updater_api_calls']}; lower bound "
+        f"{figures['lower_bound_calls']}) vs {figures['naive_api_calls']} fetching per user "
+        f"-> {figures['calls_saved_ratio']}x fewer"
     )
     print(
         f"warm memory tier: {figures['warm_service_ns_per_token']} ns/token vs dict lookup "

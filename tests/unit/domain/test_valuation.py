@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from portfolio.adapters.positions_codec import decode_positions, encode_positions
 from portfolio.domain.accounting import replay
 from portfolio.domain.portfolio_record import CostBasisMethod
@@ -248,10 +249,11 @@ def test_given_a_ledger_then_it_is_valued_with_its_own_method() -> None:
     assert view.summary.realized_pnl_usd == Decimal("100")  # 300 - average 200
 
 
-def test_given_stored_positions_then_they_are_valued_as_the_history_they_came_from() -> None:
+@pytest.mark.parametrize("with_lots", [True, False], ids=["whole", "valuation-only"])
+def test_given_stored_positions_then_they_are_valued_as_the_history_they_came_from(with_lots: bool) -> None:
     # Given positions stored after a history, then read back from their stored form
-    history = cross_chain_transactions()
-    stored = decode_positions(encode_positions(replay(history)))
+    holdings, lots = encode_positions(replay(cross_chain_transactions()))
+    stored = decode_positions(holdings, lots if with_lots else None)
 
     # When both are valued at the same prices
     from_positions = value_portfolio("alice", stored, cross_chain_prices(), updated_at=T0)

@@ -1,11 +1,14 @@
-"""The stored form of a user's positions: a Ledger as compact JSON, zlib-compressed, in one binary attribute.
+"""The stored form of a user's positions, in two zlib-compressed JSON documents:
 
-Layout (version 1): `{"v": 1, "m": method, "n": transaction count, "last": [µs, id] | null,
-"first": µs | null, "p": [position, ...]}`, a position being `[chain, address, lots, the running
-totals in accounting.RUNNING_TOTALS order, category | null]` and a lot `[amount, cost | null, µs]`.
-Decimals are strings, written and read digit for digit; times are UTC microseconds since the
-epoch. Amounts held, cost basis and realized P&L are not stored: restore_position derives them
-from the lots and totals.
+- holdings (`positions`): `{"v": 2, "m": method, "n": transaction count, "last": [µs, id] | null,
+  "first": µs | null, "p": [position, ...]}`, a position being `[chain, address, amount, known
+  amount, cost basis, the running totals in accounting.RUNNING_TOTALS order, category | null]`;
+- lots (`lots`): one list per position, in the same order, of `[amount, cost | null, µs]`.
+
+Valuing a portfolio (a read, a refresh) needs the holdings only, so it never parses the lots: a
+user with 10,000 open lots reads as fast as one with 10. A write needs the lots (they decide what
+a sale takes), so it reads both. Decimals are strings, written and read digit for digit; times are
+UTC microseconds since the epoch.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ from decimal import Decimal
 from typing import Any
 
 from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, restore_position
+from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Category
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_AGGREGATES = 3  # amount, known amount, cost basis
 
 
 class UnreadablePositionsError(Exception):
@@ -38,57 +43,95 @@ def _moment(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _position_row(position: Position) -> list[Any]:
-    lots = [
+def _compress(document: Any) -> bytes:
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+
+
+def _holding_row(position: Position) -> list[Any]:
+    aggregates = [str(position.amount), str(position.known_amount), str(position.cost_basis)]
+    totals = [str(getattr(position, name)) for name in RUNNING_TOTALS]
+    category = None if position.category_override is None else position.category_override.value
+    return [position.token.chain, position.token.address, *aggregates, *totals, category]
+
+
+def _lot_rows(position: Position) -> list[list[Any]]:
+    return [
         [str(lot.amount), None if lot.cost is None else str(lot.cost), _micros(lot.acquired_at)]
         for lot in position.lots
     ]
-    totals = [str(getattr(position, name)) for name in RUNNING_TOTALS]
-    category = None if position.category_override is None else position.category_override.value
-    return [position.token.chain, position.token.address, lots, *totals, category]
 
 
-def _position_from_row(row: list[Any]) -> Position:
-    chain, address, lots, *totals, category = row
-    if len(totals) != len(RUNNING_TOTALS):
-        raise ValueError(f"a position row has {len(totals)} totals")
-    return restore_position(
-        TokenId(chain, address),
-        tuple(
-            Lot(Decimal(amount), None if cost is None else Decimal(cost), _moment(acquired))
-            for amount, cost, acquired in lots
-        ),
-        **dict(zip(RUNNING_TOTALS, map(Decimal, totals), strict=True)),
-        category_override=None if category is None else Category(category),
-    )
-
-
-def encode_positions(ledger: Ledger) -> bytes:
+def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
+    """(holdings, lots) of a ledger read whole (a ledger read without its lots cannot be stored)."""
+    if ledger.lots_omitted:
+        raise ValueError("positions read without their lots cannot be stored")
     last = None if ledger.last_applied is None else [_micros(ledger.last_applied[0]), ledger.last_applied[1]]
-    document = {
+    holdings = {
         "v": FORMAT_VERSION,
         "m": ledger.method.value,
         "n": ledger.transaction_count,
         "last": last,
         "first": None if ledger.first_applied_at is None else _micros(ledger.first_applied_at),
-        "p": [_position_row(position) for position in ledger.positions.values()],
+        "p": [_holding_row(position) for position in ledger.positions.values()],
     }
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+    return _compress(holdings), _compress([_lot_rows(position) for position in ledger.positions.values()])
 
 
-def decode_positions(blob: bytes) -> Ledger:
+def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
+    chain, address, amount, known_amount, cost_basis, *rest = row
+    *totals, category = rest
+    if len(totals) != len(RUNNING_TOTALS):
+        raise ValueError(f"a position row has {len(totals)} totals")
+    figures = dict(zip(RUNNING_TOTALS, map(Decimal, totals), strict=True))
+    category_override = None if category is None else Category(category)
+    token = TokenId(chain, address)
+    if lots is not None:
+        return restore_position(token, lots, **figures, category_override=category_override)
+    amount, known_amount = Decimal(amount), Decimal(known_amount)
+    return Position(
+        token=token,
+        lots=(),
+        amount=amount,
+        known_amount=known_amount,
+        unknown_amount=EXACT.subtract(amount, known_amount),
+        cost_basis=Decimal(cost_basis),
+        **figures,
+        realized_pnl=EXACT.subtract(
+            EXACT.subtract(figures["net_proceeds_known"], figures["cost_sold"]), figures["fees_expensed"]
+        ),
+        category_override=category_override,
+    )
+
+
+def _lots(rows: list[list[Any]]) -> tuple[Lot, ...]:
+    return tuple(
+        Lot(Decimal(amount), None if cost is None else Decimal(cost), _moment(acquired))
+        for amount, cost, acquired in rows
+    )
+
+
+def decode_positions(holdings: bytes, lots: bytes | None = None) -> Ledger:
+    """The ledger; without `lots`, a valuation-only ledger (`lots_omitted`): every figure a view
+    shows, but it cannot be extended or stored."""
     try:
-        document = json.loads(zlib.decompress(blob))
+        document = json.loads(zlib.decompress(holdings))
         if document.get("v") != FORMAT_VERSION:
             raise UnreadablePositionsError(f"positions format {document.get('v')!r}")
+        rows = document["p"]
+        lot_rows: list[Any] = [None] * len(rows) if lots is None else json.loads(zlib.decompress(lots))
+        if len(lot_rows) != len(rows):
+            raise ValueError("holdings and lots do not match")
+        positions = (
+            _position(row, None if these is None else _lots(these)) for row, these in zip(rows, lot_rows, strict=True)
+        )
         last = document["last"]
-        positions = (_position_from_row(row) for row in document["p"])
         return Ledger(
             method=CostBasisMethod(document["m"]),
             positions={position.token: position for position in positions},
             transaction_count=document["n"],
             last_applied=None if last is None else (_moment(last[0]), last[1]),
             first_applied_at=None if document["first"] is None else _moment(document["first"]),
+            lots_omitted=lots is None,
         )
     except UnreadablePositionsError:
         raise

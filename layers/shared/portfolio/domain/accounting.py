@@ -242,7 +242,8 @@ class Ledger:
     """All positions of one user, closed ones included, and portfolio-level totals.
 
     `last_applied` is the sort key of the latest transaction applied; `first_applied_at` the time
-    of the earliest. Both are None for an empty ledger.
+    of the earliest. Both are None for an empty ledger. `lots_omitted`: read for valuation only,
+    with every figure but without the lots, so it cannot be extended (a sale needs the lots).
     """
 
     method: CostBasisMethod
@@ -250,6 +251,7 @@ class Ledger:
     transaction_count: int
     last_applied: SortKey | None = None
     first_applied_at: datetime | None = None
+    lots_omitted: bool = False
 
     @classmethod
     def empty(cls, method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
@@ -416,6 +418,8 @@ def _restored_book(method: CostBasisMethod, position: Position) -> _Book:
 
 
 def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
+    if ledger.lots_omitted:
+        raise ValueError("positions read without their lots cannot be extended")
     ordered = sorted(transactions, key=lambda transaction: transaction.sort_key)
     if not ordered:
         return ledger

@@ -99,14 +99,14 @@ class PortfolioReader:
     def _view(self, user_id: str) -> PortfolioView:
         # Consistent: the body fills the cache, and a lagging replica could put a write's
         # predecessor back in it right after the writer warmed it.
-        portfolio = self._store.load_portfolio(user_id, consistent_read=True)
+        portfolio = self._store.load_portfolio(user_id, consistent_read=True, lots=False)
         ledger = positions_of(portfolio, self._store, consistent_read=True)
         quotes = self._prices.get_prices(ledger.held_tokens(), deadline=time.monotonic() + READ_PRICING_BUDGET_S)
         return value_portfolio(user_id, ledger, quotes, updated_at=portfolio.record.updated_at)
 
     def _history_points(self, user_id: str, period: Period, now: datetime) -> list[HistoryPoint]:
         start, end = window_for(period, now)
-        portfolio = self._store.load_portfolio(user_id)
+        portfolio = self._store.load_portfolio(user_id, lots=False)
         ledger = positions_of(portfolio, self._store)
         if ledger.last_applied is None:
             return []

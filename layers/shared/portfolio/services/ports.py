@@ -224,7 +224,9 @@ class HistorySource(Protocol):
 
 
 class PortfolioSource(HistorySource, Protocol):
-    def load_portfolio(self, user_id: str, *, consistent_read: bool = False) -> StoredPortfolio: ...
+    def load_portfolio(self, user_id: str, *, consistent_read: bool = False, lots: bool = True) -> StoredPortfolio:
+        """`lots=False`: positions for valuation only (a ledger that cannot be extended)."""
+        ...
 
 
 class PortfolioBatchSource(HistorySource, Protocol):

@@ -3,10 +3,10 @@
 Item layout (other modules rely on it):
 
 - pk="USER#<userId>", sk="PROFILE": the PortfolioRecord (version as a Number), the user's positions
-  (`positions`, binary, positions_codec) plus userId and userShard, which feed the sparse
-  UsersByShard index (KEYS_ONLY: enumerating users reads one small key per user); writeId, unique
-  per write, lets a retried conditional write recognise that it already landed. Prices are not
-  stored here: views are valued at read time.
+  (`positions` and `lots`, binary, positions_codec: a valuation reads the first only) plus userId
+  and userShard, which feed the sparse UsersByShard index (KEYS_ONLY: enumerating users reads one
+  small key per user); writeId, unique per write, lets a retried conditional write recognise that
+  it already landed. Prices are not stored here: views are valued at read time.
 - pk="USER#<userId>", sk="TX#<transactionId>", txSort="<UTC timestamp, fixed width>#<transactionId>":
   one transaction; the TransactionsByTime index pages them newest first. The history is read only
   to rebuild positions (a backdated write, a deletion, another cost-basis method) and for the
@@ -144,8 +144,8 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
     record = portfolio.record
     if portfolio.ledger is None:
         raise ValueError("positions are required to store a portfolio")
-    positions = encode_positions(portfolio.ledger)
-    if len(positions) > MAX_POSITIONS_BYTES:
+    positions, lots = encode_positions(portfolio.ledger)
+    if len(positions) + len(lots) > MAX_POSITIONS_BYTES:
         raise PortfolioLimitError(
             "the portfolio's positions no longer fit in one stored item; "
             "consolidate lots (fewer, larger transactions) or split the portfolio",
@@ -158,6 +158,7 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
         "version": {"N": str(version)},
         "costBasisMethod": {"S": record.cost_basis_method.value},
         "positions": {"B": positions},
+        "lots": {"B": lots},
         # Unique per write (botocore's retries resend the same one): tells our own landed write apart.
         "writeId": {"S": uuid.uuid4().hex},
     }
@@ -166,7 +167,15 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
     return item
 
 
-def portfolio_from_item(item: dict[str, Any]) -> StoredPortfolio:
+# What a valuation reads of a portfolio item: everything but the lots.
+VALUATION_PROJECTION: dict[str, Any] = {
+    "ProjectionExpression": "pk, userId, #version, costBasisMethod, updatedAt, positions",
+    "ExpressionAttributeNames": {"#version": "version"},
+}
+
+
+def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> StoredPortfolio:
+    """The stored portfolio; `with_lots=False` reads its positions for valuation only (no lots)."""
     record = PortfolioRecord(
         user_id=item["userId"]["S"],
         version=int(item["version"]["N"]),
@@ -176,7 +185,8 @@ def portfolio_from_item(item: dict[str, Any]) -> StoredPortfolio:
     ledger = None
     if "positions" in item:
         try:
-            ledger = decode_positions(item["positions"]["B"])
+            lots = item["lots"]["B"] if with_lots else None
+            ledger = decode_positions(item["positions"]["B"], lots)
         except UnreadablePositionsError as error:
             # Rebuilt from the history by the caller, like an item stored before positions were kept.
             logger.warning("stored positions unreadable", extra={"user_id": record.user_id, "error": str(error)})

@@ -21,6 +21,7 @@ from portfolio.adapters.dynamodb.items import (
     TRANSACTION_PREFIX,
     USER_PREFIX,
     USERS_BY_SHARD,
+    VALUATION_PROJECTION,
     UnreadableItemError,
     held_token_key,
     portfolio_from_item,
@@ -82,30 +83,32 @@ class PortfolioStore:
 
     # Reads -------------------------------------------------------------------------------------
 
-    def load_portfolio(self, user_id: str, *, consistent_read: bool = False) -> StoredPortfolio:
+    def load_portfolio(self, user_id: str, *, consistent_read: bool = False, lots: bool = True) -> StoredPortfolio:
         """The portfolio item: record and positions, with one GetItem. A user with nothing stored
         gets an empty portfolio at version 0. Writers that retry after a VersionConflict, and reads
-        that fill the cache, should read with consistent_read=True."""
-        response = self._client.get_item(
-            TableName=self._table_name, Key=profile_key(user_id), ConsistentRead=consistent_read
-        )
-        item = response.get("Item")
-        return StoredPortfolio.new(user_id) if item is None else portfolio_from_item(item)
+        that fill the cache, should read with consistent_read=True. `lots=False` reads the positions
+        for valuation only: the lots are neither fetched nor parsed."""
+        arguments: dict[str, Any] = {"TableName": self._table_name, "Key": profile_key(user_id)}
+        if not lots:
+            arguments |= VALUATION_PROJECTION
+        item = self._client.get_item(**arguments, ConsistentRead=consistent_read).get("Item")
+        return StoredPortfolio.new(user_id) if item is None else portfolio_from_item(item, with_lots=lots)
 
     def load_portfolios(self, user_ids: Iterable[str]) -> dict[str, StoredPortfolio | UnreadableItemError]:
         """Many users' portfolio items, 100 keys a BatchGetItem, unprocessed keys retried with backoff.
 
         Users with nothing stored are absent; an item that does not decode stands as the error, so
         that only its user fails. Eventually consistent: a refresh values what it reads and writes
-        nothing back, and cache warms are guarded by the version it read.
+        nothing back, and cache warms are guarded by the version it read. For valuation only: the
+        lots are neither fetched nor parsed.
         """
         unique = list(dict.fromkeys(user_ids))
         found: dict[str, StoredPortfolio | UnreadableItemError] = {}
         for chunk in batched(unique, MAX_BATCH_GET_KEYS):
-            for item in self._batch_get([profile_key(user_id) for user_id in chunk]):
+            for item in self._batch_get([profile_key(user_id) for user_id in chunk], **VALUATION_PROJECTION):
                 user_id = item["pk"]["S"].removeprefix(USER_PREFIX)
                 try:
-                    found[user_id] = portfolio_from_item(item)
+                    found[user_id] = portfolio_from_item(item, with_lots=False)
                 except (KeyError, ValueError, TypeError) as error:
                     found[user_id] = UnreadableItemError(f"portfolio item of {user_id} does not decode: {error!r}")
         return found
@@ -267,8 +270,10 @@ class PortfolioStore:
                 return items
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _batch_get(self, keys: list[dict[str, Any]], *, consistent_read: bool = False) -> list[dict[str, Any]]:
-        pending: dict[str, Any] = {self._table_name: {"Keys": keys, "ConsistentRead": consistent_read}}
+    def _batch_get(
+        self, keys: list[dict[str, Any]], *, consistent_read: bool = False, **projection: Any
+    ) -> list[dict[str, Any]]:
+        pending: dict[str, Any] = {self._table_name: {"Keys": keys, "ConsistentRead": consistent_read, **projection}}
         items: list[dict[str, Any]] = []
         for attempt in self._batch_retry.attempts():
             if attempt > 1:
