@@ -21,6 +21,7 @@ from typing import Any
 
 from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, restore_position
 from portfolio.domain.arithmetic import EXACT
+from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Category
@@ -77,24 +78,29 @@ def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
     return _compress(holdings), _compress([_lot_rows(position) for position in ledger.positions.values()])
 
 
+def _decimal(text: str) -> Decimal:
+    # Most running totals of most positions are zero: one shared Decimal serves them all.
+    return ZERO if text == "0" else Decimal(text)
+
+
 def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
     chain, address, amount, known_amount, cost_basis, *rest = row
     *totals, category = rest
     if len(totals) != len(RUNNING_TOTALS):
         raise ValueError(f"a position row has {len(totals)} totals")
-    figures = dict(zip(RUNNING_TOTALS, map(Decimal, totals), strict=True))
+    figures = dict(zip(RUNNING_TOTALS, map(_decimal, totals), strict=True))
     category_override = None if category is None else Category(category)
     token = TokenId(chain, address)
     if lots is not None:
         return restore_position(token, lots, **figures, category_override=category_override)
-    amount, known_amount = Decimal(amount), Decimal(known_amount)
+    amount, known_amount = _decimal(amount), _decimal(known_amount)
     return Position(
         token=token,
         lots=(),
         amount=amount,
         known_amount=known_amount,
         unknown_amount=EXACT.subtract(amount, known_amount),
-        cost_basis=Decimal(cost_basis),
+        cost_basis=_decimal(cost_basis),
         **figures,
         realized_pnl=EXACT.subtract(
             EXACT.subtract(figures["net_proceeds_known"], figures["cost_sold"]), figures["fees_expensed"]
