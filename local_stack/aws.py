@@ -39,22 +39,39 @@ def physical_names(logical_names: list[str], stage: str) -> dict[str, str]:
     return {logical: f"{stage}-{logical}" for logical in logical_names}
 
 
-class MotoStack:
-    """moto's server in this process on a free loopback port; stop() ends it."""
+class MotoServer:
+    """moto's server in this process on a free loopback port: AWS APIs over real HTTP. stop() ends it."""
 
-    def __init__(self, region: str, stage: str) -> None:
-        self._region = region
-        self._stage = stage
+    def __init__(self) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._started = False
+        self.endpoint = ""
 
-    def start(self) -> LocalAws:
+    def start(self) -> MotoServer:
         # moto's HTTP server logs every request through werkzeug: thousands of lines per refresh.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         self._started = True
         host, port = self._server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        self.endpoint = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            self._server.stop()
+            self._started = False
+
+
+class MotoStack:
+    """moto's server with the template's tables and queues, named `<stage>-<logical name>`; stop() ends it."""
+
+    def __init__(self, region: str, stage: str) -> None:
+        self._region = region
+        self._stage = stage
+        self._server = MotoServer()
+
+    def start(self) -> LocalAws:
+        endpoint = self._server.start().endpoint
         template = template_resources.load_template()
         tables = physical_names(
             list(template_resources.resources_of_type(template, "AWS::DynamoDB::Table")), self._stage
@@ -66,6 +83,4 @@ class MotoStack:
         return LocalAws(endpoint, self._region, tables, dict(queue_urls))
 
     def stop(self) -> None:
-        if self._started:
-            self._server.stop()
-            self._started = False
+        self._server.stop()

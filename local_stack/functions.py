@@ -1,24 +1,109 @@
-"""The three Lambda handlers, imported from functions/ and invoked one at a time.
+"""The three Lambda handlers: found through template.yaml, imported from functions/, invoked one at a time.
+
+`load_handler` is the one way to get a handler, here and in the tests: the template names each
+function's folder (CodeUri) and `module.attribute` (Handler); the module is imported as
+`<folder>.<module>` (`api.app`) with functions/ on the import path, so every caller shares one
+module object.
+
+`function_environment` is what a function reads from its environment in AWS, pointed at endpoints
+on this machine. Set it before a handler is imported or `portfolio.wiring.reset()` is called.
 
 In AWS a container runs one invocation at a time, and the handlers rely on it: Powertools'
 resolver keeps the current event on the app object, and Logger, Metrics and Tracer are shared
-module state. Here all three functions share one process, so one lock serializes every
-invocation. The environment must be set before `load_functions` imports them.
+module state. The local stack runs all three functions in one process, so one lock serializes
+every invocation of the `LocalFunction`s that `load_functions` returns.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
+from local_stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 from local_stack.config import REPOSITORY_ROOT
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.template_resources import load_template, resources_of_type
 
 FUNCTIONS_DIR = REPOSITORY_ROOT / "functions"
+API_FUNCTION = "ApiFunction"
+REFRESH_SCHEDULER_FUNCTION = "RefreshSchedulerFunction"
+PRICE_UPDATER_FUNCTION = "PriceUpdaterFunction"
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class HandlerLocation:
+    module: str  # importable with functions/ on the path, e.g. "api.app"
+    attribute: str  # e.g. "lambda_handler"
+
+
+def handler_locations(template: dict[str, Any] | None = None) -> dict[str, HandlerLocation]:
+    """Each function's handler, from its CodeUri (a folder of functions/) and Handler (`module.attribute`)."""
+    if template is None:
+        return dict(_template_handler_locations())
+    defaults = template.get("Globals", {}).get("Function", {})
+    locations = {}
+    for name, properties in resources_of_type(template, "AWS::Serverless::Function").items():
+        folder = PurePosixPath(str(properties.get("CodeUri", defaults.get("CodeUri")))).name
+        module, attribute = str(properties.get("Handler", defaults.get("Handler"))).rsplit(".", 1)
+        locations[name] = HandlerLocation(f"{folder}.{module}", attribute)
+    return locations
+
+
+@functools.cache
+def _template_handler_locations() -> tuple[tuple[str, HandlerLocation], ...]:
+    return tuple(handler_locations(load_template()).items())
+
+
+def load_handler(function: str, template: dict[str, Any] | None = None) -> Handler:
+    """The handler of a function of the template (its logical name, e.g. "ApiFunction"), imported as Lambda would."""
+    location = handler_locations(template)[function]
+    if str(FUNCTIONS_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+    return getattr(importlib.import_module(location.module), location.attribute)
+
+
+def function_environment(
+    *,
+    aws_endpoint: str,
+    region: str,
+    table_name: str,
+    redis_url: str,
+    prices_api_url: str | None = None,
+    refresh_queue_url: str | None = None,
+    refresh_interval_s: int | None = None,
+    stage: str | None = None,
+) -> dict[str, str]:
+    """The variables template.yaml sets on the functions, and the region and credentials Lambda provides,
+    for the endpoints given. What is not given here keeps its default from portfolio.settings."""
+    environment = {
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "TABLE_NAME": table_name,
+        "REDIS_URL": redis_url,
+        # A single Redis here; ElastiCache Serverless (cluster mode) in AWS.
+        "REDIS_CLUSTER_MODE": "false",
+        # No X-Ray daemon here.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    optional = {
+        "STAGE": stage,
+        "PRICES_API_URL": prices_api_url,
+        "REFRESH_QUEUE_URL": refresh_queue_url,
+        "REFRESH_INTERVAL_SECONDS": None if refresh_interval_s is None else str(refresh_interval_s),
+    }
+    environment.update({name: value for name, value in optional.items() if value is not None})
+    return environment
 
 
 @dataclass(frozen=True)
@@ -31,7 +116,7 @@ class LocalFunction:
     """One handler, callable as Lambda calls it; a fresh context per invocation."""
 
     def __init__(
-        self, name: str, handler: Any, invocation_lock: threading.Lock, limits: FunctionLimits, *, region: str
+        self, name: str, handler: Handler, invocation_lock: threading.Lock, limits: FunctionLimits, *, region: str
     ) -> None:
         self.name = name
         self._handler = handler
@@ -59,12 +144,6 @@ class Functions:
     price_updater: LocalFunction
 
 
-def _handler(module_name: str) -> Any:
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))
-    return importlib.import_module(module_name).lambda_handler
-
-
 def function_limits(template: dict[str, Any] | None = None) -> dict[str, FunctionLimits]:
     """Each function's Timeout and MemorySize, from its own properties or the template's Globals."""
     template = template or load_template()
@@ -83,11 +162,11 @@ def load_functions(region: str, template: dict[str, Any] | None = None) -> Funct
     limits = function_limits(template)
     lock = threading.Lock()
 
-    def function(name: str, module_name: str, logical_name: str) -> LocalFunction:
-        return LocalFunction(name, _handler(module_name), lock, limits[logical_name], region=region)
+    def function(name: str, logical_name: str) -> LocalFunction:
+        return LocalFunction(name, load_handler(logical_name, template), lock, limits[logical_name], region=region)
 
     return Functions(
-        api=function("api", "api.app", "ApiFunction"),
-        refresh_scheduler=function("refresh-scheduler", "refresh_scheduler.app", "RefreshSchedulerFunction"),
-        price_updater=function("price-updater", "price_updater.app", "PriceUpdaterFunction"),
+        api=function("api", API_FUNCTION),
+        refresh_scheduler=function("refresh-scheduler", REFRESH_SCHEDULER_FUNCTION),
+        price_updater=function("price-updater", PRICE_UPDATER_FUNCTION),
     )

@@ -1,27 +1,35 @@
 """HTTP requests to HTTP API (payload format 2.0) events and handler results back to HTTP responses.
 
-The shapes follow what API Gateway sends a Lambda integration: routeKey from the matched route,
-lowercased headers (repeats joined by commas), cookies lifted out of the headers, query values
-joined by commas, path parameters decoded, the authorizer's claims as strings.
+The shapes follow what API Gateway sends a Lambda integration: routeKey from the matched route
+("METHOD /path/{param}", or "$default" for what only a $default route would catch), lowercased
+headers (repeats joined by commas), cookies lifted out of the headers, query values joined by
+commas, path parameters decoded, the authorizer's claims as strings.
+
+`http_event` builds the event of one request straight from its parts, for invoking the API
+function without the gateway's socket (tests, benchmarks): the same translation, with the caller
+as the authorizer would have verified it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlencode
 
-from local_stack.jwt_auth import AuthorizedCaller
+from local_stack.jwt_auth import AuthorizedCaller, authorized_caller
 
 API_ID = "local"
 ACCOUNT_ID = "000000000000"
 STAGE = "$default"
+DEFAULT_ROUTE_KEY = "$default"
 TEXT_CONTENT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded")
 
 
@@ -98,14 +106,15 @@ def _is_text(content_type: str | None) -> bool:
 
 def http_api_event(
     request: IncomingRequest,
-    match: RouteMatch,
+    match: RouteMatch | None,
     caller: AuthorizedCaller | None,
     *,
     now: datetime | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """The payload format 2.0 event API Gateway would send for this request."""
+    """The payload format 2.0 event API Gateway would send for this request (match None: the $default route)."""
     now = now or datetime.now(UTC)
+    route_key = match.route.route_key if match is not None else DEFAULT_ROUTE_KEY
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -121,7 +130,7 @@ def http_api_event(
 
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": match.route.route_key,
+        "routeKey": route_key,
         "rawPath": request.raw_path,
         "rawQueryString": request.raw_query,
         "headers": headers,
@@ -138,7 +147,7 @@ def http_api_event(
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": request_id or str(uuid.uuid4()),
-            "routeKey": match.route.route_key,
+            "routeKey": route_key,
             "stage": STAGE,
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -149,7 +158,7 @@ def http_api_event(
         event["cookies"] = cookies
     if query:
         event["queryStringParameters"] = query
-    if match.path_parameters:
+    if match is not None and match.path_parameters:
         event["pathParameters"] = dict(match.path_parameters)
     if caller is not None:
         event["requestContext"]["authorizer"] = {"jwt": {"claims": dict(caller.claims), "scopes": list(caller.scopes)}}
@@ -164,6 +173,55 @@ def http_api_event(
             event["body"] = base64.b64encode(request.body).decode("ascii")
             event["isBase64Encoded"] = True
     return event
+
+
+# What a client sends in the Authorization header of a built event. The authorizer checked it before
+# the function runs; the function must never need it, nor log it.
+SAMPLE_BEARER_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLWFsaWNlIn0.c2lnbmF0dXJlLXRoYXQtbXVzdC1uZXZlci1iZS1sb2dnZWQ"  # noqa: S105 - an example, not a secret
+EVENT_HOST = "127.0.0.1:3000"
+EVENT_USER_AGENT = "local-stack"
+
+
+@functools.cache
+def _template_routes() -> tuple[Route, ...]:
+    from local_stack.api_routes import api_routes  # api_routes builds on this module's Route
+
+    return api_routes()
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    sub: str | None = "user-alice",
+    scopes: Sequence[str] = (),
+    query: Mapping[str, str] | None = None,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
+    routes: tuple[Route, ...] | None = None,
+) -> dict[str, Any]:
+    """The event the API function gets for one request that passed the authorizer as `sub` with `scopes`
+    (sub=None: no token, no claims). The route is matched against `routes` (the template's by default).
+    A dict or list body is sent as JSON; `headers` replace the defaults of the same name."""
+    request_headers = {"accept": "application/json", "host": EVENT_HOST, "user-agent": EVENT_USER_AGENT}
+    if sub is not None:
+        request_headers["authorization"] = f"Bearer {SAMPLE_BEARER_TOKEN}"
+    if body is not None and not isinstance(body, str | bytes):
+        body = json.dumps(body)
+    if body is not None:
+        request_headers["content-type"] = "application/json"
+    request_headers.update({name.lower(): value for name, value in (headers or {}).items()})
+    request = IncomingRequest(
+        method=method,
+        raw_path=path,
+        raw_query=urlencode(query or {}),
+        headers=list(request_headers.items()),
+        body=body.encode() if isinstance(body, str) else body or b"",
+    )
+    match = match_route(method, path, routes if routes is not None else _template_routes())
+    caller = authorized_caller(sub, scopes) if sub is not None else None
+    return http_api_event(request, match, caller, request_id=request_id)
 
 
 @dataclass(frozen=True)

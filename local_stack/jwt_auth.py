@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,17 +83,9 @@ class JwtAuthorizer:
         return f"JwtAuthorizer(issuer={self._issuer!r}, audience={self._audience!r})"
 
     def issue(self, subject: str, *, scopes: Sequence[str] = (), ttl_s: int = DEFAULT_TOKEN_TTL_S) -> str:
-        now = int(self._clock())
-        claims: dict[str, Any] = {
-            "sub": subject,
-            "iss": self._issuer,
-            "aud": self._audience,
-            "iat": now,
-            "exp": now + ttl_s,
-            "jti": secrets.token_hex(8),
-        }
-        if scopes:
-            claims["scope"] = " ".join(scopes)
+        claims = token_claims(
+            subject, scopes=scopes, issuer=self._issuer, audience=self._audience, now=int(self._clock()), ttl_s=ttl_s
+        )
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def authorize(self, authorization_header: str | None) -> AuthorizedCaller | None:
@@ -113,11 +105,43 @@ class JwtAuthorizer:
             )
         except jwt.PyJWTError:
             return None
-        scopes = str(claims.get("scope", "")).split()
-        return AuthorizedCaller(
-            claims={name: _claim_as_gateway_sends_it(value) for name, value in claims.items()},
-            scopes=scopes,
-        )
+        return caller_from_claims(claims)
+
+
+def token_claims(
+    subject: str,
+    *,
+    scopes: Sequence[str] = (),
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    now: int,
+    ttl_s: int = DEFAULT_TOKEN_TTL_S,
+) -> dict[str, Any]:
+    """The claims of a token issued here."""
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": secrets.token_hex(8),
+    }
+    if scopes:
+        claims["scope"] = " ".join(scopes)
+    return claims
+
+
+def caller_from_claims(claims: Mapping[str, Any]) -> AuthorizedCaller:
+    """What API Gateway passes the function for a verified token with these claims."""
+    return AuthorizedCaller(
+        claims={name: _claim_as_gateway_sends_it(value) for name, value in claims.items()},
+        scopes=str(claims.get("scope", "")).split(),
+    )
+
+
+def authorized_caller(subject: str, scopes: Sequence[str] = ()) -> AuthorizedCaller:
+    """What the authorizer passes on for a valid token of `subject` with these scopes, issued now."""
+    return caller_from_claims(token_claims(subject, scopes=scopes, now=int(time.time())))
 
 
 def _bearer_token(header: str | None) -> str | None:

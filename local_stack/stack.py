@@ -13,28 +13,23 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.exceptions import RedisError
 
 from local_stack.api_routes import api_routes
-from local_stack.aws import (
-    DUMMY_ACCESS_KEY_ID,
-    DUMMY_SECRET_ACCESS_KEY,
-    PORTFOLIO_TABLE,
-    REFRESH_QUEUE,
-    LocalAws,
-    MotoStack,
-)
+from local_stack.aws import PORTFOLIO_TABLE, REFRESH_QUEUE, LocalAws, MotoStack
+from local_stack.coins_api import CoinsApiServer
 from local_stack.config import PUBLIC_PRICES_API_URL, LocalStackSettings
 from local_stack.demo import load_demo
 from local_stack.embedded_redis import LocalRedis, RedisKind, start_redis
-from local_stack.functions import Functions, load_functions
+from local_stack.functions import Functions, function_environment, load_functions
 from local_stack.gateway import Exchange, Gateway, GatewayServer
 from local_stack.http_events import HttpResponse, json_response
 from local_stack.jwt_auth import JwtAuthorizer, load_or_create_secret
-from local_stack.offline_prices import OfflinePricesServer
 from local_stack.refresh import RefreshRunner
 from local_stack.scheduler import ScheduleThread
 from local_stack.sqs_poller import PollerThread, PollResult, QueueTurns, SqsPoller
 
 REFRESH_PATH = "/_local/refresh"
 POLL_WAIT_S = 1
+# The offline coins API keeps the last requests it answered, not every one of a long session.
+PRICE_REQUESTS_KEPT = 1000
 
 Say = Callable[[str], None]
 
@@ -169,10 +164,10 @@ class LocalStack:
     def _start_prices(self) -> PricesSource:
         settings = self.settings
         if settings.offline_prices:
-            server = OfflinePricesServer().start()
+            server = CoinsApiServer(request_log_size=PRICE_REQUESTS_KEPT).start()
             self._on_stop("offline prices", server.stop)
             return PricesSource(
-                server.url, f"offline: {len(server.prices)} recorded prices served at {server.url} (timestamps = now)"
+                server.url, f"offline: {server.book_size} recorded prices served at {server.url} (timestamps = now)"
             )
         if settings.prices_api_url:
             return PricesSource(settings.prices_api_url, f"custom: {redact_url(settings.prices_api_url)}")
@@ -185,22 +180,16 @@ class LocalStack:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
         os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": aws.endpoint,
-                "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-                "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
-                "AWS_REGION": aws.region,
-                "AWS_DEFAULT_REGION": aws.region,
-                "STAGE": self.settings.stage,
-                "TABLE_NAME": aws.table_names[PORTFOLIO_TABLE],
-                "REFRESH_QUEUE_URL": aws.queue_urls[REFRESH_QUEUE],
-                "REFRESH_INTERVAL_SECONDS": str(self.settings.refresh_interval_s),
-                "REDIS_URL": redis.url,
-                "REDIS_CLUSTER_MODE": "false",
-                "PRICES_API_URL": prices.url,
-                # No X-Ray daemon here.
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
+            function_environment(
+                aws_endpoint=aws.endpoint,
+                region=aws.region,
+                table_name=aws.table_names[PORTFOLIO_TABLE],
+                redis_url=redis.url,
+                prices_api_url=prices.url,
+                refresh_queue_url=aws.queue_urls[REFRESH_QUEUE],
+                refresh_interval_s=self.settings.refresh_interval_s,
+                stage=self.settings.stage,
+            )
         )
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "cross-chain-portfolio")
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Redis, moto's server over HTTP, the template's tables, a Lambda context."""
+"""Shared fixtures, from the local stack's own parts: a real Redis, moto's server over HTTP, the
+template's tables, the functions' environment, a Lambda context."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 
+from local_stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
+
 # Before any handler or Powertools import: no X-Ray daemon, no real AWS account.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
-os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_ACCESS_KEY_ID"] = DUMMY_ACCESS_KEY_ID
+os.environ["AWS_SECRET_ACCESS_KEY"] = DUMMY_SECRET_ACCESS_KEY
 os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")
@@ -19,13 +22,14 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 import boto3
 import pytest
 import redis
-from moto.server import ThreadedMotoServer
 from portfolio import wiring
 from portfolio.settings import Settings
 
+from local_stack.aws import MotoServer
+from local_stack.embedded_redis import RedisClusterNode, RedisServer
+from local_stack.functions import function_environment as local_function_environment
+from local_stack.lambda_context import LocalLambdaContext
 from local_stack.template_resources import create_tables
-from tests.support.lambda_context import LambdaContext
-from tests.support.processes import RedisClusterNode, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +64,11 @@ def no_recent_readers(redis_client: redis.Redis) -> None:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """moto's server on loopback: AWS APIs over real HTTP."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    """moto's server on loopback, as the local stack runs it: AWS APIs over real HTTP."""
+    server = MotoServer().start()
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint
     try:
-        yield endpoint
+        yield server.endpoint
     finally:
         server.stop()
 
@@ -98,14 +99,18 @@ def settings(moto_endpoint: str, table_names: dict[str, str], redis_url: str) ->
 
 @pytest.fixture
 def function_environment(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[Callable[..., Settings]]:
-    """Set what template.yaml sets on a function, pointed at this test's stand-ins, plus `variables`;
-    the per-container singletons are rebuilt from it. Returns the settings the function will read."""
+    """Set what template.yaml sets on a function (the local stack's function_environment), pointed at this
+    test's tables, moto and the test Redis, plus `variables`; the per-container singletons are rebuilt
+    from it. Returns the settings the function will read."""
 
     def configure(**variables: str) -> Settings:
         environment = {
-            "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-            "TABLE_NAME": settings.table_name,
-            "REDIS_URL": settings.redis_url or "",
+            **local_function_environment(
+                aws_endpoint=settings.aws_endpoint_url or "",
+                region=settings.aws_region,
+                table_name=settings.table_name,
+                redis_url=settings.redis_url or "",
+            ),
             **variables,
         }
         for name, value in environment.items():
@@ -124,8 +129,8 @@ def user_id() -> str:
 
 
 @pytest.fixture
-def lambda_context() -> LambdaContext:
-    return LambdaContext()
+def lambda_context() -> LocalLambdaContext:
+    return LocalLambdaContext("test-function")
 
 
 @pytest.fixture(scope="session")

@@ -2,40 +2,40 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
 from portfolio import wiring
 
 from local_stack.api_routes import api_routes
+from local_stack.coins_api import CoinsApiServer
 from local_stack.demo import DEMO_TRANSACTIONS, load_demo
+from local_stack.functions import function_environment, load_handler
 from local_stack.gateway import Gateway
 from local_stack.http_events import IncomingRequest
 from local_stack.jwt_auth import JwtAuthorizer
 from local_stack.lambda_context import LocalLambdaContext
-from local_stack.offline_prices import OfflinePricesServer
 
 SECRET = "demo-test-signing-key-long-enough-for-hs256"
 
 
 @pytest.fixture
 def gateway(monkeypatch, settings, local_stack_redis_url):
-    prices = OfflinePricesServer().start()
+    prices = CoinsApiServer().start()
     # The demo's user ids are fixed (alice, bob, carol): hence the Redis database of these tests only.
-    environment = {
-        "TABLE_NAME": settings.table_name,
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "REDIS_URL": local_stack_redis_url,
-        "PRICES_API_URL": prices.url,
-        "REDIS_SOCKET_TIMEOUT_MS": "2000",
-        "REDIS_CONNECT_TIMEOUT_MS": "2000",
-    }
+    environment = function_environment(
+        aws_endpoint=settings.aws_endpoint_url or "",
+        region=settings.aws_region,
+        table_name=settings.table_name,
+        redis_url=local_stack_redis_url,
+        prices_api_url=prices.url,
+    )
+    environment.update(REDIS_SOCKET_TIMEOUT_MS="2000", REDIS_CONNECT_TIMEOUT_MS="2000")
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
-    handler = importlib.import_module("api.app").lambda_handler
-    yield Gateway(handler, api_routes(), JwtAuthorizer(SECRET), lambda: LocalLambdaContext("api"))
+    api = load_handler("ApiFunction")
+    yield Gateway(api, api_routes(), JwtAuthorizer(SECRET), lambda: LocalLambdaContext("api"))
     wiring.reset()
     prices.stop()
 

@@ -17,8 +17,8 @@ from portfolio.domain.tokens import normalize_token
 from portfolio.settings import Settings
 
 from local_stack.aws import MotoStack
+from local_stack.coins_api import CoinsApiServer, load_recorded_prices
 from local_stack.embedded_redis import RedisKind, start_redis
-from local_stack.offline_prices import OfflinePricesServer, load_recorded_prices
 from local_stack.sqs_poller import SqsPoller
 from local_stack.template_resources import create_queues
 
@@ -44,7 +44,7 @@ def test_the_recorded_set_prices_every_token_of_the_registry():
 
 @pytest.fixture
 def offline_prices():
-    server = OfflinePricesServer(clock=lambda: FROZEN_NOW).start()
+    server = CoinsApiServer(clock=lambda: FROZEN_NOW).start()
     yield server
     server.stop()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import free_port
+from local_stack.ports import free_port
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120

@@ -22,10 +22,10 @@ import boto3
 import pytest
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.embedded_redis import RedisServer
 from local_stack.template_resources import create_queues
 from tests.faults.handlers import RefreshQueues
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.processes import RedisServer
 
 FAULTS_DIR = Path(__file__).parent
 _FIGURES: dict[str, dict[str, Any]] = {}
@@ -51,8 +51,8 @@ def fault_figures(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def coins_api() -> Iterator[FakeCoinsApi]:
-    with FakeCoinsApi(price_every_coin=True) as api:
+def coins_api() -> Iterator[CoinsApiServer]:
+    with CoinsApiServer(prices={}, price_every_coin=True) as api:
         yield api
 
 
@@ -85,7 +85,7 @@ FunctionEnv = Callable[..., Settings]
 
 @pytest.fixture
 def function_env(
-    function_environment: FunctionEnv, coins_api: FakeCoinsApi, refresh_queues: RefreshQueues
+    function_environment: FunctionEnv, coins_api: CoinsApiServer, refresh_queues: RefreshQueues
 ) -> FunctionEnv:
     """function_env(NAME=value, ...) sets the functions' environment and rebuilds the container's wiring."""
 

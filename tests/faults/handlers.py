@@ -14,10 +14,11 @@ from portfolio import wiring
 from portfolio.adapters.dynamodb.items import user_partition_key
 from portfolio.services.refresh_planner import RefreshMessage
 
+from local_stack.functions import load_handler
+from local_stack.http_events import http_event
+from local_stack.lambda_context import LocalLambdaContext
 from local_stack.scheduler import scheduled_event as local_scheduled_event
 from local_stack.sqs_poller import PollResult, SqsPoller
-from tests.support.http_events import http_event
-from tests.support.lambda_context import LambdaContext
 
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 
@@ -39,11 +40,11 @@ class ApiResponse:
         return json.loads(self.raw_body)
 
 
-def invoke_api(event: dict[str, Any], context: LambdaContext | None = None) -> ApiResponse:
-    """functions/api/app.py's lambda_handler on one HTTP API (payload 2.0) event."""
-    from api.app import lambda_handler
+def invoke_api(event: dict[str, Any], context: LocalLambdaContext | None = None) -> ApiResponse:
+    """The API function's handler on one HTTP API (payload 2.0) event."""
+    api = load_handler("ApiFunction")
 
-    answer = lambda_handler(event, context or LambdaContext(aws_request_id=event["requestContext"]["requestId"]))
+    answer = api(event, context or LocalLambdaContext("api", aws_request_id=event["requestContext"]["requestId"]))
     body = answer.get("body") or ""
     if answer.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
@@ -80,17 +81,17 @@ def refresh_body(user_ids: list[str], window: datetime = WINDOW) -> str:
     return RefreshMessage(window=window, user_ids=user_ids).model_dump_json(by_alias=True)
 
 
-def run_scheduler(when: datetime = WINDOW, context: LambdaContext | None = None) -> dict[str, Any]:
-    from refresh_scheduler.app import lambda_handler
+def run_scheduler(when: datetime = WINDOW, context: LocalLambdaContext | None = None) -> dict[str, Any]:
+    scheduler = load_handler("RefreshSchedulerFunction")
 
-    return lambda_handler(scheduled_event(when), context or LambdaContext())
+    return scheduler(scheduled_event(when), context or LocalLambdaContext("refresh-scheduler"))
 
 
 def drain_with_price_updater(sqs_client: Any, queue_url: str, **poller_options: Any) -> list[PollResult]:
     """What Lambda's event source mapping does: hand the queue to the price updater until it is empty."""
-    from price_updater.app import lambda_handler
+    price_updater = load_handler("PriceUpdaterFunction")
 
-    return SqsPoller(sqs_client, queue_url, lambda_handler, **poller_options).drain()
+    return SqsPoller(sqs_client, queue_url, price_updater, **poller_options).drain()
 
 
 def partition_items(user_id: str) -> list[dict[str, Any]]:

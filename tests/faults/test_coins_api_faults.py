@@ -18,6 +18,8 @@ from portfolio.adapters.price_redis_tier import DEFAULT_KEY_PREFIX
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.lambda_context import LocalLambdaContext
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import (
     WINDOW,
@@ -27,8 +29,6 @@ from tests.faults.handlers import (
     run_scheduler,
     warmed_prices,
 )
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.lambda_context import LambdaContext
 
 AMOUNT = Decimal("2")
 NEXT_WINDOW = WINDOW + timedelta(minutes=5)
@@ -53,7 +53,7 @@ def seed_users(user_count: int, tokens: list[TokenId], per_user: int) -> dict[st
     return holdings
 
 
-def price_all(coins_api: FakeCoinsApi, tokens: list[TokenId], offset: Decimal) -> dict[str, Decimal]:
+def price_all(coins_api: CoinsApiServer, tokens: list[TokenId], offset: Decimal) -> dict[str, Decimal]:
     prices = {token.key: Decimal(index + 1) + offset for index, token in enumerate(tokens)}
     for key, price in prices.items():
         coins_api.set_price(key, price)
@@ -67,7 +67,7 @@ def forget_shared_price_tiers(tokens: list[TokenId]) -> None:
 
 
 def refresh(
-    sqs_client: Any, queues: RefreshQueues, when: Any, context: LambdaContext | None = None, **poller_options: Any
+    sqs_client: Any, queues: RefreshQueues, when: Any, context: LocalLambdaContext | None = None, **poller_options: Any
 ) -> list[Any]:
     run_scheduler(when, context)
     results = drain_with_price_updater(sqs_client, queues.url, **poller_options)
@@ -78,7 +78,7 @@ def refresh(
 
 
 def test_given_a_mix_of_api_faults_when_a_refresh_runs_then_it_completes_and_no_price_is_lost_or_zero(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
     fault_figures: dict,
 ) -> None:
     # Given: 4 users over 20 tokens, priced once by a healthy API (the last-known prices)
@@ -138,7 +138,7 @@ def test_given_a_mix_of_api_faults_when_a_refresh_runs_then_it_completes_and_no_
 
 
 def test_given_an_api_that_never_answers_in_time_when_a_refresh_runs_then_each_chunk_gives_up_after_its_attempts(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
     fault_figures: dict,
 ) -> None:
     # Given: priced users
@@ -167,7 +167,7 @@ def test_given_an_api_that_never_answers_in_time_when_a_refresh_runs_then_each_c
 
 
 def test_given_an_api_asking_to_retry_later_when_a_refresh_runs_then_retries_stop_at_the_invocation_deadline(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
     fault_figures: dict,
 ) -> None:
     # Given: priced users, and retries allowed far beyond what the invocation has time for
@@ -181,10 +181,10 @@ def test_given_an_api_asking_to_retry_later_when_a_refresh_runs_then_retries_sto
     forget_shared_price_tiers(tokens)
     coins_api.reset_counters()
     coins_api.fail_always(503, retry_after="1")
-    contexts: list[LambdaContext] = []
+    contexts: list[LocalLambdaContext] = []
 
-    def short_lived_context() -> LambdaContext:
-        contexts.append(LambdaContext(timeout_ms=4_000))
+    def short_lived_context() -> LocalLambdaContext:
+        contexts.append(LocalLambdaContext("test-function", timeout_s=4))
         return contexts[-1]
 
     refresh(sqs_client, refresh_queues, NEXT_WINDOW, short_lived_context(), context_factory=short_lived_context)

@@ -37,10 +37,10 @@ from portfolio.services.price_service import PriceService
 from portfolio.services.transaction_recorder import TransactionRecorder
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
 from local_stack.sqs_poller import SqsPoller
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import WINDOW, RefreshQueues, random_address, refresh_body
-from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.faulty_dynamodb import faulty_dynamodb
 from tests.support.stored_state import stored_state
 
@@ -123,7 +123,7 @@ def refresh_rounds(updater: Container, sqs_client: Any, queue_url: str, users: l
 
 
 def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_users_then_every_one_is_kept_and_counted(
-    containers: tuple[Container, Container], coins_api: FakeCoinsApi, sqs_client: Any,
+    containers: tuple[Container, Container], coins_api: CoinsApiServer, sqs_client: Any,
     refresh_queues: RefreshQueues, fault_figures: dict,
 ) -> None:
     api, updater = containers
@@ -199,7 +199,7 @@ class RecordsBeforeWarming:
 
 
 def test_given_a_transaction_recorded_between_a_refresh_load_and_its_cache_warm_when_read_then_it_shows(
-    containers: tuple[Container, Container], coins_api: FakeCoinsApi, user_id: str
+    containers: tuple[Container, Container], coins_api: CoinsApiServer, user_id: str
 ) -> None:
     # Given: a user holding 1 unit at 1.25, a refresher about to warm the cache with what it loaded
     api, updater = containers

@@ -7,6 +7,8 @@ from typing import Any
 from portfolio import wiring
 from portfolio.adapters.portfolio_cache import CacheKind
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.functions import load_handler
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import (
     WINDOW,
@@ -20,10 +22,9 @@ from tests.faults.handlers import (
     run_scheduler,
     scheduled_event,
 )
-from tests.support.fake_coins_api import FakeCoinsApi
 
 
-def users_holding_a_token(count: int, coins_api: FakeCoinsApi) -> list[str]:
+def users_holding_a_token(count: int, coins_api: CoinsApiServer) -> list[str]:
     users = []
     for index in range(count):
         user_id = f"dup-{index}-{random_address()[-12:]}"
@@ -42,7 +43,7 @@ def state_of(users: list[str]) -> dict[str, Any]:
 
 
 def test_given_a_refresh_message_delivered_twice_when_both_are_processed_then_the_state_is_as_after_one(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, sqs_client: Any, refresh_queues: RefreshQueues
+    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues
 ) -> None:
     # Given
     function_env()
@@ -62,13 +63,13 @@ def test_given_a_refresh_message_delivered_twice_when_both_are_processed_then_th
 
 
 def test_given_the_same_schedule_event_twice_when_both_run_then_users_are_queued_and_refreshed_once(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
     lambda_context: Any,
 ) -> None:
     # Given: a fresh table with 12 readers (one message)
     function_env()
     users = users_holding_a_token(12, coins_api)
-    from refresh_scheduler.app import lambda_handler as scheduler
+    scheduler = load_handler("RefreshSchedulerFunction")
 
     event = scheduled_event(WINDOW)
 
@@ -90,7 +91,7 @@ def test_given_the_same_schedule_event_twice_when_both_run_then_users_are_queued
 
 
 def test_given_the_same_transactions_posted_twice_when_read_then_the_state_is_as_after_one(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, user_id: str
+    function_env: FunctionEnv, coins_api: CoinsApiServer, user_id: str
 ) -> None:
     # Given
     function_env()

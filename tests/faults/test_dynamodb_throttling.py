@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from portfolio.adapters.dynamodb.items import PROFILE_SK
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.functions import load_handler
 from local_stack.sqs_poller import SqsPoller
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import (
@@ -26,7 +28,6 @@ from tests.faults.handlers import (
     run_scheduler,
     total_value,
 )
-from tests.support.fake_coins_api import FakeCoinsApi
 from tests.support.faulty_dynamodb import FaultyDynamoDb, faulty_dynamodb
 
 
@@ -53,7 +54,7 @@ def transaction_ids(user_id: str) -> set[str]:
     return {item["id"]["S"] for item in partition_items(user_id) if item["sk"]["S"].startswith("TX#")}
 
 
-def holder(user_id: str, coins_api: FakeCoinsApi) -> str:
+def holder(user_id: str, coins_api: CoinsApiServer) -> str:
     """A user holding 3 units of a token priced 10; returns the token address."""
     token = random_address()
     coins_api.set_price(f"ethereum:{token}", "10")
@@ -63,7 +64,7 @@ def holder(user_id: str, coins_api: FakeCoinsApi) -> str:
 
 
 def test_given_commits_throttled_twice_when_a_batch_is_posted_then_the_retries_land_it_whole(
-    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: FakeCoinsApi, user_id: str,
+    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: CoinsApiServer, user_id: str,
     fault_figures: dict,
 ) -> None:
     # Given
@@ -82,7 +83,7 @@ def test_given_commits_throttled_twice_when_a_batch_is_posted_then_the_retries_l
 
 
 def test_given_commits_always_throttled_when_a_batch_is_posted_then_it_fails_and_nothing_of_it_is_stored(
-    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: FakeCoinsApi, user_id: str
+    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: CoinsApiServer, user_id: str
 ) -> None:
     # Given
     function_env(AWS_ENDPOINT_URL=throttled_commits.url, DYNAMODB_MAX_ATTEMPTS="2")
@@ -105,7 +106,7 @@ def test_given_commits_always_throttled_when_a_batch_is_posted_then_it_fails_and
 
 
 def test_given_a_bulk_import_larger_than_one_commit_when_its_second_step_is_throttled_then_a_repeat_completes_it(
-    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: FakeCoinsApi, user_id: str
+    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: CoinsApiServer, user_id: str
 ) -> None:
     # Given: 150 transactions, more than one DynamoDB transaction holds (imports are committed in steps)
     function_env(AWS_ENDPOINT_URL=throttled_commits.url, DYNAMODB_MAX_ATTEMPTS="2")
@@ -137,11 +138,11 @@ def test_given_a_bulk_import_larger_than_one_commit_when_its_second_step_is_thro
 
 
 def test_given_portfolio_loads_throttled_when_a_refresh_runs_then_nothing_changes_and_the_redelivery_succeeds(
-    function_env: FunctionEnv, moto_endpoint: str, coins_api: FakeCoinsApi, sqs_client: Any,
+    function_env: FunctionEnv, moto_endpoint: str, coins_api: CoinsApiServer, sqs_client: Any,
     refresh_queues: RefreshQueues, user_id: str, fault_figures: dict,
 ) -> None:
     from portfolio import wiring
-    from price_updater.app import lambda_handler
+    price_updater = load_handler("PriceUpdaterFunction")
 
     with faulty_dynamodb(moto_endpoint, only=is_portfolio_batch_load) as proxy:
         # Given: a reader's portfolio refreshed once, then a price move
@@ -158,7 +159,7 @@ def test_given_portfolio_loads_throttled_when_a_refresh_runs_then_nothing_change
         # When: loading the users' portfolios is throttled during the next refresh
         proxy.throttle = -1
         run_scheduler(WINDOW + timedelta(minutes=5))
-        poller = SqsPoller(sqs_client, refresh_queues.url, lambda_handler)
+        poller = SqsPoller(sqs_client, refresh_queues.url, price_updater)
         throttled_run = poller.poll_once()
 
         # Then: the message is reported failed, nothing was written, and the views stay as they were

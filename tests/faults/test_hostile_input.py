@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, settings
 from portfolio.api.openapi import openapi_document
 from schemathesis import GenerationMode
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.functions import load_handler
+from local_stack.http_events import http_event
 from local_stack.template_resources import create_tables
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import ApiResponse, buy, call_api, invoke_api, partition_items, random_address
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.http_events import http_event
 from tests.support.lambda_wsgi import LambdaWsgiApp
 
 TOKEN = random_address()
@@ -115,7 +116,7 @@ def recorded_users() -> dict[str, str]:
 
 
 @pytest.fixture
-def holder(function_env: FunctionEnv, coins_api: FakeCoinsApi, recorded_users: dict[str, str]) -> Holder:
+def holder(function_env: FunctionEnv, coins_api: CoinsApiServer, recorded_users: dict[str, str]) -> Holder:
     """One user of the module with one stored buy (recorded by the first test), as it is right now."""
     function_env(PRICE_MAX_ATTEMPTS="1")
     coins_api.set_price(f"ethereum:{TOKEN}", "10")
@@ -159,7 +160,7 @@ def test_given_a_hostile_path_when_requested_then_a_clear_4xx_and_nothing_is_sto
 
 @pytest.mark.parametrize("amount", ["0.30000000000000000001", "1234567890.123456789012345678901"])
 def test_given_an_amount_as_a_json_number_beyond_float_precision_when_posted_then_it_is_kept_digit_for_digit(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, user_id: str, amount: str
+    function_env: FunctionEnv, coins_api: CoinsApiServer, user_id: str, amount: str
 ) -> None:
     function_env(PRICE_MAX_ATTEMPTS="1")
     coins_api.set_price(f"ethereum:{TOKEN}", "10")
@@ -181,9 +182,7 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 @pytest.fixture
 def wsgi_app(function_env: FunctionEnv) -> LambdaWsgiApp:
     function_env(PRICE_MAX_ATTEMPTS="1")
-    from api.app import lambda_handler
-
-    return LambdaWsgiApp(lambda_handler)
+    return LambdaWsgiApp(load_handler("ApiFunction"))
 
 
 @schema.parametrize()
@@ -200,7 +199,7 @@ def test_given_generated_valid_and_invalid_requests_when_sent_then_no_5xx_and_ev
 
 
 def test_given_a_buy_worth_more_than_30_digits_when_posted_then_reads_still_answer_with_its_exact_value(
-    function_env: FunctionEnv, coins_api: FakeCoinsApi, user_id: str
+    function_env: FunctionEnv, coins_api: CoinsApiServer, user_id: str
 ) -> None:
     function_env(PRICE_MAX_ATTEMPTS="1")
     coins_api.set_price(f"ethereum:{TOKEN}", "10")

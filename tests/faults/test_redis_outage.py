@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from portfolio import wiring
 
+from local_stack.embedded_redis import RedisServer
 from tests.faults.conftest import FunctionEnv
 from tests.faults.handlers import buy, call_api, random_address, total_value
-from tests.support.processes import RedisServer
 from tests.support.tcp_proxy import TcpProxy
 
 READS_WHILE_DOWN = 20

@@ -1,1 +1,7 @@
-"""Real local stand-ins for outside systems: a Redis process, moto's server, a coins API."""
+"""Fault tools: what tests put between the functions and the systems they call to make those fail
+(aws_proxy, faulty_dynamodb, tcp_proxy), read back what was stored (stored_state), or drive the API
+handler from HTTP tools (lambda_wsgi). Everything the system runs on is the local stack's
+(local_stack): Redis, moto, the coins API, events, Lambda contexts, the functions' environment.
+
+fake_coins_api, http_events, lambda_context and processes only re-export local_stack for benchmarks/.
+"""

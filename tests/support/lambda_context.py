@@ -1,4 +1,4 @@
-"""The Lambda context for invoking handlers in tests: the local stack's, with test defaults."""
+"""Only for benchmarks/ until they use local_stack.lambda_context.LocalLambdaContext directly."""
 
 from __future__ import annotations
 

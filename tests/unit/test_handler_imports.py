@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from local_stack.functions import handler_locations
+
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("api.app", "price_updater.app", "refresh_scheduler.app")
+# The module Lambda imports for each function (the template's CodeUri and Handler), as the local stack loads it.
+LOCATIONS = handler_locations()
+HANDLERS = tuple(sorted(location.module for location in LOCATIONS.values()))
+API = LOCATIONS["ApiFunction"]
 
 _IMPORTED = """
 import json, sys
@@ -26,15 +31,16 @@ print(json.dumps([name for name in ("aws_xray_sdk.core", "boto3") if name in sys
 _TRACED_IN_LAMBDA = """
 import json, sys
 sys.path[:0] = [{functions!r}, {root!r}]
-from api import app
+import importlib
+handler = getattr(importlib.import_module({module!r}), {attribute!r})
 
 observed = {{"at_import": "aws_xray_sdk.core" in sys.modules}}
 from aws_xray_sdk.core import patcher
 from portfolio import observability, wiring
-from tests.support.lambda_context import LambdaContext
+from local_stack.lambda_context import LocalLambdaContext
 
 event = json.loads(open({health_event!r}).read())
-observed["health_status"] = app.lambda_handler(event, LambdaContext())["statusCode"]
+observed["health_status"] = handler(event, LocalLambdaContext("api"))["statusCode"]
 observed["tracing"] = not observability.powertools_tracer().disabled
 observed["patched_after_health"] = sorted(patcher._PATCHED_MODULES)
 wiring.dynamodb_client()
@@ -69,14 +75,18 @@ def test_given_a_handler_when_imported_then_the_x_ray_sdk_is_not(module):
 
 
 def test_given_the_api_when_imported_then_boto3_waits_for_the_first_dynamodb_call():
-    probe = _IMPORTED.format(functions=str(ROOT / "functions"), root=str(ROOT), module="api.app")
+    probe = _IMPORTED.format(functions=str(ROOT / "functions"), root=str(ROOT), module=API.module)
 
     assert "boto3" not in _run(probe, _environment())
 
 
 def test_given_lambda_with_active_tracing_then_the_handler_is_traced_and_only_botocore_is_patched(tmp_path):
     probe = _TRACED_IN_LAMBDA.format(
-        functions=str(ROOT / "functions"), root=str(ROOT), health_event=str(ROOT / "events" / "api-health.json")
+        functions=str(ROOT / "functions"),
+        root=str(ROOT),
+        module=API.module,
+        attribute=API.attribute,
+        health_event=str(ROOT / "events" / "api-health.json"),
     )
     lambda_environment = _environment(
         LAMBDA_TASK_ROOT=str(tmp_path),

@@ -12,9 +12,10 @@ import pytest
 from portfolio import wiring
 from portfolio.settings import Settings
 
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.http_events import http_event
-from tests.support.lambda_context import LambdaContext
+from local_stack.coins_api import CoinsApiServer
+from local_stack.functions import load_handler
+from local_stack.http_events import http_event
+from local_stack.lambda_context import LocalLambdaContext
 
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
 USDC = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
@@ -49,15 +50,15 @@ class DynamoCalls:
 
 
 @pytest.fixture
-def coins_api() -> Iterator[FakeCoinsApi]:
-    with FakeCoinsApi() as api:
+def coins_api() -> Iterator[CoinsApiServer]:
+    with CoinsApiServer(prices={}) as api:
         api.set_price(f"ethereum:{WETH}", "3000", symbol="WETH")
         api.set_price(f"ethereum:{USDC}", "1", symbol="USDC", decimals=6)
         yield api
 
 
 @pytest.fixture
-def api_settings(function_environment: Callable[..., Settings], coins_api: FakeCoinsApi) -> Settings:
+def api_settings(function_environment: Callable[..., Settings], coins_api: CoinsApiServer) -> Settings:
     """The handler's environment: what template.yaml would set, pointed at the local stand-ins."""
     return function_environment(
         PRICES_API_URL=coins_api.url,
@@ -85,14 +86,14 @@ Call = Callable[..., ApiResponse]
 @pytest.fixture
 def call(api_settings: Settings) -> Call:
     """Invoke lambda_handler with an HTTP API v2 event: call("GET", "/portfolios/x", sub="x", query={...})."""
-    from api.app import lambda_handler
+    api = load_handler("ApiFunction")
 
     def invoke(method: str, path: str, **event_options: Any) -> ApiResponse:
         event = http_event(method, path, **event_options)
         return invoke_event(event)
 
     def invoke_event(event: dict[str, Any]) -> ApiResponse:
-        answer = lambda_handler(event, LambdaContext(aws_request_id=event["requestContext"]["requestId"]))
+        answer = api(event, LocalLambdaContext("api", aws_request_id=event["requestContext"]["requestId"]))
         body = answer.get("body") or ""
         if answer.get("isBase64Encoded"):
             body = base64.b64decode(body).decode()

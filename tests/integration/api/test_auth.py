@@ -8,8 +8,8 @@ import pytest
 from portfolio import wiring
 from portfolio.observability import logger
 
+from local_stack.http_events import SAMPLE_BEARER_TOKEN
 from tests.integration.api.conftest import ADMIN_SCOPE, Call, DynamoCalls, buy
-from tests.support.http_events import SAMPLE_BEARER_TOKEN
 from tests.support.stored_state import stored_state
 
 READS = [

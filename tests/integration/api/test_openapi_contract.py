@@ -11,6 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from portfolio.api.openapi import openapi_document, render
 
+from local_stack.functions import load_handler
 from tests.integration.api.conftest import Call
 from tests.support.lambda_wsgi import LambdaWsgiApp
 
@@ -34,9 +35,7 @@ schema = schemathesis.openapi.from_dict(openapi_document())
 
 @pytest.fixture
 def wsgi_app(call: Call) -> LambdaWsgiApp:
-    from api.app import lambda_handler
-
-    return LambdaWsgiApp(lambda_handler)
+    return LambdaWsgiApp(load_handler("ApiFunction"))
 
 
 @schema.parametrize()

@@ -9,7 +9,7 @@ import pytest
 import redis
 from portfolio.adapters.activity_log import SHARDS, ActivityUnavailableError, RedisActivityLog, activity_key
 
-from tests.support.processes import free_port
+from local_stack.ports import free_port
 
 NOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
 from portfolio.adapters.redis_connection import make_redis_client
 from portfolio.settings import Settings
 
-from tests.support.processes import RedisServer
+from local_stack.embedded_redis import RedisServer
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.faults

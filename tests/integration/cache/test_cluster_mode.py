@@ -11,7 +11,7 @@ from portfolio.adapters.redis_connection import make_redis_client
 from portfolio.settings import Settings
 from redis.cluster import RedisCluster
 
-from tests.support.processes import free_port
+from local_stack.ports import free_port
 
 
 def test_given_cluster_mode_when_using_every_cache_operation_then_all_work_within_the_users_slot(

@@ -14,7 +14,7 @@ from portfolio.adapters.price_redis_tier import PriceRedisTier
 from portfolio.services.price_service import PriceService
 from portfolio.settings import Settings
 
-from tests.support.fake_coins_api import FakeCoinsApi
+from local_stack.coins_api import CoinsApiServer
 
 # Fast failure handling, so retries and backoff cost milliseconds in tests.
 FAST_RETRIES = {
@@ -31,19 +31,19 @@ def unique_evm_tokens(count: int, chain: str = "ethereum") -> list[str]:
 
 
 @pytest.fixture
-def coins_api_server() -> Iterator[FakeCoinsApi]:
-    with FakeCoinsApi(price_every_coin=True) as server:
+def coins_api_server() -> Iterator[CoinsApiServer]:
+    with CoinsApiServer(prices={}, price_every_coin=True) as server:
         yield server
 
 
 @pytest.fixture
-def price_settings(coins_api_server: FakeCoinsApi, redis_url: str) -> Settings:
+def price_settings(coins_api_server: CoinsApiServer, redis_url: str) -> Settings:
     """Settings for tests that need no DynamoDB."""
     return Settings(PRICES_API_URL=coins_api_server.url, REDIS_URL=redis_url, **FAST_RETRIES)
 
 
 @pytest.fixture
-def price_settings_with_tables(settings: Settings, coins_api_server: FakeCoinsApi) -> Settings:
+def price_settings_with_tables(settings: Settings, coins_api_server: CoinsApiServer) -> Settings:
     """The shared `settings` (moto tables, test Redis) pointed at the local coins API."""
     return Settings(
         AWS_ENDPOINT_URL=settings.aws_endpoint_url,

@@ -11,9 +11,9 @@ from portfolio.adapters.coins_api import make_coins_api
 from portfolio.observability import logger
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.ports import free_port
 from tests.integration.prices.conftest import FAST_RETRIES, ServiceFactory, unique_evm_tokens
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.processes import free_port
 
 API_KEY = "pro-key-7f3a9c1d2e4b"
 
@@ -40,13 +40,13 @@ def captured_logs() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-def keyed_settings(coins_api_server: FakeCoinsApi) -> Settings:
+def keyed_settings(coins_api_server: CoinsApiServer) -> Settings:
     coins_api_server.required_api_key = API_KEY
     return Settings(PRICES_API_URL=coins_api_server.url, PRICES_API_KEY=API_KEY, **FAST_RETRIES)
 
 
 def test_given_an_api_key_when_priced_then_it_is_sent_as_the_pro_path_segment(
-    coins_api_server: FakeCoinsApi, keyed_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, keyed_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     tokens = unique_evm_tokens(2)
@@ -63,7 +63,7 @@ def test_given_an_api_key_when_priced_then_it_is_sent_as_the_pro_path_segment(
 
 
 def test_given_an_api_key_and_a_failing_api_when_priced_then_no_log_line_holds_the_key(
-    coins_api_server: FakeCoinsApi, keyed_settings: Settings, make_service: ServiceFactory, captured_logs: io.StringIO
+    coins_api_server: CoinsApiServer, keyed_settings: Settings, make_service: ServiceFactory, captured_logs: io.StringIO
 ):
     # Given: an answer of every kind that gets logged: 500, 429, a dropped connection, then success
     coins_api_server.fail_next(1, status=500)

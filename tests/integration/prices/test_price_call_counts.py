@@ -9,14 +9,14 @@ from portfolio.adapters.price_redis_tier import PriceRedisTier
 from portfolio.domain.prices import PriceSource
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
 from tests.integration.prices.conftest import ServiceFactory, unique_evm_tokens
-from tests.support.fake_coins_api import FakeCoinsApi
 
 FIXTURES = Path(__file__).resolve().parents[2] / "unit" / "prices" / "fixtures" / "defillama"
 
 
 def test_given_120_unique_tokens_when_priced_then_three_calls_of_at_most_50_coins(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
 ):
     # Given
     tokens = unique_evm_tokens(120)
@@ -34,7 +34,7 @@ def test_given_120_unique_tokens_when_priced_then_three_calls_of_at_most_50_coin
 
 
 def test_given_prices_just_fetched_when_asked_again_within_the_ttl_then_no_call_and_memory_answers(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
 ):
     # Given
     tokens = unique_evm_tokens(120)
@@ -53,7 +53,7 @@ def test_given_prices_just_fetched_when_asked_again_within_the_ttl_then_no_call_
 
 
 def test_given_another_container_priced_the_tokens_when_a_new_instance_asks_then_redis_answers_without_a_call(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
 ):
     # Given: one container priced the tokens into the shared Redis
     tokens = unique_evm_tokens(120)
@@ -77,7 +77,7 @@ def test_given_another_container_priced_the_tokens_when_a_new_instance_asks_then
 
 
 def test_given_120_tokens_in_mixed_casing_with_duplicates_when_priced_then_still_three_calls(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
 ):
     # Given: every token twice, once lowercase and once with its hex digits upper-cased, plus repeats
     tokens = unique_evm_tokens(120)
@@ -96,7 +96,7 @@ def test_given_120_tokens_in_mixed_casing_with_duplicates_when_priced_then_still
 
 
 def test_given_native_eth_on_two_chains_when_priced_then_one_coin_is_asked_and_both_get_its_price(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     coins_api_server.set_price("coingecko:ethereum", "3456.78", symbol="ETH", decimals=None)
@@ -114,7 +114,7 @@ def test_given_native_eth_on_two_chains_when_priced_then_one_coin_is_asked_and_b
 
 
 def test_given_real_defillama_bodies_when_priced_then_prices_are_exact_decimals_with_their_own_timestamps(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     coins_api_server.price_every_coin = False
@@ -139,7 +139,7 @@ def test_given_real_defillama_bodies_when_priced_then_prices_are_exact_decimals_
 
 
 def test_given_memory_ttl_elapsed_when_asked_again_then_the_shared_tier_answers_not_the_api(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, redis_tier: PriceRedisTier, make_service: ServiceFactory
 ):
     # Given: a clock the test moves past the memory tier's TTL (the Redis TTL is left to Redis)
     now = [1000.0]

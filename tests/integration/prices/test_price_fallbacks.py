@@ -11,14 +11,14 @@ from portfolio.domain.prices import PriceSource
 from portfolio.domain.tokens import TokenId
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
 from tests.integration.prices.conftest import ServiceFactory, unique_evm_tokens
-from tests.support.fake_coins_api import FakeCoinsApi
 
 OBSERVED_AT = 1_700_000_000
 
 
 def test_given_prices_seen_before_when_the_api_answers_500_storm_then_last_known_prices_come_back_stale(
-    coins_api_server: FakeCoinsApi,
+    coins_api_server: CoinsApiServer,
     price_settings_with_tables: Settings,
     redis_tier: PriceRedisTier,
     last_known_store: LastKnownPriceStore,
@@ -51,7 +51,7 @@ def test_given_prices_seen_before_when_the_api_answers_500_storm_then_last_known
 
 
 def test_given_a_stale_answer_when_the_api_recovers_then_the_next_call_asks_it_again(
-    coins_api_server: FakeCoinsApi,
+    coins_api_server: CoinsApiServer,
     price_settings_with_tables: Settings,
     last_known_store: LastKnownPriceStore,
     make_service: ServiceFactory,
@@ -74,7 +74,7 @@ def test_given_a_stale_answer_when_the_api_recovers_then_the_next_call_asks_it_a
 
 
 def test_given_a_coin_the_api_leaves_out_when_priced_then_its_last_known_price_is_served_stale(
-    coins_api_server: FakeCoinsApi,
+    coins_api_server: CoinsApiServer,
     price_settings_with_tables: Settings,
     last_known_store: LastKnownPriceStore,
     make_service: ServiceFactory,
@@ -95,7 +95,7 @@ def test_given_a_coin_the_api_leaves_out_when_priced_then_its_last_known_price_i
 
 
 def test_given_a_low_confidence_price_when_priced_then_it_is_not_trusted_nor_cached(
-    coins_api_server: FakeCoinsApi,
+    coins_api_server: CoinsApiServer,
     price_settings_with_tables: Settings,
     redis_tier: PriceRedisTier,
     price_redis,
@@ -133,7 +133,7 @@ def test_given_a_low_confidence_price_when_priced_then_it_is_not_trusted_nor_cac
 
 
 def test_given_fresh_prices_when_fetched_then_each_is_recorded_as_last_known(
-    coins_api_server: FakeCoinsApi,
+    coins_api_server: CoinsApiServer,
     price_settings_with_tables: Settings,
     last_known_store: LastKnownPriceStore,
     make_service: ServiceFactory,
@@ -159,7 +159,7 @@ def test_given_fresh_prices_when_fetched_then_each_is_recorded_as_last_known(
 
 
 def test_given_malformed_json_in_one_chunk_when_priced_then_the_other_chunks_are_unaffected(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given: 120 tokens make three chunks; any request holding token 60 (second chunk) gets broken JSON
     tokens = unique_evm_tokens(120)
@@ -176,7 +176,7 @@ def test_given_malformed_json_in_one_chunk_when_priced_then_the_other_chunks_are
 
 
 def test_given_no_last_known_store_reachable_when_the_api_prices_then_fresh_prices_still_come_back(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory, dynamodb_client
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory, dynamodb_client
 ):
     # Given: a store whose table does not exist, so every DynamoDB call fails
     broken_store = LastKnownPriceStore(dynamodb_client, "no-such-table")

@@ -14,10 +14,12 @@ from portfolio.settings import Settings
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
+from local_stack.coins_api import CoinsApiServer
+from local_stack.embedded_redis import RedisServer
+from local_stack.ports import free_port
+
 # A single-node cluster owning every slot; it refuses cross-slot multi-key commands as a real cluster does.
 from tests.integration.prices.conftest import ServiceFactory, unique_evm_tokens
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.processes import RedisServer, free_port
 
 OBSERVED_AT = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -35,7 +37,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 
 def test_given_fresh_prices_when_stored_then_each_coin_has_its_own_key_with_the_configured_ttl(
-    coins_api_server: FakeCoinsApi,
+    coins_api_server: CoinsApiServer,
     price_settings: Settings,
     price_redis: redis.Redis,
     redis_tier: PriceRedisTier,
@@ -75,7 +77,7 @@ def test_given_a_garbled_value_in_redis_when_read_then_it_counts_as_a_miss(
 
 
 def test_given_nothing_listens_where_redis_should_be_when_priced_then_the_api_still_prices_everything(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     unreachable = PriceRedisTier(short_timeout_client(f"redis://127.0.0.1:{free_port()}/0"), price_settings)
@@ -92,7 +94,7 @@ def test_given_nothing_listens_where_redis_should_be_when_priced_then_the_api_st
 
 
 def test_given_redis_killed_after_it_was_warm_when_a_new_container_prices_then_the_api_answers(
-    own_redis: RedisServer, coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    own_redis: RedisServer, coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given: one container warmed the tier, then the Redis node dies
     tier = PriceRedisTier(short_timeout_client(own_redis.url), price_settings)

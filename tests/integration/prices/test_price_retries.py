@@ -11,8 +11,8 @@ import pytest
 from portfolio.domain.prices import PriceSource
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
 from tests.integration.prices.conftest import FAST_RETRIES, ServiceFactory, unique_evm_tokens
-from tests.support.fake_coins_api import FakeCoinsApi
 
 
 class RecordingSleep:
@@ -27,7 +27,7 @@ class RecordingSleep:
 
 
 def test_given_a_429_with_retry_after_when_priced_then_the_client_waits_that_long_and_succeeds(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     coins_api_server.fail_next(1, status=429, retry_after="0.03")
@@ -46,7 +46,7 @@ def test_given_a_429_with_retry_after_when_priced_then_the_client_waits_that_lon
 
 
 def test_given_a_retry_after_longer_than_the_backoff_cap_when_priced_then_the_chunk_gives_up_without_retrying(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given: the server asks for 120 s of patience; the cap in these settings is 0.05 s
     coins_api_server.fail_next(1, status=429, retry_after="120")
@@ -62,7 +62,7 @@ def test_given_a_retry_after_longer_than_the_backoff_cap_when_priced_then_the_ch
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
 def test_given_an_api_that_always_fails_when_priced_then_attempts_stop_at_the_configured_maximum(
-    status: int, coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    status: int, coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     coins_api_server.fail_always(status)
@@ -79,7 +79,7 @@ def test_given_an_api_that_always_fails_when_priced_then_attempts_stop_at_the_co
 
 
 def test_given_a_client_error_when_priced_then_it_is_not_retried(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     coins_api_server.fail_next(1, status=400)
@@ -93,7 +93,7 @@ def test_given_a_client_error_when_priced_then_it_is_not_retried(
 
 
 def test_given_dropped_connections_when_priced_then_the_client_retries_and_succeeds(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     coins_api_server.drop_next(2)
@@ -108,7 +108,7 @@ def test_given_dropped_connections_when_priced_then_the_client_retries_and_succe
 
 
 def test_given_an_api_slower_than_the_read_timeout_when_priced_then_each_attempt_times_out_and_attempts_are_bounded(
-    coins_api_server: FakeCoinsApi, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, make_service: ServiceFactory
 ):
     # Given
     settings = Settings(
@@ -127,7 +127,7 @@ def test_given_an_api_slower_than_the_read_timeout_when_priced_then_each_attempt
 
 
 def test_given_a_deadline_already_past_when_priced_then_no_request_is_made(
-    coins_api_server: FakeCoinsApi, price_settings: Settings, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, price_settings: Settings, make_service: ServiceFactory
 ):
     # Given
     service = make_service(price_settings)
@@ -141,7 +141,7 @@ def test_given_a_deadline_already_past_when_priced_then_no_request_is_made(
 
 
 def test_given_a_backoff_that_would_pass_the_deadline_when_the_api_fails_then_no_retry_is_made(
-    coins_api_server: FakeCoinsApi, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, make_service: ServiceFactory
 ):
     # Given: backoff of 10 s (jitter pinned to its maximum) against a deadline 5 s away
     settings = Settings(
@@ -161,7 +161,7 @@ def test_given_a_backoff_that_would_pass_the_deadline_when_the_api_fails_then_no
 
 
 def test_given_a_retry_after_beyond_the_deadline_when_rate_limited_then_no_retry_is_made(
-    coins_api_server: FakeCoinsApi, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, make_service: ServiceFactory
 ):
     # Given: the server asks for 3 s, the backoff cap would allow it, the deadline does not
     settings = Settings(PRICES_API_URL=coins_api_server.url, PRICE_BACKOFF_BASE_S=0.01, PRICE_BACKOFF_CAP_S=10)
@@ -178,7 +178,7 @@ def test_given_a_retry_after_beyond_the_deadline_when_rate_limited_then_no_retry
 
 
 def test_given_a_slow_api_and_a_near_deadline_when_priced_then_the_request_is_cut_at_the_deadline(
-    coins_api_server: FakeCoinsApi, make_service: ServiceFactory
+    coins_api_server: CoinsApiServer, make_service: ServiceFactory
 ):
     # Given: a read timeout far beyond the deadline; the deadline must shorten it
     settings = Settings(

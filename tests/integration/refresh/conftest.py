@@ -12,8 +12,8 @@ from portfolio import wiring
 from portfolio.adapters.dynamodb.store import PortfolioStore
 from portfolio.settings import Settings
 
+from local_stack.coins_api import CoinsApiServer
 from local_stack.template_resources import create_queues
-from tests.support.fake_coins_api import FakeCoinsApi
 
 MAX_RECEIVE_COUNT = 3
 
@@ -41,14 +41,14 @@ def refresh_queues(sqs_client) -> RefreshQueues:
 
 
 @pytest.fixture
-def coins_api() -> Iterator[FakeCoinsApi]:
-    with FakeCoinsApi(price_every_coin=True) as api:
+def coins_api() -> Iterator[CoinsApiServer]:
+    with CoinsApiServer(prices={}, price_every_coin=True) as api:
         yield api
 
 
 @pytest.fixture
 def refresh_env(
-    function_environment: Callable[..., Settings], refresh_queues: RefreshQueues, coins_api: FakeCoinsApi
+    function_environment: Callable[..., Settings], refresh_queues: RefreshQueues, coins_api: CoinsApiServer
 ) -> Settings:
     """The environment the two functions read in AWS, pointing at this test's tables, queues and coins API."""
     return function_environment(

@@ -20,16 +20,17 @@ from portfolio.domain.views import Resolution
 from portfolio.services.portfolio_refresher import PortfolioRefresher
 from portfolio.services.refresh_message import RefreshMessage
 from portfolio.services.transaction_recorder import TransactionRecorder
-from price_updater.app import lambda_handler as price_updater
 from price_updater.app import process_refresh_event
-from refresh_scheduler.app import lambda_handler as scheduler
 
+from local_stack.functions import load_handler
 from local_stack.scheduler import scheduled_event
 from local_stack.sqs_poller import SqsPoller
 from tests.integration.refresh.conftest import MAX_RECEIVE_COUNT
 from tests.integration.refresh.seeding import buy, random_token, seed_user
 from tests.integration.refresh.sqs_helpers import queue_depth, receive_all
 
+scheduler = load_handler("RefreshSchedulerFunction")
+price_updater = load_handler("PriceUpdaterFunction")
 WINDOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 

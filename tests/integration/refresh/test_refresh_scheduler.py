@@ -7,11 +7,13 @@ import json
 import uuid
 
 import pytest
-from refresh_scheduler.app import lambda_handler
 
+from local_stack.functions import load_handler
 from tests.integration.refresh.flaky_sqs import flaky_sqs
 from tests.integration.refresh.seeding import seed_user, token
 from tests.integration.refresh.sqs_helpers import queue_depth, receive_all
+
+scheduler = load_handler("RefreshSchedulerFunction")
 
 
 def scheduled_event(time: str = "2025-01-15T10:02:31Z", event_id: str | None = None) -> dict:
@@ -49,7 +51,7 @@ def refresh_env(refresh_env, function_environment):
 def test_given_23_users_when_the_schedule_fires_then_each_is_queued_once_in_messages_of_10(
     refresh_env, users, sqs_client, refresh_queues, lambda_context
 ):
-    answer = lambda_handler(scheduled_event(), lambda_context)
+    answer = scheduler(scheduled_event(), lambda_context)
 
     bodies = [json.loads(message["Body"]) for message in receive_all(sqs_client, refresh_queues.url)]
     assert sorted(user for body in bodies for user in body["userIds"]) == sorted(users)
@@ -62,9 +64,9 @@ def test_given_23_users_when_the_schedule_fires_then_each_is_queued_once_in_mess
 def test_given_a_duplicate_event_in_the_same_window_when_it_fires_then_only_one_set_of_messages_is_queued(
     refresh_env, users, sqs_client, refresh_queues, lambda_context
 ):
-    first = lambda_handler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
-    duplicate = lambda_handler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
-    later_in_window = lambda_handler(scheduled_event("2025-01-15T10:04:59Z", event_id="event-b"), lambda_context)
+    first = scheduler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
+    duplicate = scheduler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
+    later_in_window = scheduler(scheduled_event("2025-01-15T10:04:59Z", event_id="event-b"), lambda_context)
 
     assert first["started"] is True
     assert (duplicate["started"], duplicate["usersQueued"]) == (False, 0)
@@ -75,8 +77,8 @@ def test_given_a_duplicate_event_in_the_same_window_when_it_fires_then_only_one_
 def test_given_the_next_window_when_the_schedule_fires_then_users_are_queued_again(
     refresh_env, users, sqs_client, refresh_queues, lambda_context
 ):
-    lambda_handler(scheduled_event("2025-01-15T10:00:00Z"), lambda_context)
-    lambda_handler(scheduled_event("2025-01-15T10:05:00Z"), lambda_context)
+    scheduler(scheduled_event("2025-01-15T10:00:00Z"), lambda_context)
+    scheduler(scheduled_event("2025-01-15T10:05:00Z"), lambda_context)
 
     windows = [json.loads(message["Body"])["window"] for message in receive_all(sqs_client, refresh_queues.url)]
     assert sorted(set(windows)) == ["2025-01-15T10:00:00Z", "2025-01-15T10:05:00Z"]
@@ -93,11 +95,11 @@ def test_given_sqs_keeps_rejecting_a_message_when_the_schedule_fires_then_the_ru
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         wiring.reset()
         with pytest.raises(Exception, match="could not be queued"):
-            lambda_handler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
+            scheduler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     wiring.reset()
-    retried = lambda_handler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
+    retried = scheduler(scheduled_event("2025-01-15T10:00:00Z", event_id="event-a"), lambda_context)
 
     assert (retried["started"], retried["usersQueued"]) == (True, 23)
     bodies = [json.loads(message["Body"]) for message in receive_all(sqs_client, refresh_queues.url)]

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from portfolio import wiring
 from portfolio.adapters.portfolio_cache import CacheKind
-from price_updater.app import lambda_handler as price_updater
-from refresh_scheduler.app import lambda_handler as scheduler
 
+from local_stack.functions import load_handler
 from tests.integration.refresh.seeding import random_token, seed_user
 from tests.integration.refresh.sqs_helpers import receive_all
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
+scheduler = load_handler("RefreshSchedulerFunction")
+price_updater = load_handler("PriceUpdaterFunction")
 
 
 def sample(name: str) -> dict:

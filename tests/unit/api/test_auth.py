@@ -6,7 +6,7 @@ import pytest
 from portfolio.api.auth import authorize, caller_from_event
 from portfolio.api.errors import Forbidden, Unauthorized
 
-from tests.support.http_events import http_event
+from local_stack.http_events import http_event
 
 ADMIN = "portfolio/admin"
 

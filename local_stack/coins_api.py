@@ -1,0 +1,400 @@
+"""DeFiLlama's coins API on loopback: `GET /prices/current/{coins}`, answered in DeFiLlama's own format.
+
+    {"coins": {"<id as sent>": {"decimals": 18, "symbol": "WETH", "price": 3349.87,
+                                "timestamp": 1736944205, "confidence": 0.99}}}
+
+Coins it cannot price are left out of the answer, as DeFiLlama leaves them out; prices are JSON
+numbers written digit for digit from `Decimal`. Both the public path (`/prices/current/...`) and the
+Pro form (`/<key>/coins/prices/current/...`) are served; `required_api_key` answers 401 to any other key.
+
+By default it serves the recorded set (local_stack/recorded_prices.json) stamped with the current
+time, so the prices stay fresh: the offline mode of `make dev`. `prices={}` starts with an empty
+book instead, to be filled with `set_price` or `load_fixture`; `price_every_coin` invents a stable
+price for any coin the book does not hold.
+
+It can be told to misbehave: answer 429 with Retry-After or 5xx (`fail_next`, `fail_always`), answer
+slowly (`delay_s`), with malformed JSON (`malformed_when_asked_for`), drop the connection
+(`drop_next`), hide coins or lower their confidence. It counts requests and the coins of each.
+
+    with CoinsApiServer(prices={}, price_every_coin=True) as api:
+        settings = Settings(PRICES_API_URL=api.url, ...)
+        ...
+        assert api.request_count == 3
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+RECORDED_PRICES_PATH = Path(__file__).resolve().parent / "recorded_prices.json"
+PRICES_PATH = "prices/current/"
+PRO_PATH = "coins/prices/current/"
+# DeFiLlama's order of the fields of one coin.
+ENTRY_FIELDS = ("decimals", "symbol", "price", "timestamp", "confidence")
+
+
+@dataclass(frozen=True)
+class RecordedPrice:
+    symbol: str
+    price: Decimal
+    decimals: int | None
+    confidence: Decimal | None
+
+
+def load_recorded_prices(path: Path = RECORDED_PRICES_PATH) -> dict[str, RecordedPrice]:
+    """The recorded set, keyed by coin id (`coingecko:<id>` or `chain:address`); prices stay Decimal."""
+    document = json.loads(path.read_text(), parse_float=Decimal)
+    prices = {}
+    for coin_id, entry in document["coins"].items():
+        price = Decimal(entry["price"])
+        if price <= 0:
+            raise ValueError(f"recorded price of {coin_id} must be positive")
+        prices[coin_id] = RecordedPrice(
+            symbol=entry["symbol"],
+            price=price,
+            decimals=entry.get("decimals"),
+            confidence=Decimal(entry["confidence"]) if "confidence" in entry else None,
+        )
+    return prices
+
+
+def _entry(
+    price: Decimal, *, symbol: str | None, decimals: int | None, confidence: Decimal | None, timestamp: int | None
+) -> dict[str, Any]:
+    """One coin as DeFiLlama writes it; a field given as None is left out (no timestamp: stamped when asked)."""
+    values = {"decimals": decimals, "symbol": symbol, "price": price, "timestamp": timestamp, "confidence": confidence}
+    return {name: values[name] for name in ENTRY_FIELDS if values[name] is not None}
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    path: str
+    coins: tuple[str, ...]
+    search_width: str | None
+    api_key: str | None
+    status: int | None  # None when the connection was dropped
+    headers: dict[str, str]
+
+
+@dataclass
+class _Answer:
+    status: int = 500
+    body: bytes = b'{"message":"internal error"}'
+    headers: dict[str, str] = field(default_factory=dict)
+    drop_connection: bool = False
+
+
+class CoinsApiServer:
+    """Start with `start()` (port 0: the OS picks a free one) or as a context manager; `url` is its base URL.
+
+    `request_log_size` bounds the requests kept for `requests` (None: all); `request_count` counts every one.
+    """
+
+    def __init__(
+        self,
+        prices: Mapping[str, RecordedPrice] | None = None,
+        *,
+        price_every_coin: bool = False,
+        required_api_key: str | None = None,
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+        request_log_size: int | None = None,
+    ) -> None:
+        self.price_every_coin = price_every_coin
+        self.required_api_key = required_api_key
+        self.delay_s = 0.0
+        self.clock = clock
+        # The timestamp of prices set without one, and of invented ones: fixed, so repeated answers are equal.
+        self.default_timestamp = int(clock())
+        self._port = port
+        recorded = load_recorded_prices() if prices is None else prices
+        self._book: dict[str, dict[str, Any]] = {
+            coin_id: _entry(
+                price.price, symbol=price.symbol, decimals=price.decimals, confidence=price.confidence, timestamp=None
+            )
+            for coin_id, price in recorded.items()
+        }
+        self._hidden: set[str] = set()
+        self._confidence_overrides: dict[str, Decimal] = {}
+        self._malformed_when_asked: set[str] = set()
+        self._scripted: deque[_Answer] = deque()
+        self._always: _Answer | None = None
+        self._requests: deque[ReceivedRequest] = deque(maxlen=request_log_size)
+        self._request_count = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> CoinsApiServer:
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="coins-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> CoinsApiServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the coins API server is not running")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- the price book --------------------------------------------------------------------------
+
+    @property
+    def book_size(self) -> int:
+        """How many coins the book prices (invented prices not counted)."""
+        with self._lock:
+            return len(self._book)
+
+    def set_price(
+        self,
+        coin_id: str,
+        price: str | Decimal | int,
+        *,
+        symbol: str | None = "TKN",
+        decimals: int | None = 18,
+        confidence: str | Decimal | None = "0.99",
+        timestamp: int | None = None,
+    ) -> None:
+        entry = _entry(
+            Decimal(price),
+            symbol=symbol,
+            decimals=decimals,
+            confidence=Decimal(confidence) if confidence is not None else None,
+            timestamp=timestamp or self.default_timestamp,
+        )
+        with self._lock:
+            self._book[coin_id] = entry
+
+    def load_fixture(self, path: Path) -> list[str]:
+        """Adds the coins of a real `/prices/current` body to the book, as they are; returns their ids."""
+        body = json.loads(path.read_bytes(), parse_float=Decimal)
+        with self._lock:
+            self._book.update(body["coins"])
+        return list(body["coins"])
+
+    def quote_of(self, coin_id: str) -> dict[str, Any] | None:
+        """The entry this server answers for a coin right now (None when it would leave it out)."""
+        with self._lock:
+            return self._entry_for(coin_id)
+
+    def hide(self, *coin_ids: str) -> None:
+        """Leave these coins out of every answer, as DeFiLlama does for a coin it cannot price freshly."""
+        with self._lock:
+            self._hidden.update(coin_ids)
+
+    def unhide(self, *coin_ids: str) -> None:
+        with self._lock:
+            self._hidden.difference_update(coin_ids)
+
+    def set_confidence(self, coin_id: str, confidence: str | Decimal) -> None:
+        with self._lock:
+            self._confidence_overrides[coin_id] = Decimal(confidence)
+
+    # -- misbehaviour ----------------------------------------------------------------------------
+
+    def fail_next(
+        self, count: int = 1, *, status: int = 500, retry_after: str | None = None, body: bytes | None = None
+    ) -> None:
+        """The next `count` requests get this status (and Retry-After header when given)."""
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        answer = _Answer(status=status, headers=headers)
+        if body is not None:
+            answer.body = body
+        with self._lock:
+            self._scripted.extend(_Answer(answer.status, answer.body, dict(headers)) for _ in range(count))
+
+    def respond_next(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """The next request gets exactly this answer (for example a real fixture body, verbatim)."""
+        with self._lock:
+            self._scripted.append(_Answer(status, body, dict(headers or {})))
+
+    def drop_next(self, count: int = 1) -> None:
+        """Close the next `count` connections without answering."""
+        with self._lock:
+            self._scripted.extend(_Answer(drop_connection=True) for _ in range(count))
+
+    def fail_always(self, status: int = 500, *, retry_after: str | None = None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        with self._lock:
+            self._always = _Answer(status=status, headers=headers)
+
+    def malformed_when_asked_for(self, *coin_ids: str) -> None:
+        """Any request that includes one of these coins gets a 200 with a broken JSON body."""
+        with self._lock:
+            self._malformed_when_asked.update(coin_ids)
+
+    def heal(self) -> None:
+        """Back to answering every request correctly and promptly."""
+        with self._lock:
+            self._scripted.clear()
+            self._always = None
+            self._malformed_when_asked.clear()
+            self._hidden.clear()
+            self._confidence_overrides.clear()
+            self.delay_s = 0.0
+
+    # -- counters --------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return self._request_count
+
+    @property
+    def coins_per_request(self) -> list[int]:
+        return [len(request.coins) for request in self.requests]
+
+    @property
+    def coins_requested(self) -> int:
+        return sum(self.coins_per_request)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._request_count = 0
+
+    # -- answering -------------------------------------------------------------------------------
+
+    def _entry_for(self, coin_id: str) -> dict[str, Any] | None:
+        if coin_id in self._hidden:
+            return None
+        entry = self._book.get(coin_id)
+        if entry is None and self.price_every_coin:
+            entry = self._invented_entry(coin_id)
+        if entry is None:
+            return None
+        entry = dict(entry)
+        if "timestamp" not in entry:
+            entry["timestamp"] = int(self.clock())
+        if coin_id in self._confidence_overrides:
+            entry["confidence"] = self._confidence_overrides[coin_id]
+        return entry
+
+    def _invented_entry(self, coin_id: str) -> dict[str, Any]:
+        digest = hashlib.sha256(coin_id.encode()).hexdigest()
+        cents = int(digest[:8], 16) % 1_000_000 + 1
+        return _entry(
+            Decimal(cents) / 100,
+            symbol=f"T{digest[:4].upper()}",
+            decimals=18,
+            confidence=Decimal("0.99"),
+            timestamp=self.default_timestamp,
+        )
+
+    def _answer(self, raw_path: str, headers: dict[str, str]) -> _Answer:
+        parts = urlsplit(raw_path)
+        path = unquote(parts.path).lstrip("/")
+        api_key: str | None = None
+        if not path.startswith(PRICES_PATH):
+            api_key, _, rest = path.partition("/")
+            path = rest.removeprefix("coins/") if rest.startswith(PRO_PATH) else ""
+        search_width = parse_qs(parts.query).get("searchWidth", [None])[0]
+        coins = tuple(coin for coin in path.removeprefix(PRICES_PATH).split(",") if coin)
+        with self._lock:
+            answer = self._choose_answer(path, api_key, coins)
+            self._requests.append(
+                ReceivedRequest(
+                    path=parts.path,
+                    coins=coins,
+                    search_width=search_width,
+                    api_key=api_key,
+                    status=None if answer.drop_connection else answer.status,
+                    headers=headers,
+                )
+            )
+            self._request_count += 1
+        return answer
+
+    def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...]) -> _Answer:
+        if not path.startswith(PRICES_PATH) or not coins:
+            return _Answer(404, b'{"message":"not found"}')
+        if self.required_api_key is not None and api_key != self.required_api_key:
+            return _Answer(401, b'{"message":"invalid api key"}')
+        if self._scripted:
+            return self._scripted.popleft()
+        if self._always is not None:
+            return self._always
+        if self._malformed_when_asked.intersection(coins):
+            return _Answer(200, b'{"coins": {"' + coins[0].encode() + b'": {"price": 1.0,')
+        answered = {coin: entry for coin in coins if (entry := self._entry_for(coin)) is not None}
+        return _Answer(200, _to_json({"coins": answered}).encode())
+
+
+def _to_json(value: Any) -> str:
+    """JSON with Decimals written as number literals, digit for digit, as DeFiLlama writes them."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(key)}:{_to_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value)
+
+
+def _handler_for(api: CoinsApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body leave in one segment, not two held back by Nagle and delayed ACKs.
+        disable_nagle_algorithm = True
+        wbufsize = 64 * 1024
+
+        def do_GET(self) -> None:
+            answer = api._answer(self.path, {key.lower(): value for key, value in self.headers.items()})
+            if api.delay_s:
+                time.sleep(api.delay_s)
+            if answer.drop_connection:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the price service logs what it asked and got."""
+
+    return Handler
