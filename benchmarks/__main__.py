@@ -50,40 +50,110 @@ def _cost_at_1m(value: Mapping[str, Mapping[str, float]]) -> str:
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("cached_read_ratio", "cached GET through the API handler / bare GET", "x",
-           "redis-py GET of the same body", "<= 3", lambda value, _: value <= 3),
+    Figure(
+        "cached_read_ratio",
+        "cached GET through the API handler / bare GET",
+        "x",
+        "redis-py GET of the same body",
+        "<= 3",
+        lambda value, _: value <= 3,
+    ),
     Figure("cached_read_p50_us", "cached GET through the API handler, p50", "us", "bare GET p50 (modules)", "-"),
     Figure("cached_read_p99_us", "cached GET through the API handler, p99", "us", "bare GET p99 (modules)", "-"),
-    Figure("cache_hit_ratio", "PortfolioCache hit / bare GET", "x", "redis-py GET of the same body", "<= 1.5",
-           lambda value, _: value <= 1.5),
-    Figure("miss_read_dynamodb_requests", "DynamoDB requests per cache-miss read", "", "-", "1 (GetItem)",
-           lambda value, _: value <= 1),
-    Figure("miss_read_ms_10k_tx", "cache-miss summary read, 10,000 transactions (trading), CPU", "ms",
-           "-", "< 20", lambda value, _: value < 20),
-    Figure("miss_read_ms_10k_tx_buys_only", "cache-miss summary read, 10,000 buys (10,000 open lots), CPU", "ms",
-           "-", "< 20", lambda value, _: value < 20),
-    Figure("price_calls_per_cycle", "coins API calls, one cycle of 1,000 users (sweep + updaters)", "calls",
-           "price_calls_lower_bound", "= lower bound",
-           lambda value, figures: _at_most(value, figures.get("price_calls_lower_bound"))),
+    Figure(
+        "cache_hit_ratio",
+        "PortfolioCache hit / bare GET",
+        "x",
+        "redis-py GET of the same body",
+        "<= 1.5",
+        lambda value, _: value <= 1.5,
+    ),
+    Figure(
+        "miss_read_dynamodb_requests",
+        "DynamoDB requests per cache-miss read",
+        "",
+        "-",
+        "1 (GetItem)",
+        lambda value, _: value <= 1,
+    ),
+    Figure(
+        "miss_read_ms_10k_tx",
+        "cache-miss summary read, 10,000 transactions (trading), CPU",
+        "ms",
+        "-",
+        "< 20",
+        lambda value, _: value < 20,
+    ),
+    Figure(
+        "miss_read_ms_10k_tx_buys_only",
+        "cache-miss summary read, 10,000 buys (10,000 open lots), CPU",
+        "ms",
+        "-",
+        "< 20",
+        lambda value, _: value < 20,
+    ),
+    Figure(
+        "price_calls_per_cycle",
+        "coins API calls, one cycle of 1,000 users (sweep + updaters)",
+        "calls",
+        "price_calls_lower_bound",
+        "= lower bound",
+        lambda value, figures: _at_most(value, figures.get("price_calls_lower_bound")),
+    ),
     Figure("price_calls_lower_bound", "ceil(unique held coins / 50)", "calls", "-", "-"),
     Figure("seed_design_price_calls", "coins API calls fetching per user", "calls", "-", "-"),
-    Figure("refresh_users_per_cpu_s", "users valued and warmed per CPU-second, price updater", "users/s",
-           "50 holdings, prices swept", ">= 1000", lambda value, _: value >= 1000),
-    Figure("refresh_dynamodb_requests_per_user", "DynamoDB requests per refreshed user", "", "-", "<= 0.05",
-           lambda value, _: value <= 0.05),
-    Figure("refresh_write_units_per_user", "DynamoDB write units per refreshed user (no change)", "", "-", "0",
-           lambda value, _: value == 0),
+    Figure(
+        "refresh_users_per_cpu_s",
+        "users valued and warmed per CPU-second, price updater",
+        "users/s",
+        "50 holdings, prices swept",
+        ">= 1000",
+        lambda value, _: value >= 1000,
+    ),
+    Figure(
+        "refresh_dynamodb_requests_per_user",
+        "DynamoDB requests per refreshed user",
+        "",
+        "-",
+        "<= 0.05",
+        lambda value, _: value <= 0.05,
+    ),
+    Figure(
+        "refresh_write_units_per_user",
+        "DynamoDB write units per refreshed user (no change)",
+        "",
+        "-",
+        "0",
+        lambda value, _: value == 0,
+    ),
     Figure("refresh_read_units_per_user", "DynamoDB read units per refreshed user", "", "-", "-"),
-    Figure("price_sweep_write_units_per_token", "DynamoDB write units per swept coin", "",
-           "last-known + 3 history items", "4", lambda value, _: value == 4),
-    Figure("scheduler_cpu_ms_per_request", "scheduler CPU per request (index page, send, sweep write)", "ms",
-           "-", "-"),
+    Figure(
+        "price_sweep_write_units_per_token",
+        "DynamoDB write units per swept coin",
+        "",
+        "last-known + 3 history items",
+        "4",
+        lambda value, _: value == 4,
+    ),
+    Figure("scheduler_cpu_ms_per_request", "scheduler CPU per request (index page, send, sweep write)", "ms", "-", "-"),
     Figure("import_boto3_ms", "import boto3 in a fresh interpreter", "ms", "-", "-"),
-    Figure("updater_peak_rss_mb", "price updater peak RSS, 10 msgs x 100 users x 50 holdings", "MB",
-           "Lambda memory 512 MB", "< 512", lambda value, _: value < 512),
-    Figure("cost_usd_per_month", "AWS cost per month, 1M users, before -> after (docs/cost.md)", "USD",
-           "before design", "< before", lambda value, _: value["after"]["1M"] < value["before"]["1M"],
-           show=_cost_at_1m),
+    Figure(
+        "updater_peak_rss_mb",
+        "price updater peak RSS, 10 msgs x 100 users x 50 holdings",
+        "MB",
+        "Lambda memory 512 MB",
+        "< 512",
+        lambda value, _: value < 512,
+    ),
+    Figure(
+        "cost_usd_per_month",
+        "AWS cost per month, 1M users, before -> after (docs/cost.md)",
+        "USD",
+        "before design",
+        "< before",
+        lambda value, _: value["after"]["1M"] < value["before"]["1M"],
+        show=_cost_at_1m,
+    ),
 )
 
 
@@ -180,8 +250,15 @@ def table_rows(figures: Mapping[str, Any]) -> list[tuple[str, str, str, str, str
         rows.append((figure.label, shown, figure.baseline, figure.target, _verdict(figure, value, figures)))
         if figure.key == "import_boto3_ms":
             for function, milliseconds in (figures.get("import_ms") or {}).items():
-                rows.append((f"import {function}.app in a fresh interpreter", f"{_shown(milliseconds)} ms",
-                             "import boto3", "-", ""))
+                rows.append(
+                    (
+                        f"import {function}.app in a fresh interpreter",
+                        f"{_shown(milliseconds)} ms",
+                        "import boto3",
+                        "-",
+                        "",
+                    )
+                )
     return rows
 
 

@@ -30,7 +30,6 @@ import os
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 
 import contextlib
-import importlib.util
 import io
 import json
 import random
@@ -41,20 +40,19 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import boto3
 
 from benchmarks.dynamodb_meter import DynamoDbMeter, moto_server
 from benchmarks.timing import compare, percentile_us
+from local_stack.coins_api import CoinsApiServer
+from local_stack.embedded_redis import RedisServer
+from local_stack.functions import load_handler
+from local_stack.http_events import http_event
+from local_stack.lambda_context import LocalLambdaContext
 from local_stack.template_resources import create_tables
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.http_events import http_event
-from tests.support.lambda_context import LambdaContext
-from tests.support.processes import RedisServer
 
-API_HANDLER = Path(__file__).resolve().parents[1] / "functions" / "api" / "app.py"
 TARGET_RATIO = 3.0
 TARGET_MISS_REQUESTS = 1
 TARGET_HEAVY_MISS_MS = 20.0
@@ -73,15 +71,6 @@ SEED = 20240917
 
 def _progress(message: str) -> None:
     print(f"api_read: {message}", file=sys.stderr, flush=True)
-
-
-def _load_api_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """functions/api/app.py, loaded from its file as `sam build` would package it."""
-    spec = importlib.util.spec_from_file_location("api_function_app", API_HANDLER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.lambda_handler
 
 
 def _transactions() -> list[dict[str, Any]]:
@@ -103,7 +92,7 @@ def _transactions() -> list[dict[str, Any]]:
 def _local_stack() -> Any:
     """Redis, moto's server, the template's tables and a coins API; the handler's environment points at them."""
     redis_server = RedisServer().start()
-    coins = FakeCoinsApi(price_every_coin=True).start()
+    coins = CoinsApiServer(prices={}, price_every_coin=True).start()
     saved = dict(os.environ)
     try:
         with moto_server() as endpoint:
@@ -270,10 +259,10 @@ def run(repetitions: int = 7, calls_per_repetition: int = 1_000, miss_reads: int
         from portfolio import wiring
 
         wiring.reset()
-        lambda_handler = _load_api_handler()
+        lambda_handler = load_handler("ApiFunction")
 
         def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            return lambda_handler(event, LambdaContext())
+            return lambda_handler(event, LocalLambdaContext("api"))
 
         recorded = invoke(
             http_event(

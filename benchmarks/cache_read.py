@@ -20,7 +20,7 @@ from portfolio.observability import metrics
 from portfolio.settings import Settings
 
 from benchmarks.timing import compare, percentile_us
-from tests.support.processes import RedisServer
+from local_stack.embedded_redis import RedisServer
 
 TARGET_RATIO = 1.5
 USER_ID = "bench-user"

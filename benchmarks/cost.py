@@ -354,15 +354,12 @@ def monthly_usage(
         + index_pages * deployment.read_units_per_index_page
     )
     price_wait_s = price_calls * deployment.price_call_s / deployment.price_calls_in_flight
-    gb_seconds = (
-        deployment.gb_seconds(
-            deployment.updater_memory_mb,
-            refreshed * units.updater_cpu_s_per_user + tokens * units.token_cpu_s,
-            price_wait_s,
-        )
-        + deployment.gb_seconds(
-            deployment.scheduler_memory_mb, scheduler_requests * deployment.scheduler_cpu_s_per_request
-        )
+    gb_seconds = deployment.gb_seconds(
+        deployment.updater_memory_mb,
+        refreshed * units.updater_cpu_s_per_user + tokens * units.token_cpu_s,
+        price_wait_s,
+    ) + deployment.gb_seconds(
+        deployment.scheduler_memory_mb, scheduler_requests * deployment.scheduler_cpu_s_per_request
     )
     lambda_requests = Decimal(invocations + 1 + units.sweep_invocations_per_cycle)
     sqs_requests = Decimal(
@@ -481,9 +478,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def render_markdown(
-    after: Units = AFTER_TARGET_UNITS, active_share: Decimal | float = DEFAULT_ACTIVE_SHARE
-) -> str:
+def render_markdown(after: Units = AFTER_TARGET_UNITS, active_share: Decimal | float = DEFAULT_ACTIVE_SHARE) -> str:
     """The tables of docs/cost.md: cost per service, the workload, the units and the prices."""
     designs = (BEFORE, after)
     columns = [(label, users, units) for label, users in SCALES.items() for units in designs]

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from tests.support.processes import free_port, wait_for_port
+from local_stack.ports import free_port, wait_for_port
 
 READ_UNIT_BYTES = 4096
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")

@@ -39,8 +39,8 @@ from portfolio.observability import metrics
 from portfolio.services.price_service import PriceService
 from portfolio.settings import Settings
 
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.processes import RedisServer
+from local_stack.coins_api import CoinsApiServer
+from local_stack.embedded_redis import RedisServer
 
 USERS = 1_000
 UNIQUE_TOKENS = 200
@@ -82,7 +82,9 @@ def _redis_client() -> Iterator[redis.Redis]:
         server.stop()
 
 
-def _cycle_calls(api: FakeCoinsApi, settings: Settings, client: redis.Redis, users: list[list[str]]) -> dict[str, Any]:
+def _cycle_calls(
+    api: CoinsApiServer, settings: Settings, client: redis.Redis, users: list[list[str]]
+) -> dict[str, Any]:
     """Coins API calls of one cycle: the sweep over every held token, then the updaters' messages."""
     prefix = f"bench-price-{uuid.uuid4().hex[:8]}:"
 
@@ -122,7 +124,7 @@ def _cycle_calls(api: FakeCoinsApi, settings: Settings, client: redis.Redis, use
     }
 
 
-def _naive_calls(api: FakeCoinsApi, settings: Settings, users: list[list[str]]) -> int:
+def _naive_calls(api: CoinsApiServer, settings: Settings, users: list[list[str]]) -> int:
     """The naive design: every user's tokens in one request of their own, no cache."""
     coins_api = make_coins_api(settings)
     api.reset_counters()
@@ -159,8 +161,10 @@ def _warm_overhead(settings: Settings) -> dict[str, float]:
 def run() -> dict[str, Any]:
     tokens = _token_universe()
     users = _holdings(tokens)
-    with FakeCoinsApi(price_every_coin=True) as api, _redis_client() as client, contextlib.redirect_stdout(
-        io.StringIO()
+    with (
+        CoinsApiServer(prices={}, price_every_coin=True) as api,
+        _redis_client() as client,
+        contextlib.redirect_stdout(io.StringIO()),
     ):
         settings = Settings(PRICES_API_URL=api.url, PRICE_MEMORY_TTL_SECONDS=300, PRICE_BATCH_SIZE=BATCH_SIZE)
         print("price_calls: one cycle (sweep + updaters)", file=sys.stderr, flush=True)

@@ -47,12 +47,12 @@ from typing import Any
 import boto3
 
 from benchmarks.dynamodb_meter import DynamoDbMeter, moto_server
+from local_stack.coins_api import CoinsApiServer
+from local_stack.embedded_redis import RedisServer
+from local_stack.lambda_context import LocalLambdaContext
 from local_stack.scheduler import scheduled_event
 from local_stack.sqs_poller import SqsPoller
 from local_stack.template_resources import create_tables
-from tests.support.fake_coins_api import FakeCoinsApi
-from tests.support.lambda_context import LambdaContext
-from tests.support.processes import RedisServer
 
 # The handlers live in functions/<name>/app.py and import as `<name>.app`, as in Lambda.
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
@@ -86,7 +86,7 @@ def progress(message: str) -> None:
 @dataclass
 class Stack:
     environment: dict[str, str]
-    coins_api: FakeCoinsApi
+    coins_api: CoinsApiServer
     sqs: Any
     queue_url: str  # the refresh queue the scheduler sends to
     events_queue_url: str  # where the updater's benchmark events are received from
@@ -105,7 +105,7 @@ def local_stack() -> Iterator[Stack]:
         POWERTOOLS_METRICS_DISABLED="true",  # keeps stdout to the one JSON line
     )
     redis_server = RedisServer().start()
-    coins_api = FakeCoinsApi(price_every_coin=True).start()
+    coins_api = CoinsApiServer(prices={}, price_every_coin=True).start()
     coins_api.delay_s = COINS_API_LATENCY_S
     try:
         with moto_server() as endpoint:
@@ -136,9 +136,9 @@ def local_stack() -> Iterator[Stack]:
         redis_server.stop()
 
 
-def generous_context() -> LambdaContext:
+def generous_context() -> LocalLambdaContext:
     """moto is slower than DynamoDB; a 60 s budget could defer users, and the figures want every one."""
-    return LambdaContext(timeout_ms=900_000)
+    return LocalLambdaContext("price-updater", timeout_s=900)
 
 
 # Seeding -----------------------------------------------------------------------------------------
@@ -447,7 +447,9 @@ def _scheduler_run(stack: Stack, moment: datetime) -> dict[str, Any]:
     meter = DynamoDbMeter(wiring.dynamodb_client())
     stack.coins_api.reset_counters()
     started, cpu_started = time.perf_counter(), time.process_time()
-    answer = lambda_handler(scheduled_event(moment), LambdaContext(timeout_ms=SCHEDULER_TIMEOUT_MS))
+    answer = lambda_handler(
+        scheduled_event(moment), LocalLambdaContext("refresh-scheduler", timeout_s=SCHEDULER_TIMEOUT_MS / 1000)
+    )
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     meter.detach()
     if not answer["started"]:

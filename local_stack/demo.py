@@ -37,8 +37,15 @@ Dispatch = Callable[[IncomingRequest], HttpResponse]
 
 
 def _tx(days_ago: int, tx_id: str, tx_type: str, chain: str, token: str, amount: str, **extra: str) -> dict[str, Any]:
-    return {"daysAgo": days_ago, "id": tx_id, "type": tx_type, "chain": chain, "tokenAddress": token,
-            "amount": amount, **extra}
+    return {
+        "daysAgo": days_ago,
+        "id": tx_id,
+        "type": tx_type,
+        "chain": chain,
+        "tokenAddress": token,
+        "amount": amount,
+        **extra,
+    }
 
 
 # Per user, in the API's own format; amounts and prices are decimal strings, days count back from now.
@@ -47,8 +54,17 @@ DEMO_TRANSACTIONS: dict[str, list[dict[str, Any]]] = {
         _tx(90, "alice-eth-buy", "buy", "ethereum", ZERO, "2.5", priceUsd="2450.00", feeUsd="6.40"),
         _tx(80, "alice-wbtc-buy", "buy", "ethereum", WBTC, "0.08", priceUsd="61250.00", feeUsd="9.10"),
         _tx(75, "alice-usdc-eth", "buy", "ethereum", USDC["ethereum"], "2500", priceUsd="1.00"),
-        _tx(60, "alice-eth-bridge", "bridge", "ethereum", ZERO, "0.8", destinationChain="arbitrum",
-            destinationTokenAddress=ZERO, feeUsd="3.25"),
+        _tx(
+            60,
+            "alice-eth-bridge",
+            "bridge",
+            "ethereum",
+            ZERO,
+            "0.8",
+            destinationChain="arbitrum",
+            destinationTokenAddress=ZERO,
+            feeUsd="3.25",
+        ),
         _tx(55, "alice-usdc-arb", "buy", "arbitrum", USDC["arbitrum"], "1200", priceUsd="1.00"),
         _tx(50, "alice-usdc-base", "buy", "base", USDC["base"], "750", priceUsd="1.00"),
         _tx(40, "alice-arb-airdrop", "transfer_in", "arbitrum", ARB, "625"),

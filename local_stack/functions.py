@@ -2,7 +2,7 @@
 
 `load_handler` is the one way to get a handler, here and in the tests: the template names each
 function's folder (CodeUri) and `module.attribute` (Handler); the module is imported as
-`<folder>.<module>` (`api.app`) with functions/ on the import path, so every caller shares one
+`<folder>.<module>` (`http_api.app`) with functions/ on the import path, so every caller shares one
 module object.
 
 `function_environment` is what a function reads from its environment in AWS, pointed at endpoints
@@ -40,7 +40,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 @dataclass(frozen=True)
 class HandlerLocation:
-    module: str  # importable with functions/ on the path, e.g. "api.app"
+    module: str  # importable with functions/ on the path, e.g. "http_api.app"
     attribute: str  # e.g. "lambda_handler"
 
 

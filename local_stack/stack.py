@@ -251,7 +251,7 @@ class LocalStack:
             "",
             f"Local stack ready at {self.url}",
             "",
-            f"  HTTP API     {self.url}  -> functions/api ({functions.api.name}); JWT authorizer emulated (HS256)",
+            f"  HTTP API     {self.url}  -> functions/http_api ({functions.api.name}); JWT authorizer emulated (HS256)",
             f"  AWS (moto)   {aws.endpoint}",
             f"               tables: {', '.join(aws.table_names.values())}",
             f"               queues: {', '.join(url.rsplit('/', 1)[-1] for url in aws.queue_urls.values())}",

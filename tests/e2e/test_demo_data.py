@@ -53,9 +53,7 @@ def test_every_demo_user_is_recorded_through_the_api_and_alice_spans_chains(gate
     # And alice shows what the demo is for: ETH on two chains after the bridge, USDC on three,
     # and an airdrop without a price counted apart from the P&L
     response = gateway.dispatch(
-        IncomingRequest(
-            "GET", "/portfolios/alice", headers=[("Authorization", f"Bearer {authorizer.issue('alice')}")]
-        )
+        IncomingRequest("GET", "/portfolios/alice", headers=[("Authorization", f"Bearer {authorizer.issue('alice')}")])
     )
     summary = json.loads(response.body)
     chains_by_asset = {

@@ -76,9 +76,7 @@ def test_requests_no_route_declares_match_nothing(method, path):
 def _event_for(request: IncomingRequest, caller: AuthorizedCaller | None = None) -> dict:
     match = match_route(request.method, request.raw_path, ROUTES)
     assert match is not None
-    return http_api_event(
-        request, match, caller, now=datetime(2025, 1, 15, 12, 30, 5, tzinfo=UTC), request_id="req-1"
-    )
+    return http_api_event(request, match, caller, now=datetime(2025, 1, 15, 12, 30, 5, tzinfo=UTC), request_id="req-1")
 
 
 def test_an_authorized_get_becomes_a_payload_2_event_with_claims_query_headers_and_cookies():
@@ -196,7 +194,6 @@ def test_a_result_with_a_broken_status_code_is_api_gateways_500():
 
     assert response.status == 500
     assert json.loads(response.body) == {"message": "Internal Server Error"}
-
 
 
 def test_the_scheduled_event_is_one_powertools_reads_as_eventbridges():

@@ -147,9 +147,7 @@ def test_moto_gets_the_templates_tables_and_queues():
 def refresh_queue_url(moto_endpoint):
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
     suffix = uuid.uuid4().hex[:8]
-    urls = create_queues(
-        sqs, {"RefreshQueue": f"refresh-{suffix}", "RefreshDeadLetterQueue": f"refresh-dlq-{suffix}"}
-    )
+    urls = create_queues(sqs, {"RefreshQueue": f"refresh-{suffix}", "RefreshDeadLetterQueue": f"refresh-dlq-{suffix}"})
     return sqs, urls["RefreshQueue"]
 
 

@@ -86,8 +86,18 @@ def _forged(claims_override: dict[str, Any], secret: str = SECRET) -> str:
         f"Bearer {_forged({'aud': 'another-api'})}",
         f"Bearer {_forged({'sub': None})}",
     ],
-    ids=["missing", "empty", "no-token", "basic", "garbage", "bad-signature", "expired", "wrong-issuer",
-         "wrong-audience", "no-subject"],
+    ids=[
+        "missing",
+        "empty",
+        "no-token",
+        "basic",
+        "garbage",
+        "bad-signature",
+        "expired",
+        "wrong-issuer",
+        "wrong-audience",
+        "no-subject",
+    ],
 )
 def test_a_request_without_a_valid_token_gets_401_and_never_reaches_the_function(authorization):
     handler = RecordingHandler()

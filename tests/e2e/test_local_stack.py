@@ -27,6 +27,8 @@ ZERO = "0x0000000000000000000000000000000000000000"
 USDC_ETHEREUM = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
 USDC_BASE = "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913"
 ARB = "0x912ce59144191c1204e64559fe8253a0e49e6548"
+
+
 @dataclass
 class StackProcess:
     process: subprocess.Popen[bytes]
@@ -114,18 +116,60 @@ def _days_ago(days: int) -> str:
 
 def _history() -> list[dict[str, str]]:
     return [
-        {"id": "t1", "type": "buy", "chain": "ethereum", "tokenAddress": ZERO, "amount": "2", "priceUsd": "2500",
-         "timestamp": _days_ago(90)},
-        {"id": "t2", "type": "buy", "chain": "ethereum", "tokenAddress": USDC_ETHEREUM, "amount": "1000",
-         "priceUsd": "1", "timestamp": _days_ago(80)},
-        {"id": "t3", "type": "bridge", "chain": "ethereum", "tokenAddress": ZERO, "amount": "0.5",
-         "destinationChain": "arbitrum", "destinationTokenAddress": ZERO, "timestamp": _days_ago(60)},
-        {"id": "t4", "type": "transfer_in", "chain": "arbitrum", "tokenAddress": ARB, "amount": "100",
-         "timestamp": _days_ago(40)},
-        {"id": "t5", "type": "buy", "chain": "base", "tokenAddress": USDC_BASE, "amount": "500", "priceUsd": "1",
-         "timestamp": _days_ago(30)},
-        {"id": "t6", "type": "sell", "chain": "ethereum", "tokenAddress": ZERO, "amount": "0.5", "priceUsd": "3000",
-         "timestamp": _days_ago(10)},
+        {
+            "id": "t1",
+            "type": "buy",
+            "chain": "ethereum",
+            "tokenAddress": ZERO,
+            "amount": "2",
+            "priceUsd": "2500",
+            "timestamp": _days_ago(90),
+        },
+        {
+            "id": "t2",
+            "type": "buy",
+            "chain": "ethereum",
+            "tokenAddress": USDC_ETHEREUM,
+            "amount": "1000",
+            "priceUsd": "1",
+            "timestamp": _days_ago(80),
+        },
+        {
+            "id": "t3",
+            "type": "bridge",
+            "chain": "ethereum",
+            "tokenAddress": ZERO,
+            "amount": "0.5",
+            "destinationChain": "arbitrum",
+            "destinationTokenAddress": ZERO,
+            "timestamp": _days_ago(60),
+        },
+        {
+            "id": "t4",
+            "type": "transfer_in",
+            "chain": "arbitrum",
+            "tokenAddress": ARB,
+            "amount": "100",
+            "timestamp": _days_ago(40),
+        },
+        {
+            "id": "t5",
+            "type": "buy",
+            "chain": "base",
+            "tokenAddress": USDC_BASE,
+            "amount": "500",
+            "priceUsd": "1",
+            "timestamp": _days_ago(30),
+        },
+        {
+            "id": "t6",
+            "type": "sell",
+            "chain": "ethereum",
+            "tokenAddress": ZERO,
+            "amount": "0.5",
+            "priceUsd": "3000",
+            "timestamp": _days_ago(10),
+        },
     ]
 
 
@@ -229,8 +273,15 @@ def test_a_token_opens_only_its_own_portfolio_and_no_token_opens_nothing(stack):
     owner_client = _client(stack, stack.token(owner))
     other_client = _client(stack, stack.token(other))
     admin_client = _client(stack, stack.token(f"e2e-admin-{uuid.uuid4().hex[:6]}", admin=True))
-    buy = {"id": "b1", "type": "buy", "chain": "ethereum", "tokenAddress": ZERO, "amount": "1", "priceUsd": "3000",
-           "timestamp": _days_ago(1)}
+    buy = {
+        "id": "b1",
+        "type": "buy",
+        "chain": "ethereum",
+        "tokenAddress": ZERO,
+        "amount": "1",
+        "priceUsd": "3000",
+        "timestamp": _days_ago(1),
+    }
     assert owner_client.post(f"/portfolios/{owner}/transactions", json=buy).status_code == 201
 
     # When someone else reads or writes the owner's portfolio, Then it is 403

@@ -43,8 +43,13 @@ def seed_users(user_count: int, tokens: list[TokenId], per_user: int) -> dict[st
         held = [tokens[(index * (per_user // 2) + offset) % len(tokens)] for offset in range(per_user)]
         transactions = [
             Transaction(
-                id=f"buy-{position}", type="buy", chain=token.chain, token_address=token.address,
-                amount=AMOUNT, price_usd="1", timestamp=WINDOW - timedelta(days=30),
+                id=f"buy-{position}",
+                type="buy",
+                chain=token.chain,
+                token_address=token.address,
+                amount=AMOUNT,
+                price_usd="1",
+                timestamp=WINDOW - timedelta(days=30),
             )
             for position, token in enumerate(held)
         ]
@@ -78,12 +83,14 @@ def refresh(
 
 
 def test_given_a_mix_of_api_faults_when_a_refresh_runs_then_it_completes_and_no_price_is_lost_or_zero(
-    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv,
+    coins_api: CoinsApiServer,
+    sqs_client: Any,
+    refresh_queues: RefreshQueues,
     fault_figures: dict,
 ) -> None:
     # Given: 4 users over 20 tokens, priced once by a healthy API (the last-known prices)
-    function_env(PRICE_BATCH_SIZE="5", PRICE_MAX_CONCURRENCY="1", PRICE_MAX_ATTEMPTS="4",
-                 PRICE_MEMORY_TTL_SECONDS="0")
+    function_env(PRICE_BATCH_SIZE="5", PRICE_MAX_CONCURRENCY="1", PRICE_MAX_ATTEMPTS="4", PRICE_MEMORY_TTL_SECONDS="0")
     tokens = [TokenId("ethereum", random_address()) for _ in range(20)]
     holdings = seed_users(4, tokens, per_user=10)
     old_prices = price_all(coins_api, tokens, Decimal(0))
@@ -138,12 +145,14 @@ def test_given_a_mix_of_api_faults_when_a_refresh_runs_then_it_completes_and_no_
 
 
 def test_given_an_api_that_never_answers_in_time_when_a_refresh_runs_then_each_chunk_gives_up_after_its_attempts(
-    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv,
+    coins_api: CoinsApiServer,
+    sqs_client: Any,
+    refresh_queues: RefreshQueues,
     fault_figures: dict,
 ) -> None:
     # Given: priced users
-    function_env(PRICE_BATCH_SIZE="5", PRICE_MAX_ATTEMPTS="2", PRICE_READ_TIMEOUT_S="0.2",
-                 PRICE_MEMORY_TTL_SECONDS="0")
+    function_env(PRICE_BATCH_SIZE="5", PRICE_MAX_ATTEMPTS="2", PRICE_READ_TIMEOUT_S="0.2", PRICE_MEMORY_TTL_SECONDS="0")
     tokens = [TokenId("ethereum", random_address()) for _ in range(8)]
     holdings = seed_users(2, tokens, per_user=6)
     old_prices = price_all(coins_api, tokens, Decimal(0))
@@ -167,7 +176,10 @@ def test_given_an_api_that_never_answers_in_time_when_a_refresh_runs_then_each_c
 
 
 def test_given_an_api_asking_to_retry_later_when_a_refresh_runs_then_retries_stop_at_the_invocation_deadline(
-    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv,
+    coins_api: CoinsApiServer,
+    sqs_client: Any,
+    refresh_queues: RefreshQueues,
     fault_figures: dict,
 ) -> None:
     # Given: priced users, and retries allowed far beyond what the invocation has time for

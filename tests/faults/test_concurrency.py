@@ -62,10 +62,15 @@ class Container:
     @classmethod
     def build(cls, settings: Settings) -> Container:
         client = make_dynamodb_client(settings)
-        store = PortfolioStore(client, settings.table_name, shards=settings.user_index_shards,
-                               cursor_signing_key=settings.cursor_signing_key.get_secret_value())
-        prices = PriceService(make_coins_api(settings), None, LastKnownPriceStore(client, settings.table_name),
-                              settings)
+        store = PortfolioStore(
+            client,
+            settings.table_name,
+            shards=settings.user_index_shards,
+            cursor_signing_key=settings.cursor_signing_key.get_secret_value(),
+        )
+        prices = PriceService(
+            make_coins_api(settings), None, LastKnownPriceStore(client, settings.table_name), settings
+        )
         cache = PortfolioCache(make_redis_client(settings), settings)
         return cls(store, prices, cache, PriceHistoryStore(client, settings.table_name))
 
@@ -91,12 +96,20 @@ def containers(function_env: FunctionEnv, moto_endpoint: str) -> Iterator[tuple[
 
 
 def buy(transaction_id: str, token: TokenId, amount: Decimal) -> Transaction:
-    return Transaction(id=transaction_id, type="buy", chain=token.chain, token_address=token.address,
-                       amount=amount, price_usd="1", timestamp=datetime(2024, 6, 1, tzinfo=UTC))
+    return Transaction(
+        id=transaction_id,
+        type="buy",
+        chain=token.chain,
+        token_address=token.address,
+        amount=amount,
+        price_usd="1",
+        timestamp=datetime(2024, 6, 1, tzinfo=UTC),
+    )
 
 
-def refresh_rounds(updater: Container, sqs_client: Any, queue_url: str, users: list[str],
-                   stop: threading.Event) -> tuple[int, int]:
+def refresh_rounds(
+    updater: Container, sqs_client: Any, queue_url: str, users: list[str], stop: threading.Event
+) -> tuple[int, int]:
     """Refresh every user, window after window, until told to stop (at least twice).
 
     Returns the rounds run and the users valued."""
@@ -116,15 +129,18 @@ def refresh_rounds(updater: Container, sqs_client: Any, queue_url: str, users: l
     while not (stop.is_set() and round_number >= 2):
         window = WINDOW + timedelta(minutes=5 * round_number)
         for start in range(0, len(users), 10):
-            sqs_client.send_message(QueueUrl=queue_url, MessageBody=refresh_body(users[start:start + 10], window))
+            sqs_client.send_message(QueueUrl=queue_url, MessageBody=refresh_body(users[start : start + 10], window))
         poller.drain()
         round_number += 1
     return round_number, valued
 
 
 def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_users_then_every_one_is_kept_and_counted(
-    containers: tuple[Container, Container], coins_api: CoinsApiServer, sqs_client: Any,
-    refresh_queues: RefreshQueues, fault_figures: dict,
+    containers: tuple[Container, Container],
+    coins_api: CoinsApiServer,
+    sqs_client: Any,
+    refresh_queues: RefreshQueues,
+    fault_figures: dict,
 ) -> None:
     api, updater = containers
     tokens = [TokenId("ethereum", random_address()) for _ in PRICES]
@@ -132,8 +148,10 @@ def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_user
         coins_api.set_price(token.key, PRICES[index])
     users = [f"conc-{index:02d}-{random_address()[-8:]}" for index in range(USERS)]
     rng = random.Random(7)
-    posts = [(users[n % USERS], buy(f"tx-{n:03d}", tokens[rng.randrange(5)], Decimal(rng.randint(1, 9)) / 4))
-             for n in range(POSTS)]
+    posts = [
+        (users[n % USERS], buy(f"tx-{n:03d}", tokens[rng.randrange(5)], Decimal(rng.randint(1, 9)) / 4))
+        for n in range(POSTS)
+    ]
     rng.shuffle(posts)
     # Given: every user exists (the refresh enumerates stored users) with a first buy
     for user_id in users:
@@ -179,8 +197,9 @@ def test_given_a_running_refresh_when_200_transactions_are_posted_across_20_user
         )
         expected_value = exact_value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
         assert Decimal(json.loads(reader.summary(user_id))["totalValueUsd"]) == expected_value, user_id
-    fault_figures.update(posts=POSTS, users=USERS, refresh_rounds=rounds, resends_after_409=resends,
-                         refresh_users_valued=users_valued)
+    fault_figures.update(
+        posts=POSTS, users=USERS, refresh_rounds=rounds, resends_after_409=resends, refresh_users_valued=users_valued
+    )
 
 
 class RecordsBeforeWarming:

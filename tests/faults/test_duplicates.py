@@ -63,7 +63,10 @@ def test_given_a_refresh_message_delivered_twice_when_both_are_processed_then_th
 
 
 def test_given_the_same_schedule_event_twice_when_both_run_then_users_are_queued_and_refreshed_once(
-    function_env: FunctionEnv, coins_api: CoinsApiServer, sqs_client: Any, refresh_queues: RefreshQueues,
+    function_env: FunctionEnv,
+    coins_api: CoinsApiServer,
+    sqs_client: Any,
+    refresh_queues: RefreshQueues,
     lambda_context: Any,
 ) -> None:
     # Given: a fresh table with 12 readers (one message)
@@ -103,8 +106,10 @@ def test_given_the_same_transactions_posted_twice_when_read_then_the_state_is_as
     first_single = call_api("POST", path, sub=user_id, body=single)
     first_bulk = call_api("POST", path, sub=user_id, body=bulk)
     items_once = partition_items(user_id)
-    reads_once = [call_api("GET", f"/portfolios/{user_id}{view}", sub=user_id).raw_body
-                  for view in ("", "/assets", "/transactions")]
+    reads_once = [
+        call_api("GET", f"/portfolios/{user_id}{view}", sub=user_id).raw_body
+        for view in ("", "/assets", "/transactions")
+    ]
 
     # When: a client retries both requests
     again_single = call_api("POST", path, sub=user_id, body=single)
@@ -114,5 +119,7 @@ def test_given_the_same_transactions_posted_twice_when_read_then_the_state_is_as
     assert (first_single.status, first_bulk.status, again_single.status, again_bulk.status) == (201, 201, 200, 200)
     assert (again_single.json, again_bulk.json) == (first_single.json, first_bulk.json)
     assert partition_items(user_id) == items_once
-    assert [call_api("GET", f"/portfolios/{user_id}{view}", sub=user_id).raw_body
-            for view in ("", "/assets", "/transactions")] == reads_once
+    assert [
+        call_api("GET", f"/portfolios/{user_id}{view}", sub=user_id).raw_body
+        for view in ("", "/assets", "/transactions")
+    ] == reads_once

@@ -64,7 +64,10 @@ def holder(user_id: str, coins_api: CoinsApiServer) -> str:
 
 
 def test_given_commits_throttled_twice_when_a_batch_is_posted_then_the_retries_land_it_whole(
-    function_env: FunctionEnv, throttled_commits: FaultyDynamoDb, coins_api: CoinsApiServer, user_id: str,
+    function_env: FunctionEnv,
+    throttled_commits: FaultyDynamoDb,
+    coins_api: CoinsApiServer,
+    user_id: str,
     fault_figures: dict,
 ) -> None:
     # Given
@@ -138,10 +141,16 @@ def test_given_a_bulk_import_larger_than_one_commit_when_its_second_step_is_thro
 
 
 def test_given_portfolio_loads_throttled_when_a_refresh_runs_then_nothing_changes_and_the_redelivery_succeeds(
-    function_env: FunctionEnv, moto_endpoint: str, coins_api: CoinsApiServer, sqs_client: Any,
-    refresh_queues: RefreshQueues, user_id: str, fault_figures: dict,
+    function_env: FunctionEnv,
+    moto_endpoint: str,
+    coins_api: CoinsApiServer,
+    sqs_client: Any,
+    refresh_queues: RefreshQueues,
+    user_id: str,
+    fault_figures: dict,
 ) -> None:
     from portfolio import wiring
+
     price_updater = load_handler("PriceUpdaterFunction")
 
     with faulty_dynamodb(moto_endpoint, only=is_portfolio_batch_load) as proxy:

@@ -205,8 +205,9 @@ def test_given_a_buy_worth_more_than_30_digits_when_posted_then_reads_still_answ
     coins_api.set_price(f"ethereum:{TOKEN}", "10")
 
     # When: 10^29 units at 10 USD (a value of 31 integer digits)
-    answer = call_api("POST", f"/portfolios/{user_id}/transactions", sub=user_id,
-                      body=buy("tx-huge", TOKEN, "1" + "0" * 29))
+    answer = call_api(
+        "POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("tx-huge", TOKEN, "1" + "0" * 29)
+    )
 
     # Then: refused with nothing stored, or stored and shown exactly; never a portfolio that cannot be read
     read = call_api("GET", f"/portfolios/{user_id}", sub=user_id)

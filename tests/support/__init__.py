@@ -2,6 +2,4 @@
 (aws_proxy, faulty_dynamodb, tcp_proxy), read back what was stored (stored_state), or drive the API
 handler from HTTP tools (lambda_wsgi). Everything the system runs on is the local stack's
 (local_stack): Redis, moto, the coins API, events, Lambda contexts, the functions' environment.
-
-fake_coins_api, http_events, lambda_context and processes only re-export local_stack for benchmarks/.
 """

@@ -1,10 +1,10 @@
 """A TCP proxy on loopback that a test controls, to cause network faults between a client and a server.
 
-    with TcpProxy(target_port=redis_port) as proxy:
-        client = redis.Redis(port=proxy.port)
-        proxy.cut()       # drop every live connection and reset new ones, as a failed network path does
-        proxy.stall()     # accept new connections but never answer, as a black-holed route does
-        proxy.resume()    # forward again
+with TcpProxy(target_port=redis_port) as proxy:
+    client = redis.Redis(port=proxy.port)
+    proxy.cut()       # drop every live connection and reset new ones, as a failed network path does
+    proxy.stall()     # accept new connections but never answer, as a black-holed route does
+    proxy.resume()    # forward again
 """
 
 from __future__ import annotations

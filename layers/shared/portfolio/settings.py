@@ -73,4 +73,3 @@ class Settings(BaseSettings):
     max_transactions_per_request: int = Field(500, alias="MAX_TRANSACTIONS_PER_REQUEST", ge=1, le=5000)
     max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", gt=0)
     admin_scope: str = Field("portfolio/admin", alias="ADMIN_SCOPE")
-

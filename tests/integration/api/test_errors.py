@@ -49,8 +49,10 @@ def test_given_an_invalid_json_body_when_posting_then_400_and_nothing_written(ca
 
 
 def test_given_a_float_amount_when_posting_then_it_is_taken_digit_for_digit(call: Call, user_id: str) -> None:
-    body = '{"id":"tx-1","type":"buy","chain":"ethereum","tokenAddress":"0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",' \
-           '"amount":0.1000000000000000055511151231257827,"priceUsd":"2000","timestamp":"2024-01-01T00:00:00Z"}'
+    body = (
+        '{"id":"tx-1","type":"buy","chain":"ethereum","tokenAddress":"0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",'
+        '"amount":0.1000000000000000055511151231257827,"priceUsd":"2000","timestamp":"2024-01-01T00:00:00Z"}'
+    )
 
     answer = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=body)
 
@@ -76,8 +78,11 @@ def test_given_an_unknown_route_when_called_then_404(call: Call, user_id: str) -
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("DELETE", "/portfolios/{user}", "GET"), ("PATCH", "/portfolios/{user}/transactions", "GET, POST"),
-     ("POST", "/health", "GET")],
+    [
+        ("DELETE", "/portfolios/{user}", "GET"),
+        ("PATCH", "/portfolios/{user}/transactions", "GET, POST"),
+        ("POST", "/health", "GET"),
+    ],
 )
 def test_given_a_known_path_with_the_wrong_method_when_called_then_405_with_allow(
     call: Call, user_id: str, method: str, path: str, allowed: str

@@ -59,8 +59,13 @@ def test_given_stored_positions_when_a_backdated_transaction_is_posted_then_they
 
 
 def test_given_a_deletion_and_a_method_change_then_positions_follow_the_history(call: Call, user_id: str) -> None:
-    post(call, user_id, buy("w-1", "1", price="1000"), buy("w-2", "1", price="3000", at="2024-01-05T00:00:00Z"),
-         sell("w-3", "1", price="2500"))
+    post(
+        call,
+        user_id,
+        buy("w-1", "1", price="1000"),
+        buy("w-2", "1", price="3000", at="2024-01-05T00:00:00Z"),
+        sell("w-3", "1", price="2500"),
+    )
 
     call("DELETE", f"/portfolios/{user_id}/transactions/w-2", sub=user_id)
     assert_positions_are_a_replay_of_the_history(user_id)

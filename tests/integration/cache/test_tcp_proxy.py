@@ -21,8 +21,7 @@ def proxy(redis_url: str) -> Iterator[TcpProxy]:
 
 def _client(proxy: TcpProxy) -> redis.Redis:
     # No retries: each call shows exactly what the network did to it.
-    return redis.Redis(port=proxy.port, socket_timeout=0.2, socket_connect_timeout=0.2,
-                       retry=Retry(NoBackoff(), 0))
+    return redis.Redis(port=proxy.port, socket_timeout=0.2, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
 
 
 def test_given_refuse_when_clients_connect_then_live_connections_work_and_new_ones_fail(proxy: TcpProxy) -> None:

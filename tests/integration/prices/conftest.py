@@ -85,8 +85,14 @@ def make_service() -> Iterator[ServiceFactory]:
     """Builds a PriceService over a fresh coins API client; `api_options` reach make_coins_api (sleep, rng)."""
     apis = []
 
-    def build(settings: Settings, *, redis_tier: Any = None, last_known: Any = None,
-              api_options: dict[str, Any] | None = None, **service_options: Any) -> PriceService:
+    def build(
+        settings: Settings,
+        *,
+        redis_tier: Any = None,
+        last_known: Any = None,
+        api_options: dict[str, Any] | None = None,
+        **service_options: Any,
+    ) -> PriceService:
         api = make_coins_api(settings, **(api_options or {}))
         apis.append(api)
         return PriceService(api, redis_tier, last_known, settings, **service_options)

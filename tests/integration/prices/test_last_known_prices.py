@@ -16,8 +16,13 @@ OBSERVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 def quote(coin_id: str, price: str, *, seconds_later: int = 0) -> PriceQuote:
     return PriceQuote(
-        token=coin_id, price=price, symbol="TKN", decimals=18, confidence="0.97",
-        timestamp=OBSERVED_AT + timedelta(seconds=seconds_later), source=PriceSource.FRESH,
+        token=coin_id,
+        price=price,
+        symbol="TKN",
+        decimals=18,
+        confidence="0.97",
+        timestamp=OBSERVED_AT + timedelta(seconds=seconds_later),
+        source=PriceSource.FRESH,
     )
 
 

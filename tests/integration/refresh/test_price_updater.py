@@ -125,9 +125,9 @@ def test_given_a_swept_cycle_when_a_reader_asks_for_performance_then_the_point_i
 
     scheduler(scheduled_event(WINDOW), lambda_context)
 
-    [(at, price)] = wiring.price_history_store().series(
-        [held.price_coin_id], Resolution.FIVE_MINUTES, WINDOW, WINDOW
-    )[held.price_coin_id]
+    [(at, price)] = wiring.price_history_store().series([held.price_coin_id], Resolution.FIVE_MINUTES, WINDOW, WINDOW)[
+        held.price_coin_id
+    ]
     assert (at, price) == (WINDOW, Decimal("7"))
 
 

@@ -42,9 +42,7 @@ def test_given_the_sample_scheduled_event_when_the_scheduler_runs_then_every_use
     assert body["window"] == answer["window"].replace("+00:00", "Z")
 
 
-def test_given_the_sample_sqs_batch_when_the_updater_runs_then_every_message_succeeds(
-    store, coins_api, lambda_context
-):
+def test_given_the_sample_sqs_batch_when_the_updater_runs_then_every_message_succeeds(store, coins_api, lambda_context):
     # Given events/sqs-refresh-batch.json, its users renamed so no other test shares their cache keys
     event = sample("sqs-refresh-batch.json")
     for record in event["Records"]:

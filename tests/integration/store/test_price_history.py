@@ -107,8 +107,9 @@ def test_given_dynamodb_leaves_items_unprocessed_once_when_recording_then_they_a
     # Then exactly the 7 held-back items were sent again, after one backoff, and every coin has its day
     assert proxy.batch_sizes == [18, 7]
     assert len(sleeps) == 1
-    reader = PriceHistoryStore(boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1"),
-                               settings.table_name)
+    reader = PriceHistoryStore(
+        boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1"), settings.table_name
+    )
     assert set(reader.series(coins, Resolution.DAILY, WINDOW_0, WINDOW_0)) == set(coins)
 
 

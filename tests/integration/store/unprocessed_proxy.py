@@ -60,7 +60,6 @@ class UnprocessedItemsProxy:
             answer["UnprocessedItems"] = {table: held}
         return 200, json.dumps(answer).encode()
 
-
     def _batch_get(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         request = json.loads(body)
         ((table, wanted),) = request["RequestItems"].items()

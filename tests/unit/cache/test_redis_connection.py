@@ -17,8 +17,9 @@ def test_given_no_redis_url_when_making_the_client_then_the_cache_is_off() -> No
 
 def test_given_a_plain_url_when_making_the_client_then_timeouts_retries_and_health_checks_are_explicit() -> None:
     # Given
-    settings = Settings(REDIS_URL="redis://cache.internal:6379/0", REDIS_SOCKET_TIMEOUT_MS=40,
-                        REDIS_CONNECT_TIMEOUT_MS=80)
+    settings = Settings(
+        REDIS_URL="redis://cache.internal:6379/0", REDIS_SOCKET_TIMEOUT_MS=40, REDIS_CONNECT_TIMEOUT_MS=80
+    )
 
     # When
     client = make_redis_client(settings)
@@ -35,8 +36,9 @@ def test_given_a_plain_url_when_making_the_client_then_timeouts_retries_and_heal
 
 def test_given_a_rediss_url_with_credentials_when_making_the_client_then_tls_is_verified_and_auth_is_sent() -> None:
     # Given
-    settings = Settings(REDIS_URL="rediss://cache.serverless.amazonaws.com:6379", REDIS_USERNAME="app",
-                        REDIS_PASSWORD="s3cret")
+    settings = Settings(
+        REDIS_URL="rediss://cache.serverless.amazonaws.com:6379", REDIS_USERNAME="app", REDIS_PASSWORD="s3cret"
+    )
 
     # When
     client = make_redis_client(settings)

@@ -54,8 +54,7 @@ def test_given_a_bridge_funding_a_stored_sale_when_steps_could_strand_it_then_a_
     # Given stored: 10 USDC on ethereum and a sale of 10 USDC on arbitrum funded by it through a bridge
     stored = [
         tx("buy", "10", price="1", chain="ethereum", token=USDC_ETHEREUM, hour=1),
-        tx("bridge", "10", chain="ethereum", token=USDC_ETHEREUM, to_chain="arbitrum", to_token=USDC_ARBITRUM,
-           hour=2),
+        tx("bridge", "10", chain="ethereum", token=USDC_ETHEREUM, to_chain="arbitrum", to_token=USDC_ARBITRUM, hour=2),
         tx("sell", "10", price="1", chain="arbitrum", token=USDC_ARBITRUM, hour=3),
     ]
     # And new: more buys and sells on both chains, more than one step's worth

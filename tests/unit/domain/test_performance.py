@@ -162,8 +162,13 @@ def test_given_positions_and_token_prices_over_time_then_each_point_values_the_p
     eth = f"ethereum:{EVM_NATIVE}"
     history = [tx("buy", "1", price="1000", hour=1), tx("sell", "0.5", price="3000", hour=3)]
     # And ETH priced by the sweeps at hours 0, 2 and 4
-    prices = {eth: [(T0, Decimal("900")), (T0 + timedelta(hours=2), Decimal("2000")),
-                    (T0 + timedelta(hours=4), Decimal("4000"))]}
+    prices = {
+        eth: [
+            (T0, Decimal("900")),
+            (T0 + timedelta(hours=2), Decimal("2000")),
+            (T0 + timedelta(hours=4), Decimal("4000")),
+        ]
+    }
 
     # When the history points are taken
     points = history_points(Ledger.empty(), history, prices)
@@ -178,8 +183,10 @@ def test_given_positions_and_token_prices_over_time_then_each_point_values_the_p
 def test_given_a_token_not_yet_priced_at_a_moment_then_it_is_left_out_of_that_point() -> None:
     eth, usdc = f"ethereum:{EVM_NATIVE}", f"ethereum:{USDC_ETHEREUM}"
     history = [tx("buy", "1", price="1000", hour=0), tx("buy", "10", price="1", token=USDC_ETHEREUM, hour=0)]
-    prices = {eth: [(T0 + timedelta(hours=1), Decimal("1000")), (T0 + timedelta(hours=2), Decimal("1100"))],
-              usdc: [(T0 + timedelta(hours=2), Decimal("1"))]}
+    prices = {
+        eth: [(T0 + timedelta(hours=1), Decimal("1000")), (T0 + timedelta(hours=2), Decimal("1100"))],
+        usdc: [(T0 + timedelta(hours=2), Decimal("1"))],
+    }
 
     points = history_points(Ledger.empty(), history, prices)
 

@@ -84,8 +84,16 @@ def test_given_exponent_notation_when_parsed_then_the_price_keeps_every_digit():
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("3", 3.0), (" 0 ", 0.0), ("0.25", 0.25), ("Wed, 21 Oct 2015 07:28:00 GMT", None), ("-1", None),
-     ("soon", None), ("NaN", None), (None, None)],
+    [
+        ("3", 3.0),
+        (" 0 ", 0.0),
+        ("0.25", 0.25),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+        ("-1", None),
+        ("soon", None),
+        ("NaN", None),
+        (None, None),
+    ],
 )
 def test_given_a_retry_after_header_when_parsed_then_only_the_seconds_form_counts(header, seconds):
     assert parse_retry_after(header) == seconds

@@ -44,8 +44,13 @@ class InProcessCoinsApi:
         with self._lock:
             self._running -= 1
         quotes = {
-            coin: PriceQuote(token=coin, price=self.book[coin], timestamp=OBSERVED_AT, confidence=self.confidence,
-                             source=PriceSource.FRESH)
+            coin: PriceQuote(
+                token=coin,
+                price=self.book[coin],
+                timestamp=OBSERVED_AT,
+                confidence=self.confidence,
+                source=PriceSource.FRESH,
+            )
             for coin in coin_ids
             if coin in self.book
         }
@@ -79,8 +84,11 @@ def test_given_natives_of_several_chains_when_priced_then_each_maps_back_from_it
     # Given
     api = InProcessCoinsApi({"coingecko:ethereum": "3000", "coingecko:solana": "150.25"})
     service = PriceService(api, None, None, settings())
-    asked = ["ethereum:0x0000000000000000000000000000000000000000", "base:0x0000000000000000000000000000000000000000",
-             SOL_NATIVE]
+    asked = [
+        "ethereum:0x0000000000000000000000000000000000000000",
+        "base:0x0000000000000000000000000000000000000000",
+        SOL_NATIVE,
+    ]
 
     # When
     quotes = service.get_prices(asked)
@@ -88,7 +96,9 @@ def test_given_natives_of_several_chains_when_priced_then_each_maps_back_from_it
     # Then
     assert sorted(api.chunks[0]) == ["coingecko:ethereum", "coingecko:solana"]
     assert {token: quote.price for token, quote in quotes.items()} == {
-        asked[0]: Decimal(3000), asked[1]: Decimal(3000), SOL_NATIVE: Decimal("150.25")
+        asked[0]: Decimal(3000),
+        asked[1]: Decimal(3000),
+        SOL_NATIVE: Decimal("150.25"),
     }
     assert all(quote.token == token for token, quote in quotes.items())
 

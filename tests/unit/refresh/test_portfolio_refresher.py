@@ -97,8 +97,11 @@ def test_given_an_unreadable_item_when_refreshed_then_only_its_user_fails():
 def test_given_too_little_time_left_when_refreshed_then_users_are_deferred_not_started():
     clock = iter([100.0, 100.3])  # when alice starts, when bob would
     refresher = PortfolioRefresher(
-        Portfolios(alice=holder("alice"), bob=holder("bob")), Prices(), Views(),
-        user_budget_s=0.5, monotonic=lambda: next(clock),
+        Portfolios(alice=holder("alice"), bob=holder("bob")),
+        Prices(),
+        Views(),
+        user_budget_s=0.5,
+        monotonic=lambda: next(clock),
     )
     batch = refresher.prefetch(["alice", "bob"], deadline=100.7)
 

@@ -58,8 +58,9 @@ class RecordingSweep:
         self.calls.append("sweep")
         if self.fails:
             raise RuntimeError("coins API unreachable and last-known prices unreadable")
-        return SweepOutcome(tokens=3, coins=3, fresh=3, stale=0, unpriced=0, api_calls=1, history_items=9,
-                            duration_ms=1.0)
+        return SweepOutcome(
+            tokens=3, coins=3, fresh=3, stale=0, unpriced=0, api_calls=1, history_items=9, duration_ms=1.0
+        )
 
 
 class AcceptingSqs:
@@ -210,8 +211,11 @@ def test_given_idle_users_every_fourth_cycle_when_four_windows_are_planned_then_
     for cycle in range(4):
         sqs = AcceptingSqs()
         planner = RefreshPlanner(
-            users, RefreshQueue(sqs, "queue-url", concurrency=1), FreeLock(),  # type: ignore[arg-type]
-            users_per_message=10, idle_every_cycles=4,
+            users,
+            RefreshQueue(sqs, "queue-url", concurrency=1),
+            FreeLock(),  # type: ignore[arg-type]
+            users_per_message=10,
+            idle_every_cycles=4,
         )
         planner.run(WINDOW + timedelta(minutes=5 * cycle), run_id=f"run-{cycle}")
         this_cycle = [user for body in sqs.bodies() for user in body["userIds"]]

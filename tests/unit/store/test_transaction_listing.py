@@ -44,9 +44,10 @@ def test_given_a_listing_when_scoped_then_the_scope_names_the_user_and_every_fil
         '["alice", "base", "sell", "base:0x4200000000000000000000000000000000000006", '
         '"2024-05-01T12:00:00+00:00", null]'
     )
-    assert cursor_scope("alice", listing) == cursor_scope("alice", TransactionListing(
-        limit=50, chain="base", type=TransactionType.SELL, token=listing.token, start=NOON_UTC
-    ))
+    assert cursor_scope("alice", listing) == cursor_scope(
+        "alice",
+        TransactionListing(limit=50, chain="base", type=TransactionType.SELL, token=listing.token, start=NOON_UTC),
+    )
 
 
 def test_given_both_bounds_when_queried_then_both_are_inclusive():

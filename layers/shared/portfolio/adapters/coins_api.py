@@ -119,8 +119,8 @@ class CoinsApi:
         base = base_url.rstrip("/")
         if self._api_key and base == PUBLIC_API_URL:
             base = PRO_API_URL
-        self._prices_url = f"{base}/{self._api_key}/coins/prices/current/" if self._api_key else (
-            f"{base}/prices/current/"
+        self._prices_url = (
+            f"{base}/{self._api_key}/coins/prices/current/" if self._api_key else (f"{base}/prices/current/")
         )
         self._search_width = search_width
         # A Retry-After beyond the cap gives the chunk up (its coins fall back to last-known prices)
@@ -157,8 +157,9 @@ class CoinsApi:
                     try:
                         quotes = parse_prices_body(response.content, requested)
                     except ValueError as error:
-                        return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
-                                           error=f"malformed answer: {error}")
+                        return ChunkResult(
+                            requested, attempts=attempts, latency_ms=latencies, error=f"malformed answer: {error}"
+                        )
                     return ChunkResult(requested, quotes=quotes, attempts=attempts, latency_ms=latencies)
                 problem = f"HTTP {response.status_code}"
                 if response.status_code not in _RETRYABLE_STATUSES:
@@ -167,21 +168,30 @@ class CoinsApi:
 
             delay = self._retry.delay(attempts, retry_after=retry_after, deadline=deadline)
             if delay is None:
-                return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
-                                   error=f"{problem} (gave up after {attempts} attempt(s))")
+                return ChunkResult(
+                    requested,
+                    attempts=attempts,
+                    latency_ms=latencies,
+                    error=f"{problem} (gave up after {attempts} attempt(s))",
+                )
             logger.warning(
                 "coins API attempt failed; retrying",
                 extra={"problem": problem, "attempt": attempts, "delay_s": round(delay, 3), "coins": len(requested)},
             )
             self._retry.sleep(delay)
-        return ChunkResult(requested, attempts=attempts, latency_ms=latencies,
-                           error="deadline reached before a request could be made")
+        return ChunkResult(
+            requested, attempts=attempts, latency_ms=latencies, error="deadline reached before a request could be made"
+        )
 
     def _timeout_before(self, deadline: float | None) -> httpx.Timeout | None:
         """Per-request timeouts, shortened so a request cannot outlive the deadline; None if no time is left."""
         if deadline is None:
-            return httpx.Timeout(connect=self._connect_timeout_s, read=self._read_timeout_s,
-                                 write=self._connect_timeout_s, pool=self._connect_timeout_s)
+            return httpx.Timeout(
+                connect=self._connect_timeout_s,
+                read=self._read_timeout_s,
+                write=self._connect_timeout_s,
+                pool=self._connect_timeout_s,
+            )
         remaining = deadline - self._clock()
         if remaining <= 0:
             return None

@@ -86,6 +86,7 @@ def _redis_unavailable_errors() -> tuple[type[BaseException], ...]:
 
     return (RedisError, RedisClusterException, OSError)
 
+
 # KEYS: generation key, value key, ... (pairs)  ARGV: initial generation, then body, ttl ms, ... (pairs)
 _WRITE_CURRENT_LUA = """
 for i = 1, #KEYS, 2 do
@@ -265,9 +266,7 @@ class PortfolioCache:
         self._record(kind, "hits" if body is not None else "misses")
         return body
 
-    def get_or_load(
-        self, kind: CacheKind, user_id: str, loader: Callable[[], bytes], filter_key: str = ""
-    ) -> bytes:
+    def get_or_load(self, kind: CacheKind, user_id: str, loader: Callable[[], bytes], filter_key: str = "") -> bytes:
         """The cached body, or the loader's body (then cached); concurrent misses on a key load once.
 
         The loader's exceptions propagate; the lock is released first so waiters do not wait for nothing.
@@ -339,8 +338,12 @@ class PortfolioCache:
             return False
         renewed = [CacheKey(kind, user_id).generation for kind in CacheKind]
         values: list[str] = []
-        args: list[bytes | int | str] = [version, secrets.token_hex(GENERATION_BYTES // 2), self._generation_ttl_ms,
-                                         len(renewed)]
+        args: list[bytes | int | str] = [
+            version,
+            secrets.token_hex(GENERATION_BYTES // 2),
+            self._generation_ttl_ms,
+            len(renewed),
+        ]
         for (kind, filter_key), body in bodies.items():
             values.append(CacheKey(kind, user_id, filter_key).value)
             args += [body, self.ttl_ms(kind)]
@@ -469,8 +472,12 @@ class PortfolioCache:
         # The type and message only: redis-py messages name the host and the failure, never credentials.
         logger.warning(
             "Redis cache unavailable",
-            extra={"operation": operation, "kind": kind.value, "error_type": type(error).__name__,
-                   "error": str(error)[:200]},
+            extra={
+                "operation": operation,
+                "kind": kind.value,
+                "error_type": type(error).__name__,
+                "error": str(error)[:200],
+            },
         )
 
 

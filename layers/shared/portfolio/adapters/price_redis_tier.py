@@ -26,7 +26,6 @@ DEFAULT_KEY_PREFIX = "price:v1:"
 _UNPRICED = b'{"unpriced":true}'
 
 
-
 class PriceCacheUnavailableError(PriceTierUnavailableError):
     """Redis did not answer (down, timed out, refused): the caller skips this tier."""
 
@@ -80,8 +79,10 @@ class PriceRedisTier:
         try:
             with self._client.pipeline(transaction=False) as pipe:
                 for coin_id, quote in fallbacks.items():
-                    value = _UNPRICED if quote is None else quote.model_copy(update={"stale": True}).model_dump_json(
-                        by_alias=True
+                    value = (
+                        _UNPRICED
+                        if quote is None
+                        else quote.model_copy(update={"stale": True}).model_dump_json(by_alias=True)
                     )
                     pipe.set(self.key_for(coin_id), value, ex=self._no_fresh_ttl_s)
                 pipe.execute()

@@ -50,9 +50,7 @@ class RetryPolicy:
             raise ValueError("backoff follows at least one failed attempt")
         return self.rng() * min(self.cap_s, self.base_s * 2 ** (failures - 1))
 
-    def delay(
-        self, failures: int, *, retry_after: float | None = None, deadline: float | None = None
-    ) -> float | None:
+    def delay(self, failures: int, *, retry_after: float | None = None, deadline: float | None = None) -> float | None:
         """Seconds to wait before the next attempt, or None to give up.
 
         Gives up when `failures` attempts were all there is, when the server's `retry_after` exceeds

@@ -93,8 +93,9 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         request_id = app.current_event.request_context.request_id
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
         return error_response(
-            InternalError("internal error; quote the correlation id when reporting it",
-                          details={"correlationId": request_id})
+            InternalError(
+                "internal error; quote the correlation id when reporting it", details={"correlationId": request_id}
+            )
         )
 
 

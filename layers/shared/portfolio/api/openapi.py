@@ -28,7 +28,7 @@ def openapi_document() -> dict[str, Any]:
             version=VERSION,
             description=(
                 "Aggregated crypto holdings across chains. Amounts and USD figures are decimal strings; "
-                "timestamps are ISO 8601 UTC. Every error is {\"error\": {\"code\", \"message\", \"details\"?}}."
+                'timestamps are ISO 8601 UTC. Every error is {"error": {"code", "message", "details"?}}.'
             ),
             security_schemes={_BEARER: HTTPBearer(bearerFormat="JWT")},
         )

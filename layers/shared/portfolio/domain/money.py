@@ -23,20 +23,20 @@ HUNDRED = Decimal(100)
 def parse_decimal(value: Any) -> Decimal:
     """A finite Decimal within bounds, from a decimal string, an int or a Decimal."""
     if isinstance(value, (bool, float)):
-        raise ValueError("must be a decimal string such as \"1.25\", not a JSON number with a fraction")
+        raise ValueError('must be a decimal string such as "1.25", not a JSON number with a fraction')
     if isinstance(value, int):
         value = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
         # Decimal() also takes other scripts' digits and "1_000": only plain ASCII notation is money here.
         if not text or len(text) > MAX_STRING_LENGTH or not text.isascii() or "_" in text:
-            raise ValueError("must be a decimal string such as \"1.25\"")
+            raise ValueError('must be a decimal string such as "1.25"')
         try:
             value = Decimal(text)
         except InvalidOperation:
             raise ValueError(f"{text[:40]!r} is not a decimal number") from None
     elif not isinstance(value, Decimal):
-        raise ValueError("must be a decimal string such as \"1.25\"")
+        raise ValueError('must be a decimal string such as "1.25"')
     number: Decimal = value
     if not number.is_finite():
         raise ValueError("must be a finite number")

@@ -108,7 +108,7 @@ class TransactionListing:
             raise ValueError("start must not be after end")
 
     def filter_key(self) -> str:
-        """"" for the first page with no filters; otherwise a short digest of the canonical listing."""
+        """ "" for the first page with no filters; otherwise a short digest of the canonical listing."""
         parts: dict[str, Any] = {
             "limit": self.limit if self.limit != DEFAULT_PAGE_SIZE else None,
             "cursor": self.cursor,

@@ -11,9 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from portfolio.api.responses import json_body_response
 from portfolio.api.schemas import USER_ID_PATTERN
 
-UserId = Annotated[
-    str, Path(alias="userId", pattern=USER_ID_PATTERN, max_length=128, description="The token's sub")
-]
+UserId = Annotated[str, Path(alias="userId", pattern=USER_ID_PATTERN, max_length=128, description="The token's sub")]
 
 
 def read_response(router: Router, body: bytes) -> Response:
