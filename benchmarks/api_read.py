@@ -42,13 +42,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
-
-from benchmarks.dynamodb_meter import DynamoDbMeter, moto_server
+from benchmarks.dynamodb_meter import DynamoDbMeter
 from benchmarks.timing import compare, percentile_us
+from local_stack.aws import MotoProcess, local_client
 from local_stack.coins_api import CoinsApiServer
 from local_stack.embedded_redis import RedisServer
-from local_stack.functions import load_handler
+from local_stack.functions import function_environment, load_handler
 from local_stack.http_events import http_event
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.template_resources import create_tables
@@ -95,25 +94,19 @@ def _local_stack() -> Any:
     coins = CoinsApiServer(prices={}, price_every_coin=True).start()
     saved = dict(os.environ)
     try:
-        with moto_server() as endpoint:
-            os.environ.update(
-                AWS_ACCESS_KEY_ID="bench",
-                AWS_SECRET_ACCESS_KEY="bench",
-                AWS_REGION="us-east-1",
-                AWS_DEFAULT_REGION="us-east-1",
-                POWERTOOLS_TRACE_DISABLED="1",
-            )
+        with MotoProcess() as moto:
             suffix = uuid.uuid4().hex[:8]
             names = {"PortfolioTable": f"portfolio-{suffix}"}
-            create_tables(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), names)
-            os.environ.update(
-                AWS_ENDPOINT_URL=endpoint,
-                TABLE_NAME=names["PortfolioTable"],
-                REDIS_URL=redis_server.url,
-                PRICES_API_URL=coins.url,
-                # moto answers the seeding's large writes far slower than DynamoDB: the 2 s default would time out.
-                DYNAMODB_READ_TIMEOUT_S="30",
+            create_tables(local_client("dynamodb", moto.endpoint), names)
+            environment = function_environment(
+                aws_endpoint=moto.endpoint,
+                region="us-east-1",
+                table_name=names["PortfolioTable"],
+                redis_url=redis_server.url,
+                prices_api_url=coins.url,
             )
+            # moto answers the seeding's large writes far slower than DynamoDB: the 2 s default would time out.
+            os.environ.update(environment, DYNAMODB_READ_TIMEOUT_S="30")
             yield redis_server
     finally:
         os.environ.clear()

@@ -1,7 +1,7 @@
-"""What the benchmarks count of DynamoDB: moto's server in a process of its own, and a meter on a client.
+"""What the benchmarks count of DynamoDB: a meter on one client.
 
-moto runs as `python -m moto.server` in a child process, so the CPU it spends answering is not
-charged to the process being measured (time.process_time counts every thread of a process).
+The benchmarks run moto in a child process (local_stack.aws.MotoProcess), so the CPU it spends
+answering is not charged to the process being measured (time.process_time counts every thread).
 
 `DynamoDbMeter` hooks one boto3 client's events and counts, per operation:
 - requests, from `before-parameter-build` (once per API call, before any retry);
@@ -16,37 +16,15 @@ charged to the process being measured (time.process_time counts every thread of 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-
-from local_stack.ports import free_port, wait_for_port
 
 READ_UNIT_BYTES = 4096
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 _CONSISTENT = "bench_consistent_read"
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's server on loopback, in a child process; yields its endpoint URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, timeout_s=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _number_size(text: str) -> int:

@@ -44,11 +44,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from benchmarks.dynamodb_meter import DynamoDbMeter, moto_server
+from benchmarks.dynamodb_meter import DynamoDbMeter
+from local_stack.aws import MotoProcess, local_client
 from local_stack.coins_api import CoinsApiServer
 from local_stack.embedded_redis import RedisServer
+from local_stack.functions import function_environment
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.scheduler import scheduled_event
 from local_stack.sqs_poller import SqsPoller
@@ -95,11 +95,6 @@ class Stack:
 @contextmanager
 def local_stack() -> Iterator[Stack]:
     os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="1",
         POWERTOOLS_METRICS_NAMESPACE="CrossChainPortfolio",
         POWERTOOLS_LOG_LEVEL="WARNING",
         POWERTOOLS_METRICS_DISABLED="true",  # keeps stdout to the one JSON line
@@ -108,19 +103,22 @@ def local_stack() -> Iterator[Stack]:
     coins_api = CoinsApiServer(prices={}, price_every_coin=True).start()
     coins_api.delay_s = COINS_API_LATENCY_S
     try:
-        with moto_server() as endpoint:
-            dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+        with MotoProcess() as moto:
+            endpoint = moto.endpoint
+            dynamodb = local_client("dynamodb", endpoint)
             tables = {"PortfolioTable": "bench-portfolio"}
             create_tables(dynamodb, tables)
-            sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+            sqs = local_client("sqs", endpoint)
             queue_url = sqs.create_queue(QueueName="bench-refresh")["QueueUrl"]
             events_queue_url = sqs.create_queue(QueueName="bench-updater-events")["QueueUrl"]
-            environment = {
-                "AWS_ENDPOINT_URL": endpoint,
-                "TABLE_NAME": tables["PortfolioTable"],
-                "REDIS_URL": redis_server.url,
-                "REFRESH_QUEUE_URL": queue_url,
-                "PRICES_API_URL": coins_api.url,
+            environment = function_environment(
+                aws_endpoint=endpoint,
+                region="us-east-1",
+                table_name=tables["PortfolioTable"],
+                redis_url=redis_server.url,
+                prices_api_url=coins_api.url,
+                refresh_queue_url=queue_url,
+            ) | {
                 "PRICE_BATCH_SIZE": str(PRICE_BATCH_SIZE),
                 "USERS_PER_MESSAGE": str(USERS_PER_MESSAGE),
                 # moto answers a large batch slower than DynamoDB does; a retried write would muddle the counts.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local_stack import template_resources
+from local_stack.ports import free_port, wait_for_port
 
 # Credentials moto accepts; they open nothing anywhere else.
 DUMMY_ACCESS_KEY_ID = "local"
@@ -26,13 +29,18 @@ class LocalAws:
     queue_urls: dict[str, str]  # logical name -> queue url
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=DUMMY_ACCESS_KEY_ID,
-            aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
-        )
+        return local_client(service, self.endpoint, self.region)
+
+
+def local_client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
+    """A boto3 client of moto's server, with the placeholder credentials moto accepts."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=DUMMY_ACCESS_KEY_ID,
+        aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
+    )
 
 
 def physical_names(logical_names: list[str], stage: str) -> dict[str, str]:
@@ -60,6 +68,38 @@ class MotoServer:
         if self._started:
             self._server.stop()
             self._started = False
+
+
+class MotoProcess:
+    """moto's server in a child process on a free loopback port: what it spends answering is not this
+    process's CPU (the benchmarks measure this process). stop() ends it."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self.endpoint = ""
+
+    def start(self) -> MotoProcess:
+        port = free_port()
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter running moto, no outside input
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, timeout_s=30)
+        self.endpoint = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def __enter__(self) -> MotoProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 class MotoStack:
