@@ -136,6 +136,20 @@ class SendStats:
         )
 
 
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep found, by coin id: fresh quotes, stale fallbacks, and coins with no price at all."""
+
+    fresh: dict[str, PriceQuote]
+    stale: dict[str, PriceQuote]
+    unpriced: list[str]
+    api_calls: int
+
+    @property
+    def coins(self) -> int:
+        return len(self.fresh) + len(self.stale) + len(self.unpriced)
+
+
 # Ports ------------------------------------------------------------------------------------------------
 
 
@@ -186,6 +200,10 @@ class SharedPriceTier(Protocol):
     def put_many(self, quotes: Iterable[PriceQuote]) -> None: ...
 
     def put_no_fresh(self, fallbacks: dict[str, PriceQuote | None]) -> None: ...
+
+
+class PriceSweeper(Protocol):
+    def sweep(self, tokens: Iterable[TokenId | str], *, deadline: float | None = None) -> SweepResult: ...
 
 
 class PriceHistory(Protocol):

@@ -24,22 +24,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.domain.tokens import TokenId, normalize_token
 from portfolio.observability import logger, metrics
-from portfolio.services.ports import CoinsApi, PriceTier, PriceTierUnavailableError, SharedPriceTier
+from portfolio.services.ports import CoinsApi, PriceTier, PriceTierUnavailableError, SharedPriceTier, SweepResult
 from portfolio.settings import Settings
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """What one sweep found, by coin id: fresh quotes, stale fallbacks, and coins with no price at all."""
-
-    fresh: dict[str, PriceQuote]
-    stale: dict[str, PriceQuote]
-    unpriced: list[str]
-    api_calls: int
-
-    @property
-    def coins(self) -> int:
-        return len(self.fresh) + len(self.stale) + len(self.unpriced)
 
 
 @dataclass

@@ -11,21 +11,11 @@ price, as the portfolio is valued, so the history keeps no gaps while the API is
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
 
-from portfolio.domain.tokens import TokenId
 from portfolio.observability import logger, metrics
-from portfolio.services.ports import HeldTokenSource, PriceHistoryWriter
-
-if TYPE_CHECKING:
-    from portfolio.services.price_service import SweepResult
-
-
-class PriceSweeper(Protocol):
-    def sweep(self, tokens: Iterable[TokenId | str], *, deadline: float | None = None) -> SweepResult: ...
+from portfolio.services.ports import HeldTokenSource, PriceHistoryWriter, PriceSweeper
 
 
 @dataclass(frozen=True, slots=True)
