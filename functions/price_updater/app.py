@@ -22,14 +22,17 @@ IDEMPOTENCY_EXPIRY_S = 60 * 60
 RESERVE_S = 1.0
 
 
-def _user_ids_of(records: list[dict[str, Any]]) -> list[str]:
-    """Users of every well-formed message; a malformed one fails later, in its own record handler."""
+def _active_user_ids_of(records: list[dict[str, Any]]) -> list[str]:
+    """Users of every well-formed message of the active tier (the only ones valued); a malformed
+    message fails later, in its own record handler."""
     user_ids: list[str] = []
     for record in records:
         try:
-            user_ids.extend(RefreshMessage.model_validate_json(record.get("body", "")).user_ids)
+            message = RefreshMessage.model_validate_json(record.get("body", ""))
         except ValidationError:
             continue
+        if message.tier == "active":
+            user_ids.extend(message.user_ids)
     return user_ids
 
 
@@ -44,7 +47,7 @@ def process_refresh_event(
     """The batch: one prefetch for every message, then each message through the record handler."""
     started = time.monotonic()
     records = event.get("Records", [])
-    batch: RefreshBatch = refresher.prefetch(_user_ids_of(records), deadline=_deadline(context))
+    batch: RefreshBatch = refresher.prefetch(_active_user_ids_of(records), deadline=_deadline(context))
 
     def refresh(message: dict[str, Any]) -> dict[str, Any]:
         return {"usersRefreshed": refresher.refresh_message(RefreshMessage.model_validate(message), batch)}

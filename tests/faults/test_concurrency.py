@@ -210,11 +210,11 @@ class RecordsBeforeWarming:
         self._record_meanwhile = record_meanwhile
         self.interleaved = False
 
-    def replace_views(self, user_id: str, version: int, bodies: Any) -> bool:
+    def replace_views(self, user_id: str, version: int, bodies: Any, **options: Any) -> bool:
         if not self.interleaved:
             self.interleaved = True
             self._record_meanwhile()
-        return self._cache.replace_views(user_id, version, bodies)
+        return self._cache.replace_views(user_id, version, bodies, **options)
 
 
 def test_given_a_transaction_recorded_between_a_refresh_load_and_its_cache_warm_when_read_then_it_shows(
@@ -231,7 +231,7 @@ def test_given_a_transaction_recorded_between_a_refresh_load_and_its_cache_warm_
     refresher = PortfolioRefresher(updater.store, updater.prices, cache)
 
     # When
-    refresher.refresh_user(user_id, refresher.prefetch([user_id]), warm=True)
+    refresher.refresh_user(user_id, refresher.prefetch([user_id]))
 
     # Then: the read shows both buys (4 units at 1.25): the refresh's older views were refused
     assert cache.interleaved

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     prices_api_key: SecretStr | None = Field(None, alias="PRICES_API_KEY")
     price_batch_size: int = Field(50, alias="PRICE_BATCH_SIZE", ge=1, le=200)
     price_max_concurrency: int = Field(4, alias="PRICE_MAX_CONCURRENCY", ge=1, le=32)
-    price_memory_ttl_s: int = Field(300, alias="PRICE_MEMORY_TTL_SECONDS", ge=0)
+    # Well under the refresh interval: a warm container must read the next sweep's quotes from Redis.
+    price_memory_ttl_s: int = Field(60, alias="PRICE_MEMORY_TTL_SECONDS", ge=0)
     # Outlives a late sweep: reads between two sweeps find every held token's quote here.
     price_redis_ttl_s: int = Field(900, alias="PRICE_REDIS_TTL_SECONDS", gt=0)
     price_min_confidence: Decimal = Field(Decimal("0.5"), alias="PRICE_MIN_CONFIDENCE", ge=0, le=1)
@@ -60,8 +61,9 @@ class Settings(BaseSettings):
     users_per_message: int = Field(100, alias="USERS_PER_MESSAGE", ge=1, le=100)
     # Users who read within this many hours are "active": valued and warmed after every sweep.
     active_user_hours: int = Field(24, alias="ACTIVE_USER_HOURS", ge=1, le=24 * 30)
-    # Idle users are refreshed (later: their wallets synced) once every this many cycles; 0 = never.
-    idle_refresh_every_cycles: int = Field(12, alias="IDLE_REFRESH_EVERY_CYCLES", ge=0, le=24 * 12 * 7)
+    # Idle users get a pass (where their wallets will be synced) once every this many cycles; 0 = never.
+    # Passes go by user index shard: with the 16 default shards, 16 gives one shard a cycle (80 minutes).
+    idle_refresh_every_cycles: int = Field(16, alias="IDLE_REFRESH_EVERY_CYCLES", ge=0, le=24 * 12 * 7)
     # A user is started only while this much of the invocation is left; the rest are retried later.
     refresh_user_budget_ms: int = Field(500, alias="REFRESH_USER_BUDGET_MS", gt=0)
 

@@ -98,7 +98,7 @@ def test_given_a_portfolio_stored_before_positions_were_kept_when_read_and_writt
     dynamodb_client.update_item(
         TableName=api_settings.table_name,
         Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
-        UpdateExpression="REMOVE positions",
+        UpdateExpression="REMOVE positions, lots",
     )
     wiring.portfolio_cache().invalidate_user(user_id)
 
@@ -106,9 +106,52 @@ def test_given_a_portfolio_stored_before_positions_were_kept_when_read_and_writt
     read = call("GET", f"/portfolios/{user_id}", sub=user_id)
     written = post(call, user_id, sell("w-2", "1"))
 
-    # Then the read replays the history, and the write stores positions again
+    # Then the read replays the history, and the write stores positions again and counts the token
     assert (read.status, Decimal(read.json["totalValueUsd"])) == (200, Decimal("6000"))
     assert written.status == 201
+    assert_positions_are_a_replay_of_the_history(user_id)
+    assert f"ethereum:{WETH}" in wiring.portfolio_store().held_tokens()
+
+
+def test_given_an_old_portfolio_of_many_tokens_when_first_written_then_its_counts_go_in_steps_that_fit(
+    call: Call, user_id: str, api_settings, dynamodb_client
+) -> None:
+    # Given a portfolio of 120 tokens stored before positions (and holder counts) were kept
+    tokens = [f"0x{n + 1:040x}" for n in range(120)]
+    post(call, user_id, *(buy(f"b-{n}", "1", price="1", token=token) for n, token in enumerate(tokens)))
+    dynamodb_client.update_item(
+        TableName=api_settings.table_name,
+        Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
+        UpdateExpression="REMOVE positions, lots",
+    )
+
+    # When it is written to for the first time since
+    answer = post(call, user_id, sell("s-1", "1", price="2", token=tokens[0]))
+
+    # Then the write succeeds: its 120 holder counts went in steps of at most 99 writes
+    assert answer.status == 201
+    assert_positions_are_a_replay_of_the_history(user_id)
+
+
+def test_given_stored_positions_that_no_longer_decode_when_written_then_counts_are_not_counted_twice(
+    call: Call, user_id: str, api_settings, dynamodb_client
+) -> None:
+    # Given a holder of a token only it holds, whose stored positions became unreadable
+    token = f"0x{int(user_id.encode().hex()[:20], 16):040x}"
+    post(call, user_id, buy("b-1", "1", price="1", token=token))
+    dynamodb_client.update_item(
+        TableName=api_settings.table_name,
+        Key={"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "PROFILE"}},
+        UpdateExpression="SET positions = :broken",
+        ExpressionAttributeValues={":broken": {"B": b"not positions"}},
+    )
+
+    # When the holding is sold out
+    answer = post(call, user_id, sell("s-1", "1", price="2", token=token))
+
+    # Then nobody holds the token any more: it was counted once, and uncounted once
+    assert answer.status == 201
+    assert f"ethereum:{token}" not in wiring.portfolio_store().held_tokens()
     assert_positions_are_a_replay_of_the_history(user_id)
 
 

@@ -92,3 +92,22 @@ def test_given_redis_unreachable_then_marking_is_silent_and_listing_says_unavail
 
 def test_given_the_key_of_a_shard_then_it_is_a_cluster_hash_tag():
     assert activity_key(7) == "active-users:{7}"
+
+
+def test_given_readers_who_read_again_while_the_list_is_taken_then_nobody_is_skipped(log, clock):
+    # Given 20,000 readers: more than a page in every shard
+    users = [f"reader-{n:05d}" for n in range(20_000)]
+    for user in users:
+        log.touch(user)
+
+    # When, right after the first page, 300 of its readers read again (their marks move to the end)
+    clock.moment = NOW + timedelta(minutes=5)
+    seen: list[str] = []
+    for number, page in enumerate(log.active_since(NOW - timedelta(hours=1))):
+        seen += page
+        if number == 0:
+            for user in page[:300]:
+                log.touch(user)
+
+    # Then every reader was listed exactly once
+    assert sorted(seen) == users

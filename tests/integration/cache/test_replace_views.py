@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
+from portfolio.services.ports import PRICED_KINDS
 
 PORTFOLIO = (CacheKind.PORTFOLIO, "")
 
@@ -46,3 +47,20 @@ def test_given_the_same_version_warmed_again_when_replaced_then_it_is_accepted(
 
     assert cache.replace_views(user_id, 3, {PORTFOLIO: b"again"})
     assert cache.get(CacheKind.PORTFOLIO, user_id) == b"again"
+
+
+def test_given_a_refresh_when_it_warms_the_priced_views_then_transaction_pages_stay_cached(
+    cache: PortfolioCache, user_id: str
+) -> None:
+    # Given a summary, a filtered asset list and a page of transactions cached for version 3
+    cache.replace_views(user_id, 3, {PORTFOLIO: b"at old prices"})
+    cache.set(CacheKind.ASSETS, user_id, b"ethereum only", "chain:ethereum")
+    cache.set(CacheKind.TRANSACTIONS, user_id, b"page 1", "limit:50")
+
+    # When a refresh warms the same version at new prices (prices move, transactions do not)
+    assert cache.replace_views(user_id, 3, {PORTFOLIO: b"at new prices"}, kinds=PRICED_KINDS)
+
+    # Then the priced views are renewed and the transaction page is still served
+    assert cache.get(CacheKind.PORTFOLIO, user_id) == b"at new prices"
+    assert cache.get(CacheKind.ASSETS, user_id, "chain:ethereum") is None
+    assert cache.get(CacheKind.TRANSACTIONS, user_id, "limit:50") == b"page 1"

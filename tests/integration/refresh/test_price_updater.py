@@ -233,11 +233,11 @@ class WritesBeforeWarming:
     def __getattr__(self, name: str):
         return getattr(self._cache, name)
 
-    def replace_views(self, user_id, version, bodies):
+    def replace_views(self, user_id, version, bodies, **options):
         if not self.interleaved and user_id == self._user_id:
             self.interleaved = True
             self._recorder.record(self._user_id, [self._transaction])
-        return self._cache.replace_views(user_id, version, bodies)
+        return self._cache.replace_views(user_id, version, bodies, **options)
 
 
 def test_given_a_transaction_posted_while_a_refresh_values_the_portfolio_when_both_finish_then_its_views_win(

@@ -72,12 +72,10 @@ class RedisActivityLog:
             key = activity_key(shard)
             try:
                 self._client.zremrangebyscore(key, "-inf", f"({floor}")
-                offset = 0
-                while True:
-                    page = self._client.zrangebyscore(key, floor, "+inf", start=offset, num=PAGE_SIZE)
-                    if not page:
-                        break
-                    yield [member.decode() if isinstance(member, bytes) else member for member in page]
-                    offset += len(page)
+                # One read per shard: paging by offset while readers keep moving members would skip some.
+                members = self._client.zrangebyscore(key, floor, "+inf")
             except REDIS_FAILURES as error:
                 raise ActivityUnavailableError(f"activity read failed: {type(error).__name__}") from None
+            users = [member.decode() if isinstance(member, bytes) else member for member in members]
+            for start in range(0, len(users), PAGE_SIZE):
+                yield users[start : start + PAGE_SIZE]

@@ -65,7 +65,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import computed_field
 
 from portfolio.observability import logger, metrics
-from portfolio.services.ports import CacheKind
+from portfolio.services.ports import PRICED_KINDS, CacheKind
 from portfolio.wire_format import CamelModel
 
 if TYPE_CHECKING:
@@ -144,10 +144,6 @@ for i = renewed + 2, #KEYS do
 end
 return 1
 """
-
-
-# The views computed from holdings and prices; a price refresh changes these, not the transaction list.
-PRICED_KINDS: tuple[CacheKind, ...] = (CacheKind.PORTFOLIO, CacheKind.ASSETS, CacheKind.PERFORMANCE)
 
 
 class CacheKey:
@@ -326,17 +322,24 @@ class PortfolioCache:
             return False
         return True
 
-    def replace_views(self, user_id: str, version: int, bodies: Mapping[tuple[CacheKind, str], bytes]) -> bool:
-        """After a write of portfolio `version`: retire every cached view of the user and store `bodies`,
-        atomically, unless views of a later version were already written.
+    def replace_views(
+        self,
+        user_id: str,
+        version: int,
+        bodies: Mapping[tuple[CacheKind, str], bytes],
+        kinds: Iterable[CacheKind] = tuple(CacheKind),
+    ) -> bool:
+        """Retire every cached view of these kinds (all of them after a write; the priced ones after a
+        refresh, which leaves transaction pages alone) and store `bodies`, atomically, unless views of a
+        later portfolio version were already written.
 
-        Writers finish in any order (a refresh that saved version 5 may warm after a transaction
+        Writers finish in any order (a refresh that read version 5 may warm after a transaction
         saved and warmed version 6); the version check keeps the older views out. False when
         refused or when Redis is unavailable.
         """
         if self._client is None:
             return False
-        renewed = [CacheKey(kind, user_id).generation for kind in CacheKind]
+        renewed = [CacheKey(kind, user_id).generation for kind in dict.fromkeys(kinds)]
         values: list[str] = []
         args: list[bytes | int | str] = [
             version,
@@ -374,11 +377,11 @@ class PortfolioCache:
         return True
 
     def invalidate_user(self, user_id: str) -> bool:
-        """Every kind and every filter key of the user: after a transaction is recorded."""
+        """Every kind and every filter key of the user (an operator's or a test's reset; writes replace views)."""
         return self.invalidate(user_id, CacheKind)
 
     def invalidate_portfolio(self, user_id: str) -> bool:
-        """The priced views (portfolio, assets, performance), keeping transactions: after a re-pricing."""
+        """The priced views (portfolio, assets, performance), keeping transaction pages."""
         return self.invalidate(user_id, PRICED_KINDS)
 
     # Housekeeping

@@ -9,9 +9,11 @@ stood then (the transactions up to that moment), each token at its latest price 
 A period reads the coarsest resolution that still shows it well: 24h from 5m points, 7d / 30d /
 90d from hourly ones, all from daily ones; the series is thinned to at most MAX_SERIES_POINTS.
 
-The P&L change (end total P&L - start total P&L) is what the market did: deposits and
-withdrawals move the value and the invested amount, not the P&L. The value change includes them;
-net deposits (end invested - start invested) tell them apart.
+The P&L change (end total P&L - start total P&L) is what the market did: a buy or a priced
+transfer in moves the value and the invested amount, not the P&L. The value change includes it;
+net deposits (end invested - start invested) tell them apart. Sells and transfers out leave invested
+as it is; a transfer out takes its unrealized gain out of the P&L (README, "How the numbers are
+computed").
 """
 
 from __future__ import annotations

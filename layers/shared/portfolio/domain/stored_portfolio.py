@@ -10,10 +10,14 @@ from portfolio.domain.portfolio_record import PortfolioRecord
 
 @dataclass(frozen=True, slots=True)
 class StoredPortfolio:
-    """`ledger` is None only for a portfolio stored before positions were kept: replay rebuilds it."""
+    """`ledger` is None for a portfolio whose stored positions cannot be used (stored before positions
+    were kept, or no longer decoding): replay rebuilds it. `holders_counted` tells whether its held
+    tokens are in the holder counts: true for every portfolio stored with positions, even unreadable
+    ones, false for one stored before positions (and counts) were kept."""
 
     record: PortfolioRecord
     ledger: Ledger | None
+    holders_counted: bool = True
 
     @property
     def user_id(self) -> str:

@@ -119,7 +119,7 @@ class Period(StrEnum):
 
 
 class Resolution(StrEnum):
-    """History points are kept at three resolutions, each with its own retention."""
+    """Token prices are recorded at three resolutions, each with its own retention."""
 
     FIVE_MINUTES = "5m"  # 48 hours
     HOURLY = "1h"  # 90 days
@@ -127,7 +127,8 @@ class Resolution(StrEnum):
 
 
 class HistoryPoint(CamelModel):
-    """The portfolio at one moment, written by the refresh. invested + P&L let a change ignore deposits."""
+    """The portfolio at one moment, computed when read from the positions then and the prices recorded
+    then. invested + P&L let a change ignore deposits."""
 
     timestamp: datetime
     value_usd: DecimalValue

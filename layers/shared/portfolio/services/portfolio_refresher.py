@@ -24,7 +24,7 @@ from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.valuation import value_portfolio
 from portfolio.observability import logger, metrics
 from portfolio.services.portfolio_rendering import warm_bodies
-from portfolio.services.ports import PortfolioBatchSource, PriceLookup, WarmableCache
+from portfolio.services.ports import PRICED_KINDS, PortfolioBatchSource, PriceLookup, WarmableCache
 from portfolio.services.positions import positions_of
 from portfolio.services.refresh_message import RefreshMessage
 
@@ -61,11 +61,11 @@ class RefreshBatch:
 
 @dataclass
 class RefreshCounts:
-    users_valued: int = 0
-    users_warmed: int = 0
+    users_valued: int = 0  # valued and their views warmed
     users_missing: int = 0
     users_failed: int = 0
     users_deferred: int = 0
+    users_idle: int = 0
 
 
 class PortfolioRefresher:
@@ -120,12 +120,19 @@ class PortfolioRefresher:
             yield ledger
 
     def refresh_message(self, message: RefreshMessage, batch: RefreshBatch) -> int:
-        """Refresh every user of the message; if any fails, the others still complete, then this raises."""
+        """Refresh every user of the message; if any fails, the others still complete, then this raises.
+
+        An idle message asks nothing of anyone today: its users are valued on their next read. It is
+        where their wallets will be synced.
+        """
+        if message.tier == "idle":
+            self.counts.users_idle += len(message.user_ids)
+            return 0
         failures: dict[str, BaseException] = {}
         refreshed = 0
         for user_id in message.user_ids:
             try:
-                if self.refresh_user(user_id, batch, warm=message.tier == "active"):
+                if self.refresh_user(user_id, batch):
                     refreshed += 1
             except OutOfTimeError as error:
                 failures[user_id] = error
@@ -141,8 +148,8 @@ class PortfolioRefresher:
             raise UserRefreshError(failures)
         return refreshed
 
-    def refresh_user(self, user_id: str, batch: RefreshBatch, *, warm: bool) -> bool:
-        """Value one user and warm its views; False for a user with nothing stored (nothing to do)."""
+    def refresh_user(self, user_id: str, batch: RefreshBatch) -> bool:
+        """Value one active user and warm its views; False for a user with nothing stored."""
         if user_id in batch.load_errors:
             raise batch.load_errors[user_id]
         if batch.deadline is not None and batch.deadline - self._monotonic() < self._user_budget_s:
@@ -151,11 +158,9 @@ class PortfolioRefresher:
         if portfolio is None or portfolio.ledger is None:
             self.counts.users_missing += 1
             return False
+        view = value_portfolio(user_id, portfolio.ledger, batch.quotes, updated_at=portfolio.record.updated_at)
+        self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
         self.counts.users_valued += 1
-        if warm:
-            view = value_portfolio(user_id, portfolio.ledger, batch.quotes, updated_at=portfolio.record.updated_at)
-            self._cache.replace_views(user_id, portfolio.version, warm_bodies(view))
-            self.counts.users_warmed += 1
         return True
 
     def report(self, *, messages: int, failed_messages: int, batch: RefreshBatch, duration_ms: float) -> None:
@@ -166,10 +171,10 @@ class PortfolioRefresher:
                 "messages": messages,
                 "failed_messages": failed_messages,
                 "users_valued": counts.users_valued,
-                "users_warmed": counts.users_warmed,
                 "users_missing": counts.users_missing,
                 "users_failed": counts.users_failed,
                 "users_deferred": counts.users_deferred,
+                "users_idle": counts.users_idle,
                 "users_not_loaded": len(batch.load_errors),
                 "unique_tokens": batch.tokens,
                 "stale_prices": batch.stale_tokens,
@@ -178,7 +183,7 @@ class PortfolioRefresher:
         )
         # PriceApiCalls and StalePrices are emitted by the PriceService itself, into this same flush.
         metrics.add_metric(name="UsersRefreshed", unit="Count", value=counts.users_valued)
-        metrics.add_metric(name="UsersWarmed", unit="Count", value=counts.users_warmed)
+        metrics.add_metric(name="UsersIdle", unit="Count", value=counts.users_idle)
         metrics.add_metric(name="RefreshFailures", unit="Count", value=counts.users_failed)
         metrics.add_metric(name="RefreshDeferred", unit="Count", value=counts.users_deferred)
         metrics.add_metric(name="RefreshDurationMs", unit="Milliseconds", value=duration_ms)

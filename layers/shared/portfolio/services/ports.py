@@ -54,6 +54,10 @@ class CacheKind(StrEnum):
     TRANSACTIONS = "transactions"
 
 
+# The views computed from holdings and prices: what a refresh renews (never the transaction pages).
+PRICED_KINDS: tuple[CacheKind, ...] = (CacheKind.PORTFOLIO, CacheKind.ASSETS, CacheKind.PERFORMANCE)
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     """What one chunk of coin ids got from the coins API: quotes on success, an error text otherwise."""
@@ -160,7 +164,13 @@ class PriceLookup(Protocol):
 
 
 class WarmableCache(Protocol):
-    def replace_views(self, user_id: str, version: int, bodies: Mapping[tuple[CacheKind, str], bytes]) -> Any: ...
+    def replace_views(
+        self,
+        user_id: str,
+        version: int,
+        bodies: Mapping[tuple[CacheKind, str], bytes],
+        kinds: Iterable[CacheKind] = ...,
+    ) -> Any: ...
 
 
 class ReadCache(Protocol):

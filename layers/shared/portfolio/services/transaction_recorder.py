@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import batched
 
 from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
 from portfolio.domain.errors import (
@@ -134,8 +135,13 @@ class TransactionRecorder:
             remaining = [transaction for transaction in history if transaction.id != transaction_id]
             if len(remaining) == len(history):
                 raise TransactionNotFound(transaction_id)
-            after = replay(remaining, portfolio.record.cost_basis_method)
-            committed, view = self._commit(portfolio, after, deadline=deadline, delete=[transaction_id])
+            method = portfolio.record.cost_basis_method
+            current = portfolio.ledger if portfolio.ledger is not None else replay(history, method)
+            portfolio = self._counted(portfolio, current)
+            after = replay(remaining, method)
+            committed, view = self._commit(
+                portfolio, after, counted=current, deadline=deadline, delete=[transaction_id]
+            )
             self._warm(committed, view)
             return view
 
@@ -151,11 +157,14 @@ class TransactionRecorder:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             if portfolio.record.cost_basis_method is method and portfolio.version > 0:
                 return portfolio.record
-            after = replay(self._store.load_history(user_id, consistent_read=True), method)
+            history = self._store.load_history(user_id, consistent_read=True)
+            current = portfolio.ledger or replay(history, portfolio.record.cost_basis_method)
+            portfolio = self._counted(portfolio, current)
+            after = replay(history, method)
             changed = StoredPortfolio(
                 record=portfolio.record.model_copy(update={"cost_basis_method": method}), ledger=portfolio.ledger
             )
-            committed, view = self._commit(changed, after, deadline=deadline)
+            committed, view = self._commit(changed, after, counted=current, deadline=deadline)
             self._warm(committed, view)
             return committed.record
 
@@ -177,6 +186,7 @@ class TransactionRecorder:
     def _commit_import(self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None) -> None:
         user_id = portfolio.user_id
         base = positions_of(portfolio, self._store, consistent_read=True)
+        portfolio = self._counted(portfolio, base)
         history: tuple[Transaction, ...] | None = None
 
         def apply(prefix: Sequence[Transaction]) -> Ledger:
@@ -192,21 +202,43 @@ class TransactionRecorder:
         steps = plan_import(apply, new, max_actions=MAX_ACTIONS_PER_STEP)
         # Limits apply to where the import ends: its steps may pass through more open tokens.
         self._limits.check(apply(new))
-        before = portfolio
+        before, counted = portfolio, base
         done: list[Transaction] = []
         committed, view = portfolio, None
         for step in steps:
             done.extend(step)
-            committed, view = self._commit(before, apply(done), deadline=deadline, put=step)
-            before = committed
+            after = apply(done)
+            committed, view = self._commit(before, after, counted=counted, deadline=deadline, put=step)
+            before, counted = committed, after
         if view is not None:
             self._warm(committed, view)
+
+    def _counted(self, portfolio: StoredPortfolio, current: Ledger) -> StoredPortfolio:
+        """The portfolio with its held tokens in the holder counts. One stored before counts existed
+        gets them first, in commits of at most MAX_ACTIONS_PER_STEP counts that each also store its
+        positions (what its transactions already make), so any step that lands leaves it readable."""
+        if portfolio.holders_counted:
+            return portfolio
+        counts = sorted(holder_changes(Ledger.empty(current.method), current).items())
+        migrated = portfolio
+        for chunk in batched(counts, MAX_ACTIONS_PER_STEP) if counts else [()]:
+            migrated = self._store.commit(
+                StoredPortfolio(record=migrated.record, ledger=current),
+                expected_version=migrated.version,
+                holder_changes=dict(chunk),
+            )
+        logger.info(
+            "holder counts added for a portfolio stored before they were kept",
+            extra={"user_id": portfolio.user_id, "tokens": len(counts)},
+        )
+        return migrated
 
     def _commit(
         self,
         before: StoredPortfolio,
         after: Ledger,
         *,
+        counted: Ledger,
         deadline: float | None,
         put: Sequence[Transaction] = (),
         delete: Sequence[str] = (),
@@ -216,8 +248,6 @@ class TransactionRecorder:
         changed = StoredPortfolio(record=before.record.model_copy(update={"updated_at": self._clock()}), ledger=after)
         # Computed before writing: a history whose portfolio cannot be shown is never stored.
         view = self._value(changed, after, deadline)
-        # A portfolio without stored positions never had its tokens counted: count them all now.
-        counted = before.ledger if before.ledger is not None else Ledger.empty(after.method)
         committed = self._store.commit(
             changed,
             expected_version=before.version,

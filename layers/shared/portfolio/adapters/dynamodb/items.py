@@ -192,7 +192,7 @@ def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> Stor
             logger.warning("stored positions unreadable", extra={"user_id": record.user_id, "error": str(error)})
     if ledger is not None and ledger.method is not record.cost_basis_method:
         ledger = None
-    return StoredPortfolio(record=record, ledger=ledger)
+    return StoredPortfolio(record=record, ledger=ledger, holders_counted="positions" in item)
 
 
 def version_condition(expected_version: int) -> dict[str, Any]:
@@ -204,8 +204,3 @@ def version_condition(expected_version: int) -> dict[str, Any]:
         "ExpressionAttributeNames": {"#version": "version"},
         "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
     }
-
-
-# The names the benchmarks seed items with.
-_record_item = record_item
-_transaction_item = transaction_item

@@ -44,7 +44,7 @@ from portfolio.domain.errors import (
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
 from portfolio.observability import logger
-from portfolio.services.ports import TransactionListing
+from portfolio.services.ports import StoreBusyError, TransactionListing
 
 # TransactWriteItems takes at most 100 actions: transactions, holder counts and the portfolio item.
 MAX_ACTIONS_PER_COMMIT = 100
@@ -345,6 +345,8 @@ def _commit_error(
     missing = [key for kind, key in failed if kind == "delete"]
     if missing:
         return TransactionNotFound(missing[0])
+    if "ThrottlingError" in reasons:
+        return StoreBusyError("DynamoDB throttled a transaction past the client's retries")
     return error
 
 
