@@ -69,8 +69,9 @@ def quote_from_item(item: dict[str, Any]) -> PriceQuote | None:
         return None
 
 
-class LastKnownPriceStore:
-    """BatchGetItem / BatchWriteItem over the price items, retrying unprocessed keys a bounded number of rounds."""
+class PricePartition:
+    """The `PRICE#<coin id>` items of the PortfolioTable: batch writes with unprocessed items retried
+    a bounded number of rounds, and the table's failures as LastKnownPricesUnavailableError."""
 
     def __init__(
         self,
@@ -83,6 +84,25 @@ class LastKnownPriceStore:
         self._client = dynamodb_client
         self._table_name = table_name
         self._retry = RetryPolicy(max_rounds, _RETRY_BASE_S, _RETRY_CAP_S, sleep=sleep)
+
+    def _batch_write(self, items: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self._table_name: [{"PutRequest": {"Item": item}} for item in items]}
+        for _ in self._retry.attempts():
+            response = self._call("batch_write_item", RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return
+        logger.warning("price items left unwritten", extra={"count": _pending_count(request)})
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            raise LastKnownPricesUnavailableError(f"{operation} failed: {type(error).__name__}") from error
+
+
+class LastKnownPriceStore(PricePartition):
+    """Each coin's latest price: BatchGetItem / BatchWriteItem over its `LATEST` item."""
 
     def get_many(self, coin_ids: Iterable[str]) -> dict[str, PriceQuote]:
         """Last-known quotes (stale=True, source last_known) by coin id; coins never priced are absent."""
@@ -113,21 +133,6 @@ class LastKnownPriceStore:
                 return items
         logger.warning("last-known prices: keys left unprocessed", extra={"count": _pending_count(request)})
         return items
-
-    def _batch_write(self, items: list[dict[str, Any]]) -> None:
-        request: dict[str, Any] = {self._table_name: [{"PutRequest": {"Item": item}} for item in items]}
-        for _ in self._retry.attempts():
-            response = self._call("batch_write_item", RequestItems=request)
-            request = response.get("UnprocessedItems") or {}
-            if not request:
-                return
-        logger.warning("last-known prices: items left unwritten", extra={"count": _pending_count(request)})
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except (ClientError, BotoCoreError) as error:
-            raise LastKnownPricesUnavailableError(f"{operation} failed: {type(error).__name__}") from error
 
 
 def _pending_count(request: dict[str, Any]) -> int:

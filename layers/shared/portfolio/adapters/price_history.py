@@ -9,27 +9,21 @@ bucket holds its last price of the hour or day, and a repeated sweep adds nothin
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import batched
 from typing import Any
 
-from portfolio.adapters.last_known_prices import PRICE_PK_PREFIX
-from portfolio.adapters.retry import RetryPolicy
+from portfolio.adapters.last_known_prices import PRICE_PK_PREFIX, PricePartition
 from portfolio.domain.money import to_decimal_string
 from portfolio.domain.performance import PriceSeries, history_keys
 from portfolio.domain.views import Resolution
-from portfolio.observability import logger
 
 HISTORY_PREFIX = "HIST#"
 BATCH_WRITE_LIMIT = 25
-DEFAULT_MAX_ROUNDS = 5
 QUERY_CONCURRENCY = 8
-_RETRY_BASE_S = 0.1
-_RETRY_CAP_S = 1.0
 
 
 def _bucket_time(moment: datetime) -> str:
@@ -41,18 +35,8 @@ def history_sort_key(resolution: Resolution, bucket_start: datetime) -> str:
     return f"{HISTORY_PREFIX}{Resolution(resolution).value}#{_bucket_time(bucket_start)}"
 
 
-class PriceHistoryStore:
-    def __init__(
-        self,
-        dynamodb_client: Any,
-        table_name: str,
-        *,
-        max_rounds: int = DEFAULT_MAX_ROUNDS,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._client = dynamodb_client
-        self._table_name = table_name
-        self._retry = RetryPolicy(max_rounds, _RETRY_BASE_S, _RETRY_CAP_S, sleep=sleep)
+class PriceHistoryStore(PricePartition):
+    """Each coin's price per bucket: written by the sweep, read by the performance view."""
 
     def record(self, prices: Mapping[str, Decimal], window: datetime) -> int:
         """One item per coin and resolution for the window; returns the items written."""
@@ -67,7 +51,7 @@ class PriceHistoryStore:
                 }
                 if expires is not None:
                     item["expiresAt"] = {"N": str(int(expires.timestamp()))}
-                items.append({"PutRequest": {"Item": item}})
+                items.append(item)
         for chunk in batched(items, BATCH_WRITE_LIMIT):
             self._batch_write(list(chunk))
         return len(items)
@@ -101,12 +85,3 @@ class PriceHistoryStore:
             if "LastEvaluatedKey" not in response:
                 return sorted(points)
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table_name: requests}
-        for _ in self._retry.attempts():
-            response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-        logger.warning("price history: items left unwritten", extra={"count": len(pending.get(self._table_name, []))})
