@@ -38,7 +38,7 @@ from portfolio.services.ports import (
     TransactionListing,
     TransactionPages,
 )
-from portfolio.services.positions import positions_of
+from portfolio.services.positions import positions_of, stored_or_replayed
 
 # A read waits this long at most for a token no tier had (the API, then last-known); usually none.
 READ_PRICING_BUDGET_S = 1.5
@@ -107,7 +107,9 @@ class PortfolioReader:
     def _history_points(self, user_id: str, period: Period, now: datetime) -> list[HistoryPoint]:
         start, end = window_for(period, now)
         portfolio = self._store.load_portfolio(user_id, lots=False)
-        ledger = positions_of(portfolio, self._store)
+        # Read once, and only when needed: to rebuild positions not stored, or for a period with changes.
+        history = None if portfolio.ledger is not None else self._store.load_history(user_id)
+        ledger = stored_or_replayed(portfolio, history or ())
         if ledger.last_applied is None:
             return []
         later: tuple[Transaction, ...] = ()
@@ -116,7 +118,7 @@ class PortfolioReader:
             before, tokens = ledger, ledger.held_tokens()
         else:
             before = Ledger.empty(ledger.method)
-            later = self._store.load_history(user_id)
+            later = history if history is not None else self._store.load_history(user_id)
             tokens = [position.token for position in ledger.positions.values()]
         coin_of = {token.key: token.price_coin_id for token in tokens}
         series = self._price_history.series(coin_of.values(), resolution_for(period), start, end)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from portfolio.domain.accounting import Ledger, replay
 from portfolio.domain.stored_portfolio import StoredPortfolio
+from portfolio.domain.transactions import Transaction
 from portfolio.services.ports import HistorySource
 
 
@@ -12,7 +15,13 @@ def positions_of(portfolio: StoredPortfolio, history: HistorySource, *, consiste
     longer decode) replays its history instead, and the next write stores the result."""
     if portfolio.ledger is not None:
         return portfolio.ledger
-    transactions = history.load_history(portfolio.user_id, consistent_read=consistent_read)
+    return stored_or_replayed(portfolio, history.load_history(portfolio.user_id, consistent_read=consistent_read))
+
+
+def stored_or_replayed(portfolio: StoredPortfolio, transactions: Sequence[Transaction]) -> Ledger:
+    """positions_of, for a use case that has read the history already."""
+    if portfolio.ledger is not None:
+        return portfolio.ledger
     return replay(transactions, portfolio.record.cost_basis_method)
 
 

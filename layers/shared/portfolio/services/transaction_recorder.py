@@ -40,7 +40,7 @@ from portfolio.domain.views import PortfolioView
 from portfolio.observability import logger
 from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.ports import ActivityLog, PortfolioWriter, PriceLookup, WarmableCache
-from portfolio.services.positions import holder_changes, positions_of
+from portfolio.services.positions import holder_changes, positions_of, stored_or_replayed
 
 DEFAULT_MAX_COMMIT_ATTEMPTS = 4
 # A DynamoDB transaction takes 100 writes: the portfolio item and 99 transactions or holder counts.
@@ -135,10 +135,9 @@ class TransactionRecorder:
             remaining = [transaction for transaction in history if transaction.id != transaction_id]
             if len(remaining) == len(history):
                 raise TransactionNotFound(transaction_id)
-            method = portfolio.record.cost_basis_method
-            current = portfolio.ledger if portfolio.ledger is not None else replay(history, method)
+            current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
-            after = replay(remaining, method)
+            after = replay(remaining, portfolio.record.cost_basis_method)
             committed, view = self._commit(
                 portfolio, after, counted=current, deadline=deadline, delete=[transaction_id]
             )
@@ -158,7 +157,7 @@ class TransactionRecorder:
             if portfolio.record.cost_basis_method is method and portfolio.version > 0:
                 return portfolio.record
             history = self._store.load_history(user_id, consistent_read=True)
-            current = portfolio.ledger or replay(history, portfolio.record.cost_basis_method)
+            current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
             after = replay(history, method)
             changed = StoredPortfolio(
