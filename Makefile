@@ -12,6 +12,9 @@ PYTHON ?= $(shell for c in "$$(command -v python$(PYTHON_VERSION))" \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The local EVM node (anvil) of the wallet-sync tests and `make dev`, pinned with solc in
+# local_stack/evm/package-lock.json; installed there by npm, never taken from the machine.
+ANVIL := local_stack/evm/node_modules/.bin/anvil
 
 .PHONY: help install test test-faults lint dev token openapi bench build validate clean
 
@@ -27,6 +30,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv with the project and its dev tools
 
+$(ANVIL): local_stack/evm/package.json local_stack/evm/package-lock.json
+	npm ci --prefix local_stack/evm --no-audit --no-fund
+	@touch $@
+
 lint: $(STAMP) ## ruff (check and format), mypy (strict on domain and services), import-linter contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,13 +41,13 @@ lint: $(STAMP) ## ruff (check and format), mypy (strict on domain and services),
 	$(BIN)/mypy --strict layers/shared/portfolio/domain layers/shared/portfolio/services
 	$(BIN)/lint-imports
 
-test: $(STAMP) lint ## Lint and run the whole test suite (starts a Redis if REDIS_URL is not set)
+test: $(STAMP) $(ANVIL) lint ## Lint and run the whole test suite (starts a Redis if REDIS_URL is not set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-faults: $(STAMP) ## Only the reliability suite (real faults)
+test-faults: $(STAMP) $(ANVIL) ## Only the reliability suite (real faults)
 	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
-dev: $(STAMP) ## Run the whole system locally (API on 127.0.0.1:$${PORT:-3000}); DEMO=1 loads demo users
+dev: $(STAMP) $(ANVIL) ## Run the whole system locally (API on 127.0.0.1:$${PORT:-3000}); DEMO=1 loads demo users
 	$(BIN)/python -m local_stack
 
 token: $(STAMP) ## Print a bearer token for the local stack: make token USER=alice
@@ -49,7 +56,7 @@ token: $(STAMP) ## Print a bearer token for the local stack: make token USER=ali
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the API routes
 	$(BIN)/python -m portfolio.api.openapi > docs/openapi.json
 
-bench: $(STAMP) ## Run every benchmark; the last line is one JSON object
+bench: $(STAMP) $(ANVIL) ## Run every benchmark; the last line is one JSON object
 	$(BIN)/python -m benchmarks
 
 build: $(STAMP) ## sam build (needs aws-sam-cli and python$(PYTHON_VERSION) on PATH)

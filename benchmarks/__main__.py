@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.cost import cost_usd_per_month
 
 # Cheap ones first; refresh last, it runs the longest.
-MODULES = ("cache_read", "price_calls", "api_read", "imports", "refresh")
+MODULES = ("cache_read", "price_calls", "api_read", "imports", "wallet_sync", "refresh")
 MODULE_TIMEOUT_S = 900
 
 
@@ -39,6 +39,7 @@ class Figure:
     target: str
     meets: Callable[[Any, Mapping[str, Any]], bool] | None = None
     show: Callable[[Any], str] | None = None  # how a value that is not a number is shown
+    ratio_key: str | None = None  # the headline figure holding this one's ratio to its baseline, shown beside it
 
 
 def _at_most(value: Any, bound: Any) -> bool:
@@ -136,6 +137,22 @@ FIGURES: tuple[Figure, ...] = (
         lambda value, _: value == 4,
     ),
     Figure("scheduler_cpu_ms_per_request", "scheduler CPU per request (index page, send, sweep write)", "ms", "-", "-"),
+    Figure(
+        "wallet_rpc_requests_per_message",
+        "node HTTP requests, one message of 10 wallets on one chain",
+        "requests",
+        "-",
+        "<= 2",
+        lambda value, _: value <= 2,
+    ),
+    Figure(
+        "wallet_sync_users_per_cpu_s",
+        "users whose wallets are synced per CPU-second, nothing moved",
+        "users/s",
+        "CPU / bare JSON-RPC round trips",
+        "-",
+        ratio_key="wallet_sync_bare_rpc_ratio",
+    ),
     Figure("import_boto3_ms", "import boto3 in a fresh interpreter", "ms", "-", "-"),
     Figure(
         "updater_peak_rss_mb",
@@ -196,6 +213,7 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     price_calls = results.get("price_calls", {})
     imports = results.get("imports", {})
     refresh = results.get("refresh", {})
+    wallet_sync = results.get("wallet_sync", {})
     figures = {
         "cached_read_ratio": api_read.get("ratio_p50"),
         "cached_read_p50_us": api_read.get("handler_hit_p50_us"),
@@ -213,6 +231,9 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "refresh_read_units_per_user": _dig(refresh, "price_updater", "read_units_per_user"),
         "price_sweep_write_units_per_token": _dig(refresh, "sweep", "write_units_per_coin"),
         "scheduler_cpu_ms_per_request": _dig(refresh, "scheduler", "cpu_ms_per_request"),
+        "wallet_rpc_requests_per_message": _dig(wallet_sync, "warm", "node_requests"),
+        "wallet_sync_users_per_cpu_s": _dig(wallet_sync, "steady_state", "users_per_cpu_second"),
+        "wallet_sync_bare_rpc_ratio": _dig(wallet_sync, "steady_state", "ratio_to_bare_json_rpc"),
         "import_ms": imports.get("import_ms"),
         "import_boto3_ms": imports.get("import_boto3_ms"),
         "updater_peak_rss_mb": _dig(refresh, "memory", "process_max_rss_mb"),
@@ -247,7 +268,10 @@ def table_rows(figures: Mapping[str, Any]) -> list[tuple[str, str, str, str, str
         value = figures.get(figure.key)
         shown = figure.show(value) if figure.show and value is not None else _shown(value)
         shown += f" {figure.unit}" if figure.unit and value is not None else ""
-        rows.append((figure.label, shown, figure.baseline, figure.target, _verdict(figure, value, figures)))
+        baseline = figure.baseline
+        if figure.ratio_key is not None and figures.get(figure.ratio_key) is not None:
+            baseline += f": {_shown(figures[figure.ratio_key])} x"
+        rows.append((figure.label, shown, baseline, figure.target, _verdict(figure, value, figures)))
         if figure.key == "import_boto3_ms":
             for function, milliseconds in (figures.get("import_ms") or {}).items():
                 rows.append(

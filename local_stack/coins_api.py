@@ -6,6 +6,7 @@
 Coins it cannot price are left out of the answer, as DeFiLlama leaves them out; prices are JSON
 numbers written digit for digit from `Decimal`. Both the public path (`/prices/current/...`) and the
 Pro form (`/<key>/coins/prices/current/...`) are served; `required_api_key` answers 401 to any other key.
+Historical prices (`/prices/historical/{unix time}/{coins}`) answer the book's price observed at that time.
 
 By default it serves the recorded set (local_stack/recorded_prices.json) stamped with the current
 time, so the prices stay fresh: the offline mode of `make dev`. `prices={}` starts with an empty
@@ -33,14 +34,17 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local_stack.loopback_server import LoopbackServer
+
 RECORDED_PRICES_PATH = Path(__file__).resolve().parent / "recorded_prices.json"
 PRICES_PATH = "prices/current/"
-PRO_PATH = "coins/prices/current/"
+HISTORICAL_PATH = "prices/historical/"
+PRO_PATH = "coins/prices/"
 # DeFiLlama's order of the fields of one coin.
 ENTRY_FIELDS = ("decimals", "symbol", "price", "timestamp", "confidence")
 
@@ -96,11 +100,13 @@ class _Answer:
     drop_connection: bool = False
 
 
-class CoinsApiServer:
+class CoinsApiServer(LoopbackServer):
     """Start with `start()` (port 0: the OS picks a free one) or as a context manager; `url` is its base URL.
 
     `request_log_size` bounds the requests kept for `requests` (None: all); `request_count` counts every one.
     """
+
+    thread_name = "coins-api"
 
     def __init__(
         self,
@@ -118,7 +124,7 @@ class CoinsApiServer:
         self.clock = clock
         # The timestamp of prices set without one, and of invented ones: fixed, so repeated answers are equal.
         self.default_timestamp = int(clock())
-        self._port = port
+        super().__init__(port=port)
         recorded = load_recorded_prices() if prices is None else prices
         self._book: dict[str, dict[str, Any]] = {
             coin_id: _entry(
@@ -134,45 +140,9 @@ class CoinsApiServer:
         self._requests: deque[ReceivedRequest] = deque(maxlen=request_log_size)
         self._request_count = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> CoinsApiServer:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="coins-api", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> CoinsApiServer:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the coins API server is not running")
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # -- the price book --------------------------------------------------------------------------
 
@@ -327,13 +297,18 @@ class CoinsApiServer:
         parts = urlsplit(raw_path)
         path = unquote(parts.path).lstrip("/")
         api_key: str | None = None
-        if not path.startswith(PRICES_PATH):
+        if not path.startswith((PRICES_PATH, HISTORICAL_PATH)):
             api_key, _, rest = path.partition("/")
             path = rest.removeprefix("coins/") if rest.startswith(PRO_PATH) else ""
         search_width = parse_qs(parts.query).get("searchWidth", [None])[0]
+        at: int | None = None
+        if path.startswith(HISTORICAL_PATH):
+            moment, _, listed = path.removeprefix(HISTORICAL_PATH).partition("/")
+            at = int(moment) if moment.isdigit() else None
+            path = PRICES_PATH + listed if at is not None else ""
         coins = tuple(coin for coin in path.removeprefix(PRICES_PATH).split(",") if coin)
         with self._lock:
-            answer = self._choose_answer(path, api_key, coins)
+            answer = self._choose_answer(path, api_key, coins, at)
             self._requests.append(
                 ReceivedRequest(
                     path=parts.path,
@@ -347,7 +322,7 @@ class CoinsApiServer:
             self._request_count += 1
         return answer
 
-    def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...]) -> _Answer:
+    def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...], at: int | None) -> _Answer:
         if not path.startswith(PRICES_PATH) or not coins:
             return _Answer(404, b'{"message":"not found"}')
         if self.required_api_key is not None and api_key != self.required_api_key:
@@ -359,6 +334,9 @@ class CoinsApiServer:
         if self._malformed_when_asked.intersection(coins):
             return _Answer(200, b'{"coins": {"' + coins[0].encode() + b'": {"price": 1.0,')
         answered = {coin: entry for coin in coins if (entry := self._entry_for(coin)) is not None}
+        if at is not None:
+            # A historical price: the book's price, observed at the moment asked for.
+            answered = {coin: entry | {"timestamp": at} for coin, entry in answered.items()}
         return _Answer(200, _to_json({"coins": answered}).encode())
 
 

@@ -27,6 +27,10 @@ class LocalStackSettings(BaseSettings):
     jwt_secret: SecretStr | None = Field(None, alias="LOCAL_JWT_SECRET")
     aws_region: str = Field("us-east-1", alias="AWS_REGION")
     stage: str = Field("local", alias="STAGE")
+    # Wallet sync's nodes: unset (or empty) starts a local one (anvil with chain id 1, a Solana JSON-RPC fake).
+    # Secrets: a provider's URL usually carries its key.
+    rpc_url_ethereum: SecretStr | None = Field(None, alias="RPC_URL_ETHEREUM")
+    rpc_url_solana: SecretStr | None = Field(None, alias="RPC_URL_SOLANA")
 
     def origin(self, field_name: str) -> str:
         """'env' when the value came from the environment, 'default' otherwise (for the startup log)."""
@@ -35,6 +39,13 @@ class LocalStackSettings(BaseSettings):
     @property
     def jwt_secret_value(self) -> str | None:
         return self.jwt_secret.get_secret_value() if self.jwt_secret else None
+
+    def rpc_url(self, chain: str) -> str | None:
+        """The node URL given for a chain ("ethereum", "solana"); None when unset or empty."""
+        value: SecretStr | None = getattr(self, f"rpc_url_{chain}")
+        if value is None:
+            return None
+        return value.get_secret_value() or None
 
     @property
     def resolved_data_dir(self) -> Path:

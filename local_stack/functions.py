@@ -142,6 +142,15 @@ class Functions:
     api: LocalFunction
     refresh_scheduler: LocalFunction
     price_updater: LocalFunction
+    invocation_lock: threading.Lock
+    limits: dict[str, FunctionLimits]
+
+    def local(
+        self, name: str, handler: Handler, *, like: str = REFRESH_SCHEDULER_FUNCTION, region: str
+    ) -> LocalFunction:
+        """A handler of the local stack's own (not in the template), run as one more function: one
+        invocation at a time with the others, with the limits of the template function `like`."""
+        return LocalFunction(name, handler, self.invocation_lock, self.limits[like], region=region)
 
 
 def function_limits(template: dict[str, Any] | None = None) -> dict[str, FunctionLimits]:
@@ -169,4 +178,6 @@ def load_functions(region: str, template: dict[str, Any] | None = None) -> Funct
         api=function("api", API_FUNCTION),
         refresh_scheduler=function("refresh-scheduler", REFRESH_SCHEDULER_FUNCTION),
         price_updater=function("price-updater", PRICE_UPDATER_FUNCTION),
+        invocation_lock=lock,
+        limits=limits,
     )

@@ -7,26 +7,37 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import httpx
 from redis.exceptions import RedisError
 
 from local_stack.api_routes import api_routes
 from local_stack.aws import PORTFOLIO_TABLE, REFRESH_QUEUE, LocalAws, MotoStack
+from local_stack.chain_nodes import (
+    ChainNodeError,
+    ChainNodes,
+    node_url_for_log,
+    other_configured_nodes,
+    start_chain_nodes,
+)
 from local_stack.coins_api import CoinsApiServer
 from local_stack.config import PUBLIC_PRICES_API_URL, LocalStackSettings
 from local_stack.demo import load_demo
+from local_stack.demo_wallets import DemoWallet, link_wallets, seed_evm_wallet, seed_solana_wallet
 from local_stack.embedded_redis import LocalRedis, RedisKind, start_redis
+from local_stack.evm_node import AnvilRpcError
 from local_stack.functions import Functions, function_environment, load_functions
 from local_stack.gateway import Exchange, Gateway, GatewayServer
-from local_stack.http_events import HttpResponse, json_response
+from local_stack.http_events import HttpResponse, IncomingRequest, json_response
 from local_stack.jwt_auth import JwtAuthorizer, load_or_create_secret
-from local_stack.refresh import RefreshRunner
+from local_stack.refresh import RefreshRunner, window_run_handler
 from local_stack.scheduler import ScheduleThread
 from local_stack.sqs_poller import PollerThread, PollResult, QueueTurns, SqsPoller
 
 REFRESH_PATH = "/_local/refresh"
+FORCE_VALUES = {"true": True, "1": True, "false": False, "0": False}
 POLL_WAIT_S = 1
 # The offline coins API keeps the last requests it answered, not every one of a long session.
 PRICE_REQUESTS_KEPT = 1000
@@ -55,6 +66,21 @@ def redact_url(url: str) -> str:
 class PricesSource:
     url: str
     description: str
+    offline: CoinsApiServer | None = None  # the offline prices server, when it runs
+
+
+@dataclass
+class DemoWallets:
+    linked: list[DemoWallet] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def force_flag(raw_query: str) -> bool | None:
+    """`force` of the refresh route's query: True, False (absent too), or None when it is neither."""
+    values = parse_qs(raw_query, keep_blank_values=True).get("force")
+    if not values:
+        return False
+    return FORCE_VALUES.get(values[-1].strip().lower())
 
 
 class LocalStack:
@@ -64,6 +90,8 @@ class LocalStack:
         self._stoppers: list[tuple[str, Callable[[], None]]] = []
         self.url = ""
         self.authorizer: JwtAuthorizer | None = None
+        self.chains = ChainNodes()
+        self.demo_wallets = DemoWallets()
 
     def start(self) -> None:
         settings = self.settings
@@ -83,6 +111,10 @@ class LocalStack:
         self._on_stop("moto", moto.stop)
 
         prices = self._start_prices()
+        try:
+            self.chains = start_chain_nodes(settings, self._on_stop)
+        except ChainNodeError as error:
+            raise StartupError(str(error)) from error
         self._export_environment(aws, redis, prices)
         functions = load_functions(settings.aws_region)
 
@@ -101,13 +133,14 @@ class LocalStack:
             context_factory=functions.refresh_scheduler.context,
             interval_s=settings.refresh_interval_s,
             region=settings.aws_region,
+            window_handler=functions.local("refresh-window", window_run_handler(), region=settings.aws_region),
         )
         gateway = Gateway(
             functions.api,
             api_routes(),
             self.authorizer,
             functions.api.context,
-            local_routes={("POST", REFRESH_PATH): lambda _request: self._refresh(runner)},
+            local_routes={("POST", REFRESH_PATH): lambda request: self._refresh(runner, request)},
             on_error=lambda text: self._say(f"[api] the function raised:\n{text}"),
         )
         try:
@@ -146,7 +179,7 @@ class LocalStack:
         self._on_stop("schedule", schedule.stop)
 
         if settings.demo:
-            self._load_demo(gateway, runner)
+            self._load_demo(gateway, runner, prices)
         self._banner(aws, redis, prices, functions)
 
     def stop(self) -> None:
@@ -167,7 +200,9 @@ class LocalStack:
             server = CoinsApiServer(request_log_size=PRICE_REQUESTS_KEPT).start()
             self._on_stop("offline prices", server.stop)
             return PricesSource(
-                server.url, f"offline: {server.book_size} recorded prices served at {server.url} (timestamps = now)"
+                server.url,
+                f"offline: {server.book_size} recorded prices served at {server.url} (timestamps = now)",
+                offline=server,
             )
         if settings.prices_api_url:
             return PricesSource(settings.prices_api_url, f"custom: {redact_url(settings.prices_api_url)}")
@@ -191,6 +226,8 @@ class LocalStack:
                 stage=self.settings.stage,
             )
         )
+        # Wallet sync's nodes started here; a node given in the environment reaches the functions as it is.
+        os.environ.update(self.chains.environment())
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "cross-chain-portfolio")
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")
         # EMF metric lines after every invocation drown the console; POWERTOOLS_METRICS_DISABLED=false shows them.
@@ -204,9 +241,12 @@ class LocalStack:
 
         wiring.reset()
 
-    def _refresh(self, runner: RefreshRunner) -> HttpResponse:
+    def _refresh(self, runner: RefreshRunner, request: IncomingRequest) -> HttpResponse:
+        force = force_flag(request.raw_query)
+        if force is None:
+            return json_response(400, {"message": "force is true or false"})
         try:
-            report = runner.run_now()
+            report = runner.run_now(force=force)
         except Exception as error:
             self._say(f"[refresh] failed: {type(error).__name__}: {error}")
             return json_response(500, {"message": f"refresh failed: {type(error).__name__}"})
@@ -220,14 +260,110 @@ class LocalStack:
             f"users queued={result.get('usersQueued', 0)}"
         )
 
-    def _load_demo(self, gateway: Gateway, runner: RefreshRunner) -> None:
+    def _load_demo(self, gateway: Gateway, runner: RefreshRunner, prices: PricesSource) -> None:
         assert self.authorizer is not None
         for result in load_demo(gateway.dispatch, self.authorizer):
             if result.problem:
                 self._say(f"[demo] {result.user_id}: HTTP {result.status}: {result.problem}")
             else:
                 self._say(f"[demo] {result.user_id}: {result.recorded} transactions recorded (HTTP {result.status})")
-        self._say(f"[demo] refresh: {json.dumps(runner.run_now().as_json())}")
+        self._link_demo_wallets(gateway, prices)
+        # A window of its own: the demo's wallets are read now, whatever ran before (a Redis kept from an
+        # earlier run remembers the refresh messages it saw, window by window).
+        self._say(f"[demo] refresh: {json.dumps(runner.run_now(force=True).as_json())}")
+        for wallet in self.demo_wallets.linked:
+            self._say(f"[demo] {wallet.user_id}'s {wallet.chain} wallet: {self._wallet_status(gateway, wallet)}")
+
+    def _link_demo_wallets(self, gateway: Gateway, prices: PricesSource) -> None:
+        assert self.authorizer is not None
+        demo = self.demo_wallets
+        seeded: list[DemoWallet] = []
+        anvil, solana = self.chains.anvil, self.chains.solana
+        if anvil is not None:
+            if (
+                self._seed(seeded, "Ethereum", lambda: seed_evm_wallet(anvil, prices.offline))
+                and prices.offline is None
+            ):
+                demo.notes.append(
+                    "the DEMO token has no price: prices are not the offline ones (OFFLINE_PRICES=1 prices it)"
+                )
+        else:
+            demo.notes.append("no Ethereum demo wallet: RPC_URL_ETHEREUM names a node the demo does not change")
+        if solana is not None:
+            self._seed(seeded, "Solana", lambda: seed_solana_wallet(solana))
+        else:
+            demo.notes.append("no Solana demo wallet: RPC_URL_SOLANA names a node the demo does not change")
+        for result in link_wallets(gateway.dispatch, self.authorizer, seeded):
+            wallet = result.wallet
+            if result.problem:
+                self._say(
+                    f"[demo] {wallet.user_id}: linking {wallet.describe()}: HTTP {result.status}: {result.problem}"
+                )
+                continue
+            demo.linked.append(wallet)
+            self._say(
+                f"[demo] {wallet.user_id}: wallet {result.wallet_id} linked (HTTP {result.status}): {wallet.describe()}"
+            )
+        for note in demo.notes:
+            self._say(f"[demo] {note}")
+
+    def _seed(self, seeded: list[DemoWallet], chain: str, seed: Callable[[], DemoWallet]) -> bool:
+        """Put one demo wallet's holdings on its node; a node that refuses costs the demo that wallet only."""
+        try:
+            seeded.append(seed())
+        except (AnvilRpcError, httpx.HTTPError, TimeoutError, OSError, ValueError) as error:
+            self.demo_wallets.notes.append(
+                f"no {chain} demo wallet: its node refused ({type(error).__name__}: {error})"
+            )
+            return False
+        return True
+
+    def _wallet_status(self, gateway: Gateway, wallet: DemoWallet) -> str:
+        """How the wallet's chain synced, as GET /portfolios/{userId}/wallets tells it."""
+        assert self.authorizer is not None
+        response = gateway.dispatch(
+            IncomingRequest(
+                method="GET",
+                raw_path=f"/portfolios/{wallet.user_id}/wallets",
+                headers=[("Authorization", f"Bearer {self.authorizer.issue(wallet.user_id, ttl_s=60)}")],
+            )
+        )
+        if response.status != 200:
+            return f"HTTP {response.status}"
+        for listed in json.loads(response.body).get("wallets", []):
+            if listed.get("address", "").lower() != wallet.address.lower():
+                continue
+            for chain in listed.get("chains", []):
+                if chain.get("chain") == wallet.chain:
+                    error = f" ({chain['error']})" if chain.get("error") else ""
+                    return f"{chain.get('status')} at block {chain.get('blockNumber')}{error}"
+        return "not listed"
+
+    def _node_lines(self) -> list[str]:
+        names = {"ethereum": "Ethereum", "solana": "Solana"}
+        lines = []
+        for chain, node in self.chains.nodes.items():
+            how = f"{node.kind}; {node.variable} for another node" if node.local else node.kind
+            lines.append(f"  {names.get(chain, chain):<12} {node_url_for_log(node.url)}  ({how})")
+        others = other_configured_nodes()
+        if others:
+            listed = ", ".join(f"{chain} {node_url_for_log(url)}" for chain, url in others.items())
+            lines.append(f"  Other nodes  {listed} (from RPC_URL_<CHAIN>)")
+        return lines
+
+    def _demo_wallet_lines(self) -> list[str]:
+        demo = self.demo_wallets
+        if not self.settings.demo:
+            return []
+        entries = [f"demo: {wallet.user_id}, {wallet.describe()}" for wallet in demo.linked] + demo.notes
+        lines = [f"  {'Wallets' if index == 0 else '':<12} {entry}" for index, entry in enumerate(entries)]
+        if demo.linked:
+            user_id = demo.linked[0].user_id
+            lines.append(
+                f'               see: curl -H "Authorization: Bearer $(make -s token USER={user_id})" '
+                f"{self.url}/portfolios/{user_id}/wallets"
+            )
+        return lines
 
     def _log_exchange(self, exchange: Exchange) -> None:
         self._say(f"[http] {exchange.method} {exchange.path} -> {exchange.status} ({exchange.duration_ms:.0f} ms)")
@@ -257,8 +393,12 @@ class LocalStack:
             f"               queues: {', '.join(url.rsplit('/', 1)[-1] for url in aws.queue_urls.values())}",
             f"  Redis        {redact_url(redis.url)}  ({redis_how})",
             f"  Prices       {prices.description}",
-            f"  Refresh      every {settings.refresh_interval_s} s: scheduler -> SQS -> price updater",
+            *self._node_lines(),
+            f"  Refresh      every {settings.refresh_interval_s} s: scheduler -> SQS -> price updater "
+            "(wallet sync, then valuation)",
             f"               now: curl -X POST {self.url}{REFRESH_PATH}",
+            f"               even if this window already ran: curl -X POST '{self.url}{REFRESH_PATH}?force=true'",
+            *self._demo_wallet_lines(),
             "",
             "Settings (env = from the environment, default = not set):",
             f"  PORT={settings.port} ({origin('port')})",
@@ -268,6 +408,13 @@ class LocalStack:
             f"({origin('prices_api_url')})",
             f"  REFRESH_INTERVAL_SECONDS={settings.refresh_interval_s} ({origin('refresh_interval_s')})",
             f"  DEMO={int(settings.demo)} ({origin('demo')})",
+            *(
+                f"  {variable}={node_url_for_log(value) if value else '-'} ({origin(name)})"
+                for variable, name, value in (
+                    ("RPC_URL_ETHEREUM", "rpc_url_ethereum", settings.rpc_url("ethereum")),
+                    ("RPC_URL_SOLANA", "rpc_url_solana", settings.rpc_url("solana")),
+                )
+            ),
             f"  LOCAL_DATA_DIR={settings.resolved_data_dir} ({origin('data_dir')})",
             f"  LOCAL_JWT_SECRET={'set' if settings.jwt_secret else 'unset: key kept in LOCAL_DATA_DIR'} "
             f"({origin('jwt_secret')})",

@@ -1,5 +1,6 @@
-"""PriceUpdaterFunction: values the users of an SQS batch and warms active users' views; failures are
-reported per message (ReportBatchItemFailures), and a redelivered message is recognised (idempotency)."""
+"""PriceUpdaterFunction: syncs the wallets of the users of an SQS batch, values the active ones and
+warms their views; failures are reported per message (ReportBatchItemFailures), and a redelivered
+message is recognised (idempotency)."""
 
 from __future__ import annotations
 
@@ -22,18 +23,18 @@ IDEMPOTENCY_EXPIRY_S = 60 * 60
 RESERVE_S = 1.0
 
 
-def _active_user_ids_of(records: list[dict[str, Any]]) -> list[str]:
-    """Users of every well-formed message of the active tier (the only ones valued); a malformed
-    message fails later, in its own record handler."""
-    user_ids: list[str] = []
+def _user_ids_by_tier(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Users of every well-formed message: (active ones, valued and synced; idle ones, synced only).
+    A malformed message fails later, in its own record handler."""
+    active: list[str] = []
+    idle: list[str] = []
     for record in records:
         try:
             message = RefreshMessage.model_validate_json(record.get("body", ""))
         except ValidationError:
             continue
-        if message.tier == "active":
-            user_ids.extend(message.user_ids)
-    return user_ids
+        (active if message.tier == "active" else idle).extend(message.user_ids)
+    return active, idle
 
 
 def _deadline(context: Any) -> float | None:
@@ -47,7 +48,8 @@ def process_refresh_event(
     """The batch: one prefetch for every message, then each message through the record handler."""
     started = time.monotonic()
     records = event.get("Records", [])
-    batch: RefreshBatch = refresher.prefetch(_active_user_ids_of(records), deadline=_deadline(context))
+    active, idle = _user_ids_by_tier(records)
+    batch: RefreshBatch = refresher.prefetch(active, idle_user_ids=idle, deadline=_deadline(context))
 
     def refresh(message: dict[str, Any]) -> dict[str, Any]:
         return {"usersRefreshed": refresher.refresh_message(RefreshMessage.model_validate(message), batch)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
 
 # The shared test Redis holds other tests' prices and portfolios under the same keys (price:v1:<coin>,
 # portfolio:cross-chain:{alice}); a database of its own keeps these tests' data their own.
@@ -15,3 +16,20 @@ LOCAL_STACK_REDIS_DB = 13
 def local_stack_redis_url(redis_url: str) -> str:
     """The test Redis, in a database no other suite uses."""
     return urlunsplit(urlsplit(redis_url)._replace(path=f"/{LOCAL_STACK_REDIS_DB}"))
+
+
+# The wallet demo's stack runs the demo users (alice, bob, carol) through refreshes: a database of its
+# own, emptied before it starts, so no refresh message remembered from an earlier run is taken for a repeat.
+LOCAL_WALLETS_REDIS_DB = 12
+
+
+@pytest.fixture(scope="session")
+def local_wallets_redis_url(redis_url: str) -> str:
+    """The test Redis, in a database of the wallet demo's stack alone, emptied."""
+    url = urlunsplit(urlsplit(redis_url)._replace(path=f"/{LOCAL_WALLETS_REDIS_DB}"))
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return url

@@ -32,6 +32,10 @@ def test_the_routes_are_the_ones_the_template_declares_with_only_health_public()
         "POST /portfolios/{userId}/transactions": True,
         "DELETE /portfolios/{userId}/transactions/{transactionId}": True,
         "PUT /portfolios/{userId}/settings": True,
+        "POST /portfolios/{userId}/wallets": True,
+        "GET /portfolios/{userId}/wallets": True,
+        "DELETE /portfolios/{userId}/wallets/{walletId}": True,
+        "POST /portfolios/{userId}/wallets/{walletId}/sync": True,
     }
 
 

@@ -27,6 +27,10 @@ ROUTES = {
     ("POST", "/portfolios/{userId}/transactions"),
     ("DELETE", "/portfolios/{userId}/transactions/{transactionId}"),
     ("PUT", "/portfolios/{userId}/settings"),
+    ("POST", "/portfolios/{userId}/wallets"),
+    ("GET", "/portfolios/{userId}/wallets"),
+    ("DELETE", "/portfolios/{userId}/wallets/{walletId}"),
+    ("POST", "/portfolios/{userId}/wallets/{walletId}/sync"),
 }
 PUBLIC_ROUTES = {("GET", "/health")}
 ACCOUNT = "123456789012"
@@ -53,6 +57,14 @@ def translate(sam_template: dict[str, Any] | None = None, *, layer_zip: str = "l
     return transform(sam, {}, _NoManagedPolicies())
 
 
+def _when_parameters_are_set(policy: dict[str, Any]) -> dict[str, Any] | None:
+    """A policy under `Fn::If` as deployed with its optional parameters given (the branch that grants)."""
+    if set(policy) == {"Fn::If"}:
+        granted = policy["Fn::If"][1]
+        return None if granted == {"Ref": "AWS::NoValue"} else granted
+    return policy
+
+
 class Stack:
     """A translated template, read as a stack whose physical names equal the logical names."""
 
@@ -71,7 +83,8 @@ class Stack:
         role = self.properties(self._role_of(function))
         return [
             self.render(statement)
-            for policy in role.get("Policies", [])
+            for policy in map(_when_parameters_are_set, role.get("Policies", []))
+            if policy is not None
             for statement in _listed(policy["PolicyDocument"]["Statement"])
         ]
 

@@ -30,7 +30,10 @@ EXPECTED_SETTINGS = {
         "MAX_TRANSACTIONS_PER_REQUEST",
         "MAX_TRANSACTIONS_PER_USER",
         "MAX_TOKENS_PER_USER",
+        "MAX_WALLETS_PER_USER",
         "REFRESH_INTERVAL_SECONDS",
+        "RPC_URLS_SECRET_ARN",
+        "WALLET_START_BLOCKS",
     },
     "RefreshSchedulerFunction": {
         "TABLE_NAME",
@@ -52,6 +55,10 @@ EXPECTED_SETTINGS = {
         "PRICES_API_URL",
         "PRICE_BATCH_SIZE",
         "REFRESH_INTERVAL_SECONDS",
+        "MAX_TRANSACTIONS_PER_USER",
+        "MAX_TOKENS_PER_USER",
+        "RPC_URLS_SECRET_ARN",
+        "WALLET_START_BLOCKS",
     },
 }
 

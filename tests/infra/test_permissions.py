@@ -110,21 +110,28 @@ def test_given_the_updater_role_then_it_consumes_the_queue_but_cannot_send_to_it
     assert not allows(statements, "sqs:SendMessage", queue)
 
 
-def test_given_the_updater_role_then_it_reads_portfolios_and_writes_no_user_item(stack: Stack):
+def test_given_the_updater_role_then_it_reads_portfolios_and_writes_users_only_what_wallet_sync_records(
+    stack: Stack,
+):
     statements = stack.role_statements("PriceUpdaterFunction")
     table = stack.arn("PortfolioTable")
 
     assert allows(statements, "dynamodb:BatchGetItem", table, leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["PRICE#ethereum:0x0"])
+    # Wallet sync: the user's item and new transactions, and the holder counts, never a deletion
+    assert allows(statements, "dynamodb:PutItem", table, leading_keys=["USER#a"])
+    assert allows(statements, "dynamodb:UpdateItem", table, leading_keys=["TOKENS#1"])
+    assert not allows(statements, "dynamodb:DeleteItem", table, leading_keys=["USER#a"])
+    assert not allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["USER#a"])
     for action in WRITES:
-        assert not allows(statements, action, table, leading_keys=["USER#a"])
         assert not allows(statements, action, table, leading_keys=["RUN#w"])
 
 
-def test_given_a_policy_that_drops_the_run_lock_condition_then_the_check_above_would_catch_it():
-    # The evaluator itself: an unconditioned write statement must count as allowing USER# writes.
-    widened = [{"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": "arn:aws:dynamodb:r:a:table/T"}]
-    guarded = [{**widened[0], "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RUN#*"]}}}]
+def test_given_the_node_url_secret_then_only_the_functions_that_sync_wallets_may_read_it(stack: Stack):
+    # Rendered statements name a parameter by its logical name: the secret is the RpcUrlsSecretArn one.
+    secret = "RpcUrlsSecretArn"
 
-    assert allows(widened, "dynamodb:PutItem", "arn:aws:dynamodb:r:a:table/T", leading_keys=["USER#alice"])
-    assert not allows(guarded, "dynamodb:PutItem", "arn:aws:dynamodb:r:a:table/T", leading_keys=["USER#alice"])
+    assert allows(stack.role_statements("ApiFunction"), "secretsmanager:GetSecretValue", secret)
+    assert allows(stack.role_statements("PriceUpdaterFunction"), "secretsmanager:GetSecretValue", secret)
+    assert not allows(stack.role_statements("RefreshSchedulerFunction"), "secretsmanager:GetSecretValue", secret)
+    assert not allows(stack.role_statements("ApiFunction"), "secretsmanager:GetSecretValue", "another-secret")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import Field, SecretStr
@@ -71,7 +74,75 @@ class Settings(BaseSettings):
     max_transactions_per_user: int = Field(10_000, alias="MAX_TRANSACTIONS_PER_USER", ge=1, le=50_000)
     max_tokens_per_user: int = Field(1_000, alias="MAX_TOKENS_PER_USER", ge=1, le=5_000)
 
+    # Wallet sync (node URLs: chain_nodes below)
+    # A Secrets Manager secret holding {"<chain>": "<node URL>", ...}: URLs that carry provider keys.
+    rpc_urls_secret_arn: str | None = Field(None, alias="RPC_URLS_SECRET_ARN")
+    wallet_rpc_batch_size: int = Field(500, alias="WALLET_RPC_BATCH_SIZE", ge=1, le=5000)
+    wallet_log_block_range: int = Field(2000, alias="WALLET_LOG_BLOCK_RANGE", ge=1, le=1_000_000)
+    wallet_log_ranges_per_sync: int = Field(5, alias="WALLET_LOG_RANGES_PER_SYNC", ge=1, le=100)
+    wallet_rpc_connect_timeout_s: float = Field(2.0, alias="WALLET_RPC_CONNECT_TIMEOUT_S", gt=0)
+    wallet_rpc_read_timeout_s: float = Field(8.0, alias="WALLET_RPC_READ_TIMEOUT_S", gt=0)
+    wallet_rpc_max_attempts: int = Field(3, alias="WALLET_RPC_MAX_ATTEMPTS", ge=1, le=10)
+    # A wallet whose amounts did not change still stores its sync state this often (else Redis holds it).
+    wallet_checkpoint_minutes: int = Field(60, alias="WALLET_CHECKPOINT_MINUTES", ge=1)
+    wallet_sync_on_demand_every_s: int = Field(60, alias="WALLET_SYNC_ON_DEMAND_EVERY_SECONDS", ge=1)
+    max_wallets_per_user: int = Field(20, alias="MAX_WALLETS_PER_USER", ge=1, le=100)
+    # Where a new wallet's Transfer-log scan starts, per chain: "ethereum=21000000,base=24000000".
+    wallet_start_blocks: str = Field("", alias="WALLET_START_BLOCKS", max_length=2000)
+
     # API
     max_transactions_per_request: int = Field(500, alias="MAX_TRANSACTIONS_PER_REQUEST", ge=1, le=5000)
     max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", gt=0)
     admin_scope: str = Field("portfolio/admin", alias="ADMIN_SCOPE")
+
+
+RPC_URL_PREFIX = "RPC_URL_"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainNode:
+    """Where a chain is read: its node's URL (a secret: it often carries a provider key) and the
+    block a new wallet's Transfer-log scan starts at."""
+
+    chain: str
+    url: SecretStr
+    start_block: int = 0
+
+
+def chain_nodes(
+    environ: Mapping[str, str] | None = None,
+    secret: Mapping[str, str] | None = None,
+    start_blocks: str = "",
+) -> dict[str, ChainNode]:
+    """The chains with a node: `RPC_URL_<CHAIN>` variables (chain slug in upper case), then the
+    entries of the RPC URL secret for chains not set that way. `start_blocks` (WALLET_START_BLOCKS,
+    `ethereum=21000000,base=24000000`) sets where a new wallet's scan begins on a chain (default 0,
+    its first block)."""
+    from portfolio.domain.tokens import CHAINS
+
+    environ = os.environ if environ is None else environ
+    urls = {chain.lower(): url for chain, url in (secret or {}).items() if url}
+    urls |= {
+        name.removeprefix(RPC_URL_PREFIX).lower(): value
+        for name, value in environ.items()
+        if name.startswith(RPC_URL_PREFIX) and value
+    }
+    unknown = sorted(set(urls) - set(CHAINS))
+    if unknown:
+        raise ValueError(f"node URLs given for chains this product does not support: {unknown}")
+    starts = _start_blocks(start_blocks, CHAINS)
+    return {
+        chain: ChainNode(chain=chain, url=SecretStr(url), start_block=starts.get(chain, 0))
+        for chain, url in sorted(urls.items())
+    }
+
+
+def _start_blocks(text: str, chains: Mapping[str, object]) -> dict[str, int]:
+    starts = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        chain, separator, block = entry.partition("=")
+        chain = chain.strip().lower()
+        if not separator or chain not in chains or not block.strip().isdigit():
+            raise ValueError(f"WALLET_START_BLOCKS: {entry!r} is not <chain>=<block number>")
+        starts[chain] = int(block)
+    return starts

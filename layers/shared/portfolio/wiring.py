@@ -27,13 +27,17 @@ if TYPE_CHECKING:
     from portfolio.adapters.portfolio_cache import PortfolioCache
     from portfolio.adapters.price_history import PriceHistoryStore
     from portfolio.adapters.redis_connection import RedisClient
+    from portfolio.adapters.wallet_sync_board import RedisWalletSyncBoard
     from portfolio.services.portfolio_reader import PortfolioReader
     from portfolio.services.portfolio_refresher import PortfolioRefresher
+    from portfolio.services.ports import ChainReader
     from portfolio.services.price_service import PriceService
     from portfolio.services.price_sweep import PriceSweep
     from portfolio.services.refresh_planner import RefreshPlanner
     from portfolio.services.transaction_recorder import TransactionRecorder
-    from portfolio.settings import Settings
+    from portfolio.services.wallet_links import WalletLinks
+    from portfolio.services.wallet_sync import WalletSync
+    from portfolio.settings import ChainNode, Settings
 
 
 @cache
@@ -133,6 +137,56 @@ def transaction_recorder() -> TransactionRecorder:
 
 
 @cache
+def chain_nodes() -> dict[str, ChainNode]:
+    from portfolio.adapters.chain_readers import configured_nodes
+
+    return configured_nodes(settings())
+
+
+@cache
+def chain_readers() -> dict[str, ChainReader]:
+    from portfolio.adapters.chain_readers import make_chain_readers
+
+    return make_chain_readers(settings(), chain_nodes())
+
+
+@cache
+def wallet_sync_board() -> RedisWalletSyncBoard:
+    from portfolio.adapters.wallet_sync_board import RedisWalletSyncBoard
+
+    return RedisWalletSyncBoard(redis_client())
+
+
+@cache
+def wallet_sync() -> WalletSync:
+    from portfolio.services.wallet_sync import WalletSync
+
+    return WalletSync(
+        chain_readers(),
+        transaction_recorder(),
+        price_service(),
+        board=wallet_sync_board(),
+        start_blocks={chain: node.start_block for chain, node in chain_nodes().items()},
+        checkpoint=timedelta(minutes=settings().wallet_checkpoint_minutes),
+    )
+
+
+@cache
+def wallet_links() -> WalletLinks:
+    from portfolio.services.wallet_links import WalletLinks
+
+    config = settings()
+    return WalletLinks(
+        portfolio_store(),
+        transaction_recorder(),
+        wallet_sync(),
+        board=wallet_sync_board(),
+        on_demand_every_s=config.wallet_sync_on_demand_every_s,
+        max_wallets=config.max_wallets_per_user,
+    )
+
+
+@cache
 def price_sweep() -> PriceSweep:
     from portfolio.services.price_sweep import PriceSweep
 
@@ -177,6 +231,7 @@ def portfolio_refresher() -> PortfolioRefresher:
         portfolio_store(),
         price_service(),
         portfolio_cache(),
+        wallets=wallet_sync(),
         user_budget_s=settings().refresh_user_budget_ms / 1000,
     )
 
@@ -207,6 +262,11 @@ _FACTORIES = (
     portfolio_reader,
     transaction_recorder,
     price_sweep,
+    chain_nodes,
+    chain_readers,
+    wallet_sync_board,
+    wallet_sync,
+    wallet_links,
 )
 
 
@@ -216,10 +276,11 @@ def reset() -> None:
         factory.cache_clear()
 
 
-# Kept across a SnapStart restore: the settings, and the boto3 clients, the costly ones to build
-# (botocore reconnects and refreshes its credentials by itself). Everything else is rebuilt on next
+# Kept across a SnapStart restore: the settings, the node URLs (resolved on first use, never in the
+# snapshot), and the boto3 clients, the costly ones to build (botocore reconnects and refreshes its
+# credentials by itself). Everything else is rebuilt on next
 # use: Redis and httpx connections, the cache's own PRNG, and whatever holds one of them.
-_KEPT_ACROSS_RESTORES = (settings, dynamodb_client, sqs_client)
+_KEPT_ACROSS_RESTORES = (settings, dynamodb_client, sqs_client, chain_nodes)
 
 # What the factories import on first use, beyond the modules below.
 _FIRST_USE_MODULES = ("boto3", "portfolio.settings", "aws_lambda_powertools.utilities.idempotency")

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.api.conftest import Call
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
-# In the order a client would send them: record, read, change settings, delete.
+# In the order a client would send them: record, read, change settings, delete; then a wallet's life.
 SEQUENCE = [
     ("api-health.json", 200),
     ("api-post-transaction.json", 201),
@@ -22,6 +22,10 @@ SEQUENCE = [
     ("api-get-transactions.json", 200),
     ("api-put-settings.json", 200),
     ("api-delete-transaction.json", 200),
+    ("api-post-wallet.json", 201),
+    ("api-get-wallets.json", 200),
+    ("api-post-wallet-sync.json", 200),
+    ("api-delete-wallet.json", 204),
 ]
 SAMPLE_USER = "user-alice"
 

@@ -26,6 +26,7 @@ TOKENS = (
     TokenId("arbitrum", USDC_ARBITRUM),
 )
 WEI = Decimal("1e-18")
+WALLETS = ("w0000000000000001", "w0000000000000002")
 
 # Scaled integers: as exact as st.decimals(places=...) and much cheaper to draw.
 amounts = st.integers(min_value=1, max_value=10**24).map(lambda wei: Decimal(wei).scaleb(-18))
@@ -83,6 +84,10 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
                     received[destination] += amount
                 held[token] -= amount
                 sent[token] += amount
+            # Some are a linked wallet's: tagged by the user, or recorded by wallet sync.
+            fields["walletId"] = draw(st.sampled_from([None, *WALLETS]))
+            if fields["walletId"] is not None and kind in ("transfer_in", "transfer_out"):
+                fields["source"] = draw(st.sampled_from(["user", "chain"]))
             fields.update(
                 chain=token.chain,
                 tokenAddress=token.address,

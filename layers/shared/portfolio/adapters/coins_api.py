@@ -1,6 +1,7 @@
-"""DeFiLlama Coins API client: current prices for a chunk of coin ids, with bounded retries.
+"""DeFiLlama Coins API client: current or historical prices for a chunk of coin ids, with bounded retries.
 
-`GET {base}/prices/current/{id,id,...}?searchWidth=4h` answers `{"coins": {"<id as sent>": {...}}}`.
+`GET {base}/prices/current/{id,id,...}?searchWidth=4h` answers `{"coins": {"<id as sent>": {...}}}`;
+`GET {base}/prices/historical/{unix time}/{id,id,...}` answers the same shape for that moment.
 A coin it cannot price freshly is absent from the answer; absent never means zero.
 With a Pro key the key is a path segment (`https://pro-api.llama.fi/<key>/coins/prices/current/...`),
 so every URL is a secret: no URL, and no text that could hold one, reaches a log line or an error.
@@ -119,9 +120,7 @@ class CoinsApi:
         base = base_url.rstrip("/")
         if self._api_key and base == PUBLIC_API_URL:
             base = PRO_API_URL
-        self._prices_url = (
-            f"{base}/{self._api_key}/coins/prices/current/" if self._api_key else (f"{base}/prices/current/")
-        )
+        self._prices_root = f"{base}/{self._api_key}/coins/prices/" if self._api_key else f"{base}/prices/"
         self._search_width = search_width
         # A Retry-After beyond the cap gives the chunk up (its coins fall back to last-known prices)
         # rather than stall the whole refresh or retry before the server allows.
@@ -138,8 +137,14 @@ class CoinsApi:
 
     def fetch_current(self, coin_ids: Sequence[str], *, deadline: float | None = None) -> ChunkResult:
         """Current prices of one chunk; retries 429, 5xx and transport errors, never past `deadline`."""
-        requested = tuple(coin_ids)
-        url = self._prices_url + ",".join(requested)
+        return self._fetch("current/", tuple(coin_ids), deadline)
+
+    def fetch_historical(self, coin_ids: Sequence[str], at: datetime, *, deadline: float | None = None) -> ChunkResult:
+        """Prices of one chunk at a past moment (`/prices/historical/{unix time}/...`, same answer shape)."""
+        return self._fetch(f"historical/{int(at.timestamp())}/", tuple(coin_ids), deadline)
+
+    def _fetch(self, path: str, requested: tuple[str, ...], deadline: float | None) -> ChunkResult:
+        url = self._prices_root + path + ",".join(requested)
         attempts = 0
         latencies: list[float] = []
         while (timeout := self._timeout_before(deadline)) is not None:
@@ -217,11 +222,12 @@ class _RedactSecret(logging.Filter):
         return True
 
 
-def _keep_key_out_of_http_logs(api_key: str) -> None:
+def keep_out_of_http_logs(secret: str) -> None:
+    """httpx and httpcore log request URLs; this secret never appears in what they log."""
     for name in ("httpx", "httpcore"):
         library_logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactSecret) and f._secret == api_key for f in library_logger.filters):
-            library_logger.addFilter(_RedactSecret(api_key))
+        if not any(isinstance(f, _RedactSecret) and f._secret == secret for f in library_logger.filters):
+            library_logger.addFilter(_RedactSecret(secret))
 
 
 def make_coins_api(settings: Settings, **overrides: Any) -> CoinsApi:
@@ -231,7 +237,7 @@ def make_coins_api(settings: Settings, **overrides: Any) -> CoinsApi:
     """
     api_key = settings.prices_api_key.get_secret_value() if settings.prices_api_key else None
     if api_key:
-        _keep_key_out_of_http_logs(api_key)
+        keep_out_of_http_logs(api_key)
     client = httpx.Client(
         timeout=httpx.Timeout(
             connect=settings.price_connect_timeout_s,

@@ -1,8 +1,10 @@
 """The stored form of a user's positions, in two zlib-compressed JSON documents:
 
 - holdings (`positions`): `{"v": 2, "m": method, "n": transaction count, "last": [µs, id] | null,
-  "first": µs | null, "p": [position, ...]}`, a position being `[chain, address, amount, known
-  amount, cost basis, the running totals in accounting.RUNNING_TOTALS order, category | null]`;
+  "first": µs | null, "p": [position, ...], "w": [[walletId, chain, address, amount], ...]}` ("w",
+  what each linked wallet's transactions account for, only when there is any), a position being
+  `[chain, address, amount, known amount, cost basis, the running totals in
+  accounting.RUNNING_TOTALS order, category | null]`;
 - lots (`lots`): one list per position, in the same order, of `[amount, cost | null, µs]`.
 
 Valuing a portfolio (a read, a refresh) needs the holdings only, so it never parses the lots: a
@@ -67,7 +69,7 @@ def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
     if ledger.lots_omitted:
         raise ValueError("positions read without their lots cannot be stored")
     last = None if ledger.last_applied is None else [_micros(ledger.last_applied[0]), ledger.last_applied[1]]
-    holdings = {
+    holdings: dict[str, Any] = {
         "v": FORMAT_VERSION,
         "m": ledger.method.value,
         "n": ledger.transaction_count,
@@ -75,6 +77,11 @@ def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
         "first": None if ledger.first_applied_at is None else _micros(ledger.first_applied_at),
         "p": [_holding_row(position) for position in ledger.positions.values()],
     }
+    if ledger.wallet_amounts:
+        holdings["w"] = [
+            [wallet_id, token.chain, token.address, str(amount)]
+            for (wallet_id, token), amount in ledger.wallet_amounts.items()
+        ]
     return _compress(holdings), _compress([_lot_rows(position) for position in ledger.positions.values()])
 
 
@@ -138,6 +145,10 @@ def decode_positions(holdings: bytes, lots: bytes | None = None) -> Ledger:
             last_applied=None if last is None else (_moment(last[0]), last[1]),
             first_applied_at=None if document["first"] is None else _moment(document["first"]),
             lots_omitted=lots is None,
+            wallet_amounts={
+                (wallet_id, TokenId(chain, address)): Decimal(amount)
+                for wallet_id, chain, address, amount in document.get("w", ())
+            },
         )
     except UnreadablePositionsError:
         raise

@@ -8,6 +8,7 @@ from typing import Any
 from portfolio import wiring
 from portfolio.services.portfolio_reader import PortfolioReader
 from portfolio.services.transaction_recorder import TransactionRecorder
+from portfolio.services.wallet_links import WalletLinks
 
 # A write may spend this share of the invocation's remaining time on prices; the rest is for the commit.
 PRICING_TIME_SHARE = 0.5
@@ -19,6 +20,10 @@ def portfolio_reader() -> PortfolioReader:
 
 def transaction_recorder() -> TransactionRecorder:
     return wiring.transaction_recorder()
+
+
+def wallet_links() -> WalletLinks:
+    return wiring.wallet_links()
 
 
 def pricing_deadline(lambda_context: Any) -> float | None:

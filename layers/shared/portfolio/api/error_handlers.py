@@ -23,7 +23,14 @@ from portfolio.api.errors import (
 )
 from portfolio.api.responses import error_response
 from portfolio.api.validation_errors import invalid_request_from
-from portfolio.domain.errors import DomainError, OverdraftError, PortfolioLimitError, VersionConflict
+from portfolio.domain.errors import (
+    DomainError,
+    OverdraftError,
+    PortfolioLimitError,
+    RecordedBySyncError,
+    VersionConflict,
+    WalletNotFound,
+)
 from portfolio.observability import logger
 from portfolio.services.ports import StoreBusyError
 
@@ -62,6 +69,16 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def _still_conflicting(_error: VersionConflict) -> Response:
         # Raised only once the recorder's bounded re-read-and-retry is spent: nothing was written.
         return error_response(Conflict("the portfolio kept changing while this request was applied; send it again"))
+
+    @app.exception_handler(RecordedBySyncError)
+    def _recorded_by_sync(error: RecordedBySyncError) -> Response:
+        conflict = Conflict(error.message, details={"field": error.field} if error.field else None)
+        conflict.code = error.code
+        return error_response(conflict)
+
+    @app.exception_handler(WalletNotFound)
+    def _no_wallet(error: WalletNotFound) -> Response:
+        return error_response(NotFound(f"no linked wallet {error.wallet_id!r}", details={"walletId": error.wallet_id}))
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:

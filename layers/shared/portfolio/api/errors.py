@@ -98,6 +98,11 @@ class UnprocessableLimit(ApiError):
     code = PortfolioLimitError.code
 
 
+class TooManyRequests(ApiError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "too_many_requests"
+
+
 class InternalError(ApiError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     code = "internal_error"

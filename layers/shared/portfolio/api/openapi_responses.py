@@ -14,13 +14,17 @@ ERROR_DESCRIPTIONS = {
     HTTPStatus.UNAUTHORIZED: "No verified token",
     HTTPStatus.FORBIDDEN: "The token may not access this portfolio",
     HTTPStatus.NOT_FOUND: "No such resource",
-    HTTPStatus.CONFLICT: "The portfolio kept changing during the write; retry",
+    HTTPStatus.CONFLICT: (
+        "The portfolio kept changing during the write; retry. Code recorded_by_wallet_sync: the transaction "
+        "was recorded by a wallet's sync and goes only with its wallet"
+    ),
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Body over the size limit",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "Body is not application/json",
     HTTPStatus.UNPROCESSABLE_ENTITY: (
         "The change would remove more of a holding than is held (details.holding names it), "
         "or take the portfolio past a per-user limit (code portfolio_limit)"
     ),
+    HTTPStatus.TOO_MANY_REQUESTS: "Asked again too soon; retry after the Retry-After seconds",
     HTTPStatus.INTERNAL_SERVER_ERROR: "Unexpected failure; details.correlationId identifies the request",
     HTTPStatus.SERVICE_UNAVAILABLE: "The database is throttling; retry after the Retry-After seconds",
 }

@@ -15,7 +15,7 @@ from portfolio import wiring
 from portfolio.api.error_handlers import register_error_handlers
 from portfolio.api.request_guards import access_refusal, parse_json_body, unreadable_body
 from portfolio.api.responses import error_response
-from portfolio.api.routers import health, portfolios, settings, transactions
+from portfolio.api.routers import health, portfolios, settings, transactions, wallets
 
 
 class PortfolioApiResolver(APIGatewayHttpResolver):
@@ -34,7 +34,7 @@ class PortfolioApiResolver(APIGatewayHttpResolver):
 
 def build_resolver() -> APIGatewayHttpResolver:
     app = PortfolioApiResolver(enable_validation=True, json_body_deserializer=parse_json_body)
-    for router in (health.router, portfolios.router, transactions.router, settings.router):
+    for router in (health.router, portfolios.router, transactions.router, settings.router, wallets.router):
         app.include_router(router)
     register_error_handlers(app)
     return app

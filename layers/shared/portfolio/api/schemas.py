@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, ValidationInfo, WrapValidator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationInfo, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from portfolio.domain.errors import DomainError
 from portfolio.domain.portfolio_record import CostBasisMethod
-from portfolio.domain.transactions import Transaction
+from portfolio.domain.transactions import CHAIN_ID_PREFIX, Transaction, TransactionSource
+from portfolio.domain.wallets import SyncStatus
 from portfolio.wire_format import CamelModel
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
@@ -25,7 +27,35 @@ def _domain_errors_as_validation_errors(value: Any, handler: Any, _info: Validat
         raise PydanticCustomError(DOMAIN_ERROR_TYPE, "{message}", context) from error
 
 
-TransactionInput = Annotated[Transaction, WrapValidator(_domain_errors_as_validation_errors)]
+def _submitted_by_user(transaction: Transaction) -> Transaction:
+    """What a user posts is theirs: only wallet sync records chain transactions, under its own ids."""
+    if transaction.source is not TransactionSource.USER:
+        raise PydanticCustomError(
+            DOMAIN_ERROR_TYPE,
+            "{message}",
+            {
+                "message": "only wallet sync records transactions of source chain; send source user or leave it out",
+                "field": "source",
+            },
+        )
+    if transaction.id.startswith(CHAIN_ID_PREFIX):
+        raise PydanticCustomError(
+            DOMAIN_ERROR_TYPE,
+            "{message}",
+            {"message": f"ids starting with {CHAIN_ID_PREFIX!r} are kept for wallet sync", "field": "id"},
+        )
+    if transaction.price_source is not None:
+        raise PydanticCustomError(
+            DOMAIN_ERROR_TYPE,
+            "{message}",
+            {"message": "priceSource is set by wallet sync only", "field": "priceSource"},
+        )
+    return transaction
+
+
+TransactionInput = Annotated[
+    Transaction, WrapValidator(_domain_errors_as_validation_errors), AfterValidator(_submitted_by_user)
+]
 
 
 class TransactionBatch(CamelModel):
@@ -61,3 +91,33 @@ class PortfolioSettings(CamelModel):
 
 class Health(CamelModel):
     status: Literal["ok"]
+
+
+class WalletLink(CamelModel):
+    """POST /wallets: an EVM address (0x...) or a Solana address (base58)."""
+
+    address: str = Field(min_length=1, max_length=100)
+    chains: list[str] | None = Field(
+        None, min_length=1, max_length=20, description="Default: every configured chain of the address's family"
+    )
+    label: str | None = Field(None, max_length=64)
+
+
+class WalletChainView(CamelModel):
+    chain: str
+    status: SyncStatus = Field(description="pending: not synced yet; ok: the last sync succeeded; error: see error")
+    block_number: int | None = Field(None, description="Block (Solana: slot) of the last successful sync")
+    last_synced_at: datetime | None = None
+    error: str | None = Field(None, description="Why the last sync of this chain failed")
+
+
+class WalletView(CamelModel):
+    wallet_id: str
+    address: str = Field(description="EVM addresses in their EIP-55 checksum form")
+    label: str | None
+    chains: list[WalletChainView]
+    linked_at: datetime
+
+
+class WalletList(CamelModel):
+    wallets: list[WalletView]

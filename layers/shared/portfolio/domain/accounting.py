@@ -32,7 +32,14 @@ Which lots a removal takes:
   unknown-cost amount. A removal takes known and unknown amounts in proportion to their share of
   the holding, and the known part at the pool's average cost.
 
-Removing more than is held at that moment raises OverdraftError.
+Removing more than is held at that moment raises OverdraftError, with one exception: a
+transfer_out recorded by wallet sync (source "chain") states what left a wallet on chain, which
+has happened whatever the ledger holds; it takes what is held, up to its amount, and never fails.
+
+Wallets: the ledger keeps, per linked wallet and token, the amount its transactions (those wallet
+sync recorded and those the user tagged with the wallet) account for: `wallet_amounts`. Wallet
+sync compares that with the chain and records only the difference. A bridge tagged with a wallet
+moves the amount from the source token to the destination token of the same wallet.
 
 A Ledger is also the stored form of a user's positions: `extend` applies transactions that sort
 after everything already applied, starting from the positions alone, so a write never needs the
@@ -252,10 +259,19 @@ class Ledger:
     last_applied: SortKey | None = None
     first_applied_at: datetime | None = None
     lots_omitted: bool = False
+    wallet_amounts: Mapping[tuple[str, TokenId], Decimal] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
         return cls(method=method, positions={}, transaction_count=0)
+
+    def wallet_amount(self, wallet_id: str, token: TokenId) -> Decimal:
+        """What the transactions of this wallet account for of this token (0 when none)."""
+        return self.wallet_amounts.get((wallet_id, token), ZERO)
+
+    def wallet_tokens(self, wallet_id: str, chain: str) -> list[TokenId]:
+        """Tokens of this chain that the wallet's transactions account for an amount of."""
+        return [token for (owner, token) in self.wallet_amounts if owner == wallet_id and token.chain == chain]
 
     def held_tokens(self) -> list[TokenId]:
         """Tokens with an amount still held: the only ones worth pricing."""
@@ -328,6 +344,10 @@ class _Book:
 
     def take(self, transaction: Transaction) -> Taken:
         available = self.holdings.held()
+        if transaction.from_chain and transaction.type is TransactionType.TRANSFER_OUT:
+            # The coins left on chain: take what the ledger holds of them, never more.
+            amount = min(transaction.amount, available)
+            return self.holdings.take(amount, transaction.timestamp) if amount > ZERO else Taken(())
         if transaction.amount > available:
             raise OverdraftError(
                 holding=holding_label(self.token),
@@ -437,12 +457,15 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
                 books[token] = _restored_book(method, stored)
         return books[token]
 
+    wallet_amounts = dict(ledger.wallet_amounts)
     with exact():
         for transaction in ordered:
             source = book(transaction.token)
             if transaction.category is not None:
                 source.category_override = transaction.category
             _apply(transaction, source, book)
+            if transaction.wallet_id is not None:
+                _count_for_wallet(transaction, wallet_amounts)
         positions = dict(ledger.positions) | {token: touched.freeze() for token, touched in books.items()}
     return Ledger(
         method=method,
@@ -450,7 +473,20 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
         transaction_count=ledger.transaction_count + len(ordered),
         last_applied=ordered[-1].sort_key,
         first_applied_at=ledger.first_applied_at or ordered[0].timestamp,
+        wallet_amounts={key: wallet_amounts[key] for key in sorted(wallet_amounts) if wallet_amounts[key]},
     )
+
+
+def _count_for_wallet(transaction: Transaction, amounts: dict[tuple[str, TokenId], Decimal]) -> None:
+    wallet_id = transaction.wallet_id
+    assert wallet_id is not None
+    arriving = transaction.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
+    source_key = (wallet_id, transaction.token)
+    amounts[source_key] = amounts.get(source_key, ZERO) + (transaction.amount if arriving else -transaction.amount)
+    destination = transaction.destination_token
+    if destination is not None:
+        destination_key = (wallet_id, destination)
+        amounts[destination_key] = amounts.get(destination_key, ZERO) + transaction.amount
 
 
 def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _Book]) -> None:

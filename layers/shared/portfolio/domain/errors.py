@@ -73,3 +73,17 @@ class TransactionNotFound(StoreConflict):
     def __init__(self, transaction_id: str) -> None:
         super().__init__(f"transaction {transaction_id} is not recorded")
         self.transaction_id = transaction_id
+
+
+class RecordedBySyncError(DomainError):
+    """A transaction wallet sync recorded cannot be changed by hand; unlinking its wallet removes it."""
+
+    code = "recorded_by_wallet_sync"
+
+
+class WalletNotFound(Exception):
+    """No linked wallet has this id."""
+
+    def __init__(self, wallet_id: str) -> None:
+        super().__init__(f"no linked wallet {wallet_id}")
+        self.wallet_id = wallet_id

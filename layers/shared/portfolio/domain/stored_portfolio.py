@@ -1,4 +1,4 @@
-"""A user's portfolio as stored: the record and the positions, read as one item."""
+"""A user's portfolio as stored: the record, the positions and the linked wallets, read as one item."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.portfolio_record import PortfolioRecord
+from portfolio.domain.wallets import Wallet
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,11 +14,13 @@ class StoredPortfolio:
     """`ledger` is None for a portfolio whose stored positions cannot be used (stored before positions
     were kept, or no longer decoding): replay rebuilds it. `holders_counted` tells whether its held
     tokens are in the holder counts: true for every portfolio stored with positions, even unreadable
-    ones, false for one stored before positions (and counts) were kept."""
+    ones, false for one stored before positions (and counts) were kept. Derive a changed portfolio
+    with `dataclasses.replace`, so that what is not changed (the wallets) is kept."""
 
     record: PortfolioRecord
     ledger: Ledger | None
     holders_counted: bool = True
+    wallets: tuple[Wallet, ...] = ()
 
     @property
     def user_id(self) -> str:

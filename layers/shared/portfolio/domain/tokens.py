@@ -25,27 +25,28 @@ class Chain:
     is_evm: bool
     native_symbol: str
     native_coingecko_id: str
+    chain_id: int | None = None  # EIP-155 id an EVM node must answer eth_chainId with
 
 
 # DeFiLlama chain slugs of the chains this product supports.
 CHAINS: dict[str, Chain] = {
     chain.slug: chain
     for chain in (
-        Chain("ethereum", True, "ETH", "ethereum"),
-        Chain("arbitrum", True, "ETH", "ethereum"),
-        Chain("optimism", True, "ETH", "ethereum"),
-        Chain("base", True, "ETH", "ethereum"),
-        Chain("linea", True, "ETH", "ethereum"),
-        Chain("scroll", True, "ETH", "ethereum"),
-        Chain("era", True, "ETH", "ethereum"),
-        Chain("blast", True, "ETH", "ethereum"),
-        Chain("bsc", True, "BNB", "binancecoin"),
-        Chain("polygon", True, "POL", "polygon-ecosystem-token"),
-        Chain("avax", True, "AVAX", "avalanche-2"),
-        Chain("fantom", True, "FTM", "fantom"),
-        Chain("xdai", True, "XDAI", "xdai"),
-        Chain("mantle", True, "MNT", "mantle"),
-        Chain("celo", True, "CELO", "celo"),
+        Chain("ethereum", True, "ETH", "ethereum", 1),
+        Chain("arbitrum", True, "ETH", "ethereum", 42161),
+        Chain("optimism", True, "ETH", "ethereum", 10),
+        Chain("base", True, "ETH", "ethereum", 8453),
+        Chain("linea", True, "ETH", "ethereum", 59144),
+        Chain("scroll", True, "ETH", "ethereum", 534352),
+        Chain("era", True, "ETH", "ethereum", 324),
+        Chain("blast", True, "ETH", "ethereum", 81457),
+        Chain("bsc", True, "BNB", "binancecoin", 56),
+        Chain("polygon", True, "POL", "polygon-ecosystem-token", 137),
+        Chain("avax", True, "AVAX", "avalanche-2", 43114),
+        Chain("fantom", True, "FTM", "fantom", 250),
+        Chain("xdai", True, "XDAI", "xdai", 100),
+        Chain("mantle", True, "MNT", "mantle", 5000),
+        Chain("celo", True, "CELO", "celo", 42220),
         Chain("solana", False, "SOL", "solana"),
     )
 }

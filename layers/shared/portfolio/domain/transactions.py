@@ -15,6 +15,9 @@ from portfolio.wire_format import CamelModel
 # Clocks drift; a timestamp this far ahead of ours is still accepted.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 TRANSACTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# Ids of what wallet sync records start with this; a user's ids may not.
+CHAIN_ID_PREFIX = "sync:"
+WALLET_ID_PATTERN = r"^w[0-9a-f]{16}$"
 
 
 class TransactionType(StrEnum):
@@ -23,6 +26,15 @@ class TransactionType(StrEnum):
     TRANSFER_IN = "transfer_in"
     TRANSFER_OUT = "transfer_out"
     BRIDGE = "bridge"
+
+
+class TransactionSource(StrEnum):
+    USER = "user"  # posted by the user
+    CHAIN = "chain"  # recorded by wallet sync from what a chain shows
+
+
+class PriceSource(StrEnum):
+    MARKET = "market"  # the market price at the transaction's time, looked up by wallet sync
 
 
 class Category(StrEnum):
@@ -49,6 +61,17 @@ class Transaction(CamelModel):
     category: Category | None = Field(None, description="Overrides the token registry's category")
     destination_chain: str | None = Field(None, max_length=40, description="bridge only")
     destination_token_address: str | None = Field(None, max_length=100, description="bridge only")
+    source: TransactionSource = Field(
+        TransactionSource.USER, description="user: posted by the user; chain: recorded by wallet sync"
+    )
+    wallet_id: str | None = Field(
+        None,
+        pattern=WALLET_ID_PATTERN,
+        description="The linked wallet this happened in; its sync then counts it instead of recording it again",
+    )
+    price_source: PriceSource | None = Field(
+        None, description="market: priceUsd is the market price wallet sync looked up for the time"
+    )
 
     @field_validator("chain", "destination_chain")
     @classmethod
@@ -92,6 +115,10 @@ class Transaction(CamelModel):
         elif self.destination_chain is not None or self.destination_token_address is not None:
             raise ValueError("destinationChain and destinationTokenAddress are for bridges only")
         return self
+
+    @property
+    def from_chain(self) -> bool:
+        return self.source is TransactionSource.CHAIN
 
     @property
     def token(self) -> TokenId:

@@ -1,14 +1,15 @@
-"""Values the portfolios of one SQS batch of refresh messages and warms the views of active users.
+"""Syncs the wallets of one SQS batch of refresh messages, values its active users and warms their views.
 
 The sweep has already priced every held token for the window, so this reads and writes little:
 1. prefetch: the portfolio items of every user of every message (BatchGetItem, 100 keys a
-   request) and the quotes of the union of their held tokens (memory, then Redis; the coins API
-   only for a token the sweep missed);
-2. per message: value each user from its stored positions (never a replay) and, for an active
-   user, replace the cached views, guarded by the version read, so a write that lands meanwhile
-   keeps its own, newer views.
+   request) and the quotes of the union of the active users' held tokens (memory, then Redis; the
+   coins API only for a token the sweep missed);
+2. per message: sync the linked wallets of its users, active and idle (wallet_sync.py: one read
+   per chain for the whole message), which writes only for users whose chains moved; then value
+   each active user from its stored positions (never a replay) and replace the cached views,
+   guarded by the version read, so a write that lands meanwhile keeps its own, newer views.
 
-Nothing is written to DynamoDB: prices moving do not change a user's positions. A user is started
+Prices moving write nothing to DynamoDB: they do not change a user's positions. A user is started
 only while the invocation has time left for it; the others of the message are retried later.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.prices import PriceQuote
@@ -27,6 +28,7 @@ from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.ports import PRICED_KINDS, PortfolioBatchSource, PriceLookup, WarmableCache
 from portfolio.services.positions import positions_of
 from portfolio.services.refresh_message import RefreshMessage
+from portfolio.services.wallet_sync import WalletSync
 
 DEFAULT_USER_BUDGET_S = 0.5
 
@@ -53,6 +55,7 @@ class RefreshBatch:
     quotes: dict[str, PriceQuote] = field(default_factory=dict)
     tokens: int = 0
     deadline: float | None = None  # time.monotonic() past which no user may start
+    idle: set[str] = field(default_factory=set)  # loaded for their wallets only
 
     @property
     def stale_tokens(self) -> int:
@@ -66,6 +69,8 @@ class RefreshCounts:
     users_failed: int = 0
     users_deferred: int = 0
     users_idle: int = 0
+    wallet_users_synced: int = 0
+    wallet_transactions: int = 0
 
 
 class PortfolioRefresher:
@@ -75,21 +80,27 @@ class PortfolioRefresher:
         prices: PriceLookup,
         cache: WarmableCache,
         *,
+        wallets: WalletSync | None = None,
         user_budget_s: float = DEFAULT_USER_BUDGET_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._prices = prices
         self._cache = cache
+        self._wallets = wallets
         self._user_budget_s = user_budget_s
         self._monotonic = monotonic
         self.counts = RefreshCounts()
 
-    def prefetch(self, user_ids: Iterable[str], *, deadline: float | None = None) -> RefreshBatch:
-        """Every user's portfolio item and the quotes of all their held tokens, each read once."""
+    def prefetch(
+        self, user_ids: Iterable[str], *, idle_user_ids: Iterable[str] = (), deadline: float | None = None
+    ) -> RefreshBatch:
+        """Every user's portfolio item (idle users' too: their wallets are synced) and the quotes of
+        the active users' held tokens, each read once."""
         self.counts = RefreshCounts()
         batch = RefreshBatch(deadline=deadline)
-        unique = list(dict.fromkeys(user_ids))
+        active = list(dict.fromkeys(user_ids))
+        unique = list(dict.fromkeys([*active, *idle_user_ids]))
         try:
             loaded = self._store.load_portfolios(unique)
         except Exception as error:  # reported per message, so SQS brings them back
@@ -100,6 +111,7 @@ class PortfolioRefresher:
                 batch.load_errors[user_id] = outcome
             else:
                 batch.portfolios[user_id] = outcome
+        batch.idle = set(unique) - set(active)
         held = {token.key: token for ledger in self._ledgers(batch) for token in ledger.held_tokens()}
         batch.tokens = len(held)
         batch.quotes = self._prices.get_prices(held.values(), deadline=deadline)
@@ -107,6 +119,8 @@ class PortfolioRefresher:
 
     def _ledgers(self, batch: RefreshBatch) -> Iterable[Ledger]:
         for user_id, portfolio in list(batch.portfolios.items()):
+            if user_id in batch.idle:
+                continue
             if portfolio.ledger is not None:
                 yield portfolio.ledger
                 continue
@@ -116,15 +130,16 @@ class PortfolioRefresher:
                 batch.load_errors[user_id] = error
                 del batch.portfolios[user_id]
                 continue
-            batch.portfolios[user_id] = StoredPortfolio(record=portfolio.record, ledger=ledger)
+            batch.portfolios[user_id] = replace(portfolio, ledger=ledger)
             yield ledger
 
     def refresh_message(self, message: RefreshMessage, batch: RefreshBatch) -> int:
         """Refresh every user of the message; if any fails, the others still complete, then this raises.
 
-        An idle message asks nothing of anyone today: its users are valued on their next read. It is
-        where their wallets will be synced.
+        The linked wallets of every user of the message are synced first; an idle message stops
+        there (its users are valued on their next read).
         """
+        self._sync_wallets(message, batch)
         if message.tier == "idle":
             self.counts.users_idle += len(message.user_ids)
             return 0
@@ -147,6 +162,31 @@ class PortfolioRefresher:
         if failures:
             raise UserRefreshError(failures)
         return refreshed
+
+    def _sync_wallets(self, message: RefreshMessage, batch: RefreshBatch) -> None:
+        """Sync the message's users' wallets; who was recorded anew is valued from what was committed."""
+        if self._wallets is None:
+            return
+        linked = {
+            user_id: batch.portfolios[user_id]
+            for user_id in message.user_ids
+            if user_id in batch.portfolios and batch.portfolios[user_id].wallets
+        }
+        if not linked:
+            return
+        result = self._wallets.sync(linked, deadline=batch.deadline)
+        self.counts.wallet_users_synced += result.users_synced
+        self.counts.wallet_transactions += result.transactions_recorded
+        batch.portfolios.update(result.committed)
+        unpriced = {
+            token.key: token
+            for user_id, portfolio in result.committed.items()
+            if user_id not in batch.idle and portfolio.ledger is not None
+            for token in portfolio.ledger.held_tokens()
+            if token.key not in batch.quotes
+        }
+        if unpriced:
+            batch.quotes.update(self._prices.get_prices(unpriced.values(), deadline=batch.deadline))
 
     def refresh_user(self, user_id: str, batch: RefreshBatch) -> bool:
         """Value one active user and warm its views; False for a user with nothing stored."""
@@ -175,6 +215,8 @@ class PortfolioRefresher:
                 "users_failed": counts.users_failed,
                 "users_deferred": counts.users_deferred,
                 "users_idle": counts.users_idle,
+                "wallet_users_synced": counts.wallet_users_synced,
+                "wallet_transactions": counts.wallet_transactions,
                 "users_not_loaded": len(batch.load_errors),
                 "unique_tokens": batch.tokens,
                 "stale_prices": batch.stale_tokens,

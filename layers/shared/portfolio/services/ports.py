@@ -19,7 +19,7 @@ from portfolio.domain.performance import PriceSeries
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
-from portfolio.domain.transactions import Transaction, TransactionType
+from portfolio.domain.transactions import Transaction, TransactionSource, TransactionType
 from portfolio.domain.views import Resolution
 
 # SQS's limit for SendMessageBatch: the planner sizes its runs by it.
@@ -90,9 +90,11 @@ class TransactionListing:
     """One page of a user's transactions to list, newest first: its size, where it starts (the
     previous page's cursor) and the filters, already validated and normalized by the caller.
 
-    `chain` and `token` also match a bridge's destination; `start` and `end` are inclusive and carry
-    a time zone. Reporting bad input is the caller's job; a listing only refuses to exist in a shape
-    no store can read (an empty page, a time without a zone, start after end), with ValueError.
+    `chain` and `token` also match a bridge's destination; `source` tells what the user posted from
+    what wallet sync recorded; `wallet_id` matches the transactions of one linked wallet; `start` and
+    `end` are inclusive and carry a time zone. Reporting bad input is the caller's job; a listing only
+    refuses to exist in a shape no store can read (an empty page, a time without a zone, start after
+    end), with ValueError.
     """
 
     limit: int = DEFAULT_PAGE_SIZE
@@ -102,6 +104,8 @@ class TransactionListing:
     token: TokenId | None = None
     start: datetime | None = None
     end: datetime | None = None
+    source: TransactionSource | None = None
+    wallet_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.limit < 1:
@@ -121,6 +125,8 @@ class TransactionListing:
             "token": self.token.key if self.token else None,
             "from": self.start.astimezone(UTC).isoformat() if self.start else None,
             "to": self.end.astimezone(UTC).isoformat() if self.end else None,
+            "source": self.source.value if self.source else None,
+            "walletId": self.wallet_id,
         }
         canonical = "&".join(f"{name}={value}" for name, value in parts.items() if value is not None)
         return hashlib.sha256(canonical.encode()).hexdigest()[:32] if canonical else ""
@@ -191,6 +197,18 @@ class ActivityLog(Protocol):
 
 class CoinsApi(Protocol):
     def fetch_current(self, coin_ids: Sequence[str], *, deadline: float | None = None) -> ChunkResult: ...
+
+    def fetch_historical(
+        self, coin_ids: Sequence[str], at: datetime, *, deadline: float | None = None
+    ) -> ChunkResult: ...
+
+
+class HistoricalPriceLookup(Protocol):
+    def prices_at(
+        self, tokens: Iterable[TokenId], at: datetime, *, deadline: float | None = None
+    ) -> dict[TokenId, Decimal]:
+        """Market prices at `at` of the tokens that have one (confident enough); the rest are left out."""
+        ...
 
 
 class PriceTier(Protocol):
@@ -280,4 +298,107 @@ class TransactionPages(PortfolioSource, Protocol):
     def list_transactions(self, user_id: str, listing: TransactionListing) -> tuple[list[Transaction], str | None]:
         """One page and the cursor of the next page (None on the last page); a cursor that was not
         issued for this user and these filters raises InvalidInputError (field "cursor")."""
+        ...
+
+
+# Chains: what wallet sync reads ----------------------------------------------------------------------
+
+
+class ChainUnavailableError(Exception):
+    """A chain's node could not be read at all (down, timed out, rate limited, wrong chain, a reorg
+    under the pinned block): nothing of it is recorded this time. `reason` is safe to show a user."""
+
+    def __init__(self, chain: str, reason: str) -> None:
+        super().__init__(f"{chain}: {reason}")
+        self.chain = chain
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedBlock:
+    """The block every balance of one read is taken at (Solana: the slot)."""
+
+    number: int
+    timestamp: datetime
+    hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceRequest:
+    """One wallet on one chain: the tokens to read besides the native coin (normalized addresses),
+    and where the Transfer-log scan resumes (None: no scan)."""
+
+    address: str
+    tokens: tuple[str, ...] = ()
+    scan_from: int | None = None
+
+
+@dataclass(frozen=True)
+class WalletBalances:
+    """What the chain says of one wallet at the pinned block, in integer base units.
+
+    `amounts` holds every token read (zero included), the native coin under the chain's native
+    address (tokens.native_token); `decimals` and `symbols` what the chain told of tokens whose
+    decimals were not given; `discovered` tokens whose Transfer logs to the wallet the scan found;
+    `scanned_to` the last block the scan covered. `error` set: this wallet's read failed (a call of
+    the batch errored) and nothing else here is to be used.
+    """
+
+    address: str
+    amounts: dict[str, int] = field(default_factory=dict)
+    decimals: dict[str, int] = field(default_factory=dict)
+    symbols: dict[str, str] = field(default_factory=dict)
+    discovered: tuple[str, ...] = ()
+    scanned_to: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    chain: str
+    block: PinnedBlock
+    wallets: dict[str, WalletBalances]  # by address as requested
+    requests: int  # HTTP requests sent to the node for this read
+
+
+class ChainReader(Protocol):
+    """Reads many wallets of one chain at one pinned block, in as few requests as the node allows."""
+
+    @property
+    def chain(self) -> str: ...
+
+    def read(
+        self,
+        requests: Sequence[BalanceRequest],
+        *,
+        known_decimals: Mapping[str, int],
+        deadline: float | None = None,
+    ) -> ChainSnapshot:
+        """Raises ChainUnavailableError when the chain cannot be read at all."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSync:
+    """The latest successful sync of one wallet on one chain, kept where writing it costs nothing
+    (Redis): the stored wallet is written only when something it keeps changes."""
+
+    block_number: int
+    synced_at: datetime
+    scanned_to: int | None = None
+
+
+class WalletSyncBoard(Protocol):
+    """Latest syncs by (walletId, chain); losing them costs a re-scan from the stored checkpoint only."""
+
+    def record(self, user_id: str, syncs: Mapping[tuple[str, str], LiveSync]) -> None:
+        """Never raises: a sync that cannot be posted is posted by the next one."""
+        ...
+
+    def read_many(self, user_ids: Iterable[str]) -> dict[str, dict[tuple[str, str], LiveSync]]:
+        """By user; users with nothing posted (or Redis out) are left out."""
+        ...
+
+    def claim_on_demand_sync(self, user_id: str, every_s: int) -> bool:
+        """True at most once per `every_s` per user (True too when the board cannot tell)."""
         ...

@@ -18,13 +18,22 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from decimal import Decimal
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.domain.tokens import TokenId, normalize_token
 from portfolio.observability import logger, metrics
-from portfolio.services.ports import CoinsApi, PriceTier, PriceTierUnavailableError, SharedPriceTier, SweepResult
+from portfolio.services.ports import (
+    ChunkResult,
+    CoinsApi,
+    PriceTier,
+    PriceTierUnavailableError,
+    SharedPriceTier,
+    SweepResult,
+)
 from portfolio.settings import Settings
 
 
@@ -250,14 +259,34 @@ class PriceService:
         tally.redis_hits = sum(1 for quote in found.values() if quote is not None and not quote.stale)
         return found
 
-    def _fetch_fresh(self, coin_ids: list[str], deadline: float | None, tally: PriceStats) -> dict[str, PriceQuote]:
+    def prices_at(
+        self, tokens: Iterable[TokenId], at: datetime, *, deadline: float | None = None
+    ) -> dict[TokenId, Decimal]:
+        """Market prices at a past moment, straight from the coins API (no tier holds them), in chunks."""
+        unique = list(dict.fromkeys(tokens))
+        if not unique:
+            return {}
+        tally = PriceStats()
+        quotes = self._fetch_fresh(list({token.price_coin_id for token in unique}), deadline, tally, at=at)
+        self._record(tally)
+        return {token: quotes[token.price_coin_id].price for token in unique if token.price_coin_id in quotes}
+
+    def _fetch_fresh(
+        self, coin_ids: list[str], deadline: float | None, tally: PriceStats, *, at: datetime | None = None
+    ) -> dict[str, PriceQuote]:
         chunks = [coin_ids[i : i + self._batch_size] for i in range(0, len(coin_ids), self._batch_size)]
+
+        def fetch(chunk: list[str]) -> ChunkResult:
+            if at is None:
+                return self._coins_api.fetch_current(chunk, deadline=deadline)
+            return self._coins_api.fetch_historical(chunk, at, deadline=deadline)
+
         if len(chunks) == 1:
-            results = [self._coins_api.fetch_current(chunks[0], deadline=deadline)]
+            results = [fetch(chunks[0])]
         else:
             workers = min(self._max_concurrency, len(chunks))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coins-api") as pool:
-                results = list(pool.map(lambda chunk: self._coins_api.fetch_current(chunk, deadline=deadline), chunks))
+                results = list(pool.map(fetch, chunks))
         fresh: dict[str, PriceQuote] = {}
         for result in results:
             tally.api_calls += result.attempts

@@ -19,7 +19,7 @@ Every write follows the same steps, so a failed request leaves the stored portfo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import batched
 
@@ -27,9 +27,11 @@ from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
 from portfolio.domain.errors import (
     InvalidInputError,
     PortfolioLimitError,
+    RecordedBySyncError,
     TransactionNotFound,
     TransactionsExist,
     VersionConflict,
+    WalletNotFound,
 )
 from portfolio.domain.import_plan import plan_import
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
@@ -37,6 +39,7 @@ from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import PortfolioView
+from portfolio.domain.wallets import Wallet, find_wallet
 from portfolio.observability import logger
 from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.ports import ActivityLog, PortfolioWriter, PriceLookup, WarmableCache
@@ -105,10 +108,11 @@ class TransactionRecorder:
         Raises OverdraftError or PortfolioLimitError (nothing written).
         """
         unique = _unique_by_id(transactions)
-        self._touch(user_id)
+        self.touch(user_id)
 
         def attempt(consistent: bool) -> RecordOutcome:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
+            _check_wallets_named(portfolio, unique)
             stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
             new = [transaction for transaction in unique if transaction.id not in stored]
             if new:
@@ -127,7 +131,7 @@ class TransactionRecorder:
 
         Raises TransactionNotFound, or OverdraftError when a later removal would then lack holdings.
         """
-        self._touch(user_id)
+        self.touch(user_id)
 
         def attempt(consistent: bool) -> PortfolioView:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
@@ -135,6 +139,13 @@ class TransactionRecorder:
             remaining = [transaction for transaction in history if transaction.id != transaction_id]
             if len(remaining) == len(history):
                 raise TransactionNotFound(transaction_id)
+            doomed = next(transaction for transaction in history if transaction.id == transaction_id)
+            if doomed.from_chain:
+                raise RecordedBySyncError(
+                    f"transaction {transaction_id} was recorded by the sync of wallet {doomed.wallet_id}; "
+                    "unlink the wallet to remove what it brought",
+                    field="transactionId",
+                )
             current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
             after = replay(remaining, portfolio.record.cost_basis_method)
@@ -150,7 +161,7 @@ class TransactionRecorder:
         self, user_id: str, method: CostBasisMethod, *, deadline: float | None = None
     ) -> PortfolioRecord:
         """Store the method and rebuild the positions under it."""
-        self._touch(user_id)
+        self.touch(user_id)
 
         def attempt(consistent: bool) -> PortfolioRecord:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
@@ -160,14 +171,77 @@ class TransactionRecorder:
             current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
             after = replay(history, method)
-            changed = StoredPortfolio(
-                record=portfolio.record.model_copy(update={"cost_basis_method": method}), ledger=portfolio.ledger
-            )
+            changed = replace(portfolio, record=portfolio.record.model_copy(update={"cost_basis_method": method}))
             committed, view = self._commit(changed, after, counted=current, deadline=deadline)
             self._warm(committed, view)
             return committed.record
 
         return self._until_no_conflict(user_id, attempt)
+
+    def apply_wallet_change(
+        self, user_id: str, plan: Callable[[StoredPortfolio, Ledger], WalletChange], *, deadline: float | None = None
+    ) -> StoredPortfolio | None:
+        """Change the linked wallets, and record what wallet sync found. `plan` is given the portfolio
+        and its positions read consistently (again after a conflict), so the differences it records
+        are against what is stored; transactions already stored (the same block read twice) are
+        skipped. Returns the portfolio as committed, None when there was nothing to write.
+
+        Raises OverdraftError when a recorded movement leaves an earlier-dated user transaction
+        without holdings (nothing written).
+        """
+
+        def attempt(_consistent: bool) -> StoredPortfolio | None:
+            portfolio = self._store.load_portfolio(user_id, consistent_read=True)
+            ledger = positions_of(portfolio, self._store, consistent_read=True)
+            planned = plan(portfolio, ledger)
+            ids = [transaction.id for transaction in planned.transactions]
+            known = self._store.get_transactions(user_id, ids) if ids else {}
+            new = [transaction for transaction in planned.transactions if transaction.id not in known]
+            changed = replace(portfolio, ledger=ledger, wallets=planned.wallets)
+            if new:
+                return self._commit_import(changed, new, deadline=deadline)
+            if planned.wallets == portfolio.wallets:
+                return None
+            counted = self._counted(changed, ledger)
+            return self._store.commit(counted, expected_version=counted.version)
+
+        return self._until_no_conflict(user_id, attempt)
+
+    def remove_wallet(self, user_id: str, wallet_id: str, *, deadline: float | None = None) -> None:
+        """Unlink a wallet and remove every transaction it accounts for (recorded by its sync or
+        tagged with it by the user), latest first, in commits of at most MAX_ACTIONS_PER_STEP, each
+        leaving a valid history; the first also drops the wallet, so a sync never re-records what is
+        being removed. A repeat after a partial removal finishes it.
+
+        Raises WalletNotFound, or OverdraftError when an untagged transaction relies on the wallet's
+        coins (nothing written).
+        """
+        self.touch(user_id)
+
+        def attempt(consistent: bool) -> None:
+            portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
+            history = self._store.load_history(user_id, consistent_read=True)
+            doomed = [transaction for transaction in history if transaction.wallet_id == wallet_id]
+            linked = find_wallet(portfolio.wallets, wallet_id) is not None
+            if not linked and not doomed:
+                raise WalletNotFound(wallet_id)
+            current = stored_or_replayed(portfolio, history)
+            portfolio = self._counted(portfolio, current)
+            kept = [transaction for transaction in history if transaction.wallet_id != wallet_id]
+            replay(kept, portfolio.record.cost_basis_method)  # raises OverdraftError before anything is written
+            before = replace(portfolio, wallets=tuple(w for w in portfolio.wallets if w.wallet_id != wallet_id))
+            counted = current
+            committed, view = before, None
+            removed: set[str] = set()
+            for chunk in batched([t.id for t in reversed(doomed)], MAX_ACTIONS_PER_STEP) if doomed else [()]:
+                removed.update(chunk)
+                after = replay([t for t in history if t.id not in removed], portfolio.record.cost_basis_method)
+                committed, view = self._commit(before, after, counted=counted, deadline=deadline, delete=chunk)
+                before, counted = committed, after
+            if view is not None:
+                self._warm(committed, view)
+
+        self._until_no_conflict(user_id, attempt)
 
     def _until_no_conflict[T](self, user_id: str, attempt: Callable[[bool], T]) -> T:
         """Runs `attempt` until no concurrent write gets in its way: after a conflict it starts again
@@ -182,7 +256,9 @@ class TransactionRecorder:
                 )
         return attempt(self._max_commit_attempts > 1)
 
-    def _commit_import(self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None) -> None:
+    def _commit_import(
+        self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None
+    ) -> StoredPortfolio:
         user_id = portfolio.user_id
         base = positions_of(portfolio, self._store, consistent_read=True)
         portfolio = self._counted(portfolio, base)
@@ -211,6 +287,7 @@ class TransactionRecorder:
             before, counted = committed, after
         if view is not None:
             self._warm(committed, view)
+        return committed
 
     def _counted(self, portfolio: StoredPortfolio, current: Ledger) -> StoredPortfolio:
         """The portfolio with its held tokens in the holder counts. One stored before counts existed
@@ -222,7 +299,7 @@ class TransactionRecorder:
         migrated = portfolio
         for chunk in batched(counts, MAX_ACTIONS_PER_STEP) if counts else [()]:
             migrated = self._store.commit(
-                StoredPortfolio(record=migrated.record, ledger=current),
+                replace(migrated, ledger=current),
                 expected_version=migrated.version,
                 holder_changes=dict(chunk),
             )
@@ -244,7 +321,7 @@ class TransactionRecorder:
     ) -> tuple[StoredPortfolio, PortfolioView]:
         if not put:
             self._limits.check(after)
-        changed = StoredPortfolio(record=before.record.model_copy(update={"updated_at": self._clock()}), ledger=after)
+        changed = replace(before, record=before.record.model_copy(update={"updated_at": self._clock()}), ledger=after)
         # Computed before writing: a history whose portfolio cannot be shown is never stored.
         view = self._value(changed, after, deadline)
         committed = self._store.commit(
@@ -263,9 +340,28 @@ class TransactionRecorder:
     def _warm(self, portfolio: StoredPortfolio, view: PortfolioView) -> None:
         self._cache.replace_views(portfolio.user_id, portfolio.version, warm_bodies(view))
 
-    def _touch(self, user_id: str) -> None:
+    def touch(self, user_id: str) -> None:
+        """Marks the user as active: the refresh then values (and syncs) them every cycle."""
         if self._activity is not None:
             self._activity.touch(user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletChange:
+    """The wallets after a change (a link, a sync's new state) and the transactions a sync records."""
+
+    transactions: list[Transaction]
+    wallets: tuple[Wallet, ...]
+
+
+def _check_wallets_named(portfolio: StoredPortfolio, transactions: Sequence[Transaction]) -> None:
+    linked = {wallet.wallet_id for wallet in portfolio.wallets}
+    for index, transaction in enumerate(transactions):
+        if transaction.wallet_id is not None and transaction.wallet_id not in linked:
+            raise InvalidInputError(
+                f"walletId {transaction.wallet_id} is not a wallet linked to this portfolio",
+                field=f"transactions[{index}].walletId",
+            )
 
 
 def _unique_by_id(transactions: Sequence[Transaction]) -> list[Transaction]:

@@ -3,7 +3,8 @@
 Item layout (other modules rely on it):
 
 - pk="USER#<userId>", sk="PROFILE": the PortfolioRecord (version as a Number), the user's positions
-  (`positions` and `lots`, binary, positions_codec: a valuation reads the first only) plus userId
+  (`positions` and `lots`, binary, positions_codec: a valuation reads the first only), the linked
+  wallets with how each chain's sync went (`wallets`, JSON; domain/wallets.py) plus userId
   and userShard, which feed the sparse UsersByShard index (KEYS_ONLY: enumerating users reads one
   small key per user); writeId, unique per write, lets a retried conditional write recognise that
   it already landed. Prices are not stored here: views are valued at read time.
@@ -25,11 +26,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
 from portfolio.domain.errors import PortfolioLimitError
 from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
+from portfolio.domain.wallets import Wallet
 from portfolio.observability import logger
 
 USER_PREFIX = "USER#"
@@ -159,6 +163,7 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
         "costBasisMethod": {"S": record.cost_basis_method.value},
         "positions": {"B": positions},
         "lots": {"B": lots},
+        "wallets": {"S": wallets_document(portfolio.wallets)},
         # Unique per write (botocore's retries resend the same one): tells our own landed write apart.
         "writeId": {"S": uuid.uuid4().hex},
     }
@@ -169,7 +174,7 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
 
 # What a valuation reads of a portfolio item: everything but the lots.
 VALUATION_PROJECTION: dict[str, Any] = {
-    "ProjectionExpression": "pk, userId, #version, costBasisMethod, updatedAt, positions",
+    "ProjectionExpression": "pk, userId, #version, costBasisMethod, updatedAt, positions, wallets",
     "ExpressionAttributeNames": {"#version": "version"},
 }
 
@@ -192,7 +197,19 @@ def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> Stor
             logger.warning("stored positions unreadable", extra={"user_id": record.user_id, "error": str(error)})
     if ledger is not None and ledger.method is not record.cost_basis_method:
         ledger = None
-    return StoredPortfolio(record=record, ledger=ledger, holders_counted="positions" in item)
+    wallets = wallets_from_document(item["wallets"]["S"]) if "wallets" in item else ()
+    return StoredPortfolio(record=record, ledger=ledger, holders_counted="positions" in item, wallets=wallets)
+
+
+_WALLETS = TypeAdapter(tuple[Wallet, ...])
+
+
+def wallets_document(wallets: tuple[Wallet, ...]) -> str:
+    return _WALLETS.dump_json(wallets, by_alias=True, exclude_defaults=True).decode()
+
+
+def wallets_from_document(document: str) -> tuple[Wallet, ...]:
+    return _WALLETS.validate_json(document)
 
 
 def version_condition(expected_version: int) -> dict[str, Any]:

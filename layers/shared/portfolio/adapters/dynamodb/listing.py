@@ -11,6 +11,7 @@ from typing import Any
 
 from portfolio.adapters.cursor import InvalidCursorError
 from portfolio.adapters.dynamodb.items import TRANSACTIONS_BY_TIME, sortable_time, user_partition_key
+from portfolio.domain.transactions import TransactionSource
 from portfolio.services.ports import TransactionListing
 
 # A filtered page reads ahead, because most of what it reads may not match.
@@ -30,13 +31,14 @@ def cursor_scope(user_id: str, listing: TransactionListing) -> str:
             listing.token.key if listing.token else None,
             _iso(listing.start),
             _iso(listing.end),
+            *([listing.source.value if listing.source else None, listing.wallet_id] if _by_origin(listing) else []),
         ]
     )
 
 
 def read_size(listing: TransactionListing, wanted: int) -> int:
     """Items one Query asks for when `wanted` more matches are needed."""
-    filtered = any((listing.chain, listing.type, listing.token))
+    filtered = any((listing.chain, listing.type, listing.token, listing.source, listing.wallet_id))
     return min(MAX_ITEMS_PER_READ, wanted * FILTERED_READ_AHEAD if filtered else wanted)
 
 
@@ -80,6 +82,19 @@ def query_arguments(user_id: str, listing: TransactionListing) -> dict[str, Any]
             "((#chain = :tokenChain AND #token = :tokenAddress)"
             " OR (#toChain = :tokenChain AND #toToken = :tokenAddress))"
         )
+    if listing.source is TransactionSource.USER:
+        # Stored before transactions carried a source: every one of those is the user's.
+        names["#source"] = "source"
+        values[":source"] = {"S": listing.source.value}
+        filters.append("(attribute_not_exists(#source) OR #source = :source)")
+    elif listing.source is not None:
+        names["#source"] = "source"
+        values[":source"] = {"S": listing.source.value}
+        filters.append("#source = :source")
+    if listing.wallet_id:
+        names["#wallet"] = "walletId"
+        values[":wallet"] = {"S": listing.wallet_id}
+        filters.append("#wallet = :wallet")
     arguments: dict[str, Any] = {
         "IndexName": TRANSACTIONS_BY_TIME,
         "KeyConditionExpression": key_condition,
@@ -102,6 +117,11 @@ def start_key(user_id: str, position: dict[str, str]) -> dict[str, Any]:
     if set(position) != _POSITION_ATTRIBUTES:
         raise InvalidCursorError()
     return {"pk": {"S": user_partition_key(user_id)}} | {name: {"S": value} for name, value in position.items()}
+
+
+def _by_origin(listing: TransactionListing) -> bool:
+    """Cursors issued before the source and wallet filters existed keep their scope."""
+    return listing.source is not None or listing.wallet_id is not None
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from itertools import batched
 from typing import Any
 
@@ -255,7 +256,7 @@ class PortfolioStore:
             if not (isinstance(refused, VersionConflict) and self._landed(user_id, item["writeId"]["S"])):
                 raise refused from error
         stored = portfolio.record.model_copy(update={"version": expected_version + 1})
-        return StoredPortfolio(record=stored, ledger=portfolio.ledger)
+        return replace(portfolio, record=stored, holders_counted=True)
 
     # Helpers -----------------------------------------------------------------------------------
 

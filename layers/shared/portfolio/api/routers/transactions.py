@@ -18,7 +18,7 @@ from portfolio.api.routers.common import UserId, read_response
 from portfolio.api.schemas import RecordedTransactions, TransactionBatch, TransactionSubmission
 from portfolio.domain.errors import TransactionNotFound
 from portfolio.domain.tokens import TokenId, normalize_chain
-from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, TransactionType
+from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, WALLET_ID_PATTERN, TransactionSource, TransactionType
 from portfolio.domain.views import PortfolioSummary, TransactionPage
 from portfolio.services.ports import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransactionListing
 
@@ -43,6 +43,10 @@ def list_transactions(
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601, inclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=1024, description="nextCursor of the previous page")] = None,
+    source: Annotated[
+        TransactionSource | None, Query(description="user: posted; chain: recorded by wallet sync")
+    ] = None,
+    wallet_id: Annotated[str | None, Query(alias="walletId", pattern=WALLET_ID_PATTERN)] = None,
 ) -> Response[Any]:
     start, end = _utc(start, field="from"), _utc(end, field="to")
     if start is not None and end is not None and start > end:
@@ -55,6 +59,8 @@ def list_transactions(
         token=TokenId.parse(token) if token is not None else None,
         start=start,
         end=end,
+        source=source,
+        wallet_id=wallet_id,
     )
     return read_response(router, portfolio_reader().transactions(user_id, listing))
 

@@ -1,0 +1,88 @@
+"""Where the chain and the ledger meet: the chain is the truth for amounts, the transactions for cost.
+
+After a wallet is read at a block, each token whose on-chain amount differs from what the ledger's
+transactions account for in that wallet (Ledger.wallet_amount: what wallet sync recorded before
+plus what the user entered tagged with the wallet) gets one transaction of source "chain" for the
+difference:
+
+- more on chain: a transfer_in, priced at the market price of the block's time when there is one
+  (priceSource "market", so it counts as invested like a buy), else of unknown cost;
+- less on chain: a transfer_out, which takes lots at cost and books no P&L.
+
+Its id is derived from (wallet, chain, block, token), so reading the same block again, or a message
+delivered twice, records nothing new. Its time is the block's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from portfolio.domain.accounting import Ledger
+from portfolio.domain.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, ZERO
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.transactions import (
+    CHAIN_ID_PREFIX,
+    PriceSource,
+    Transaction,
+    TransactionSource,
+    TransactionType,
+)
+
+
+def amount_from_base_units(units: int, decimals: int) -> Decimal | None:
+    """`units` / 10^decimals, exactly; None when it falls outside what an amount may be (a spam
+    token's absurd supply, or more decimals than amounts carry)."""
+    if units < 0 or not 0 <= decimals <= MAX_FRACTION_DIGITS:
+        return None
+    amount = Decimal(units).scaleb(-decimals)
+    if units and amount.adjusted() + 1 > MAX_INTEGER_DIGITS:
+        return None
+    return amount
+
+
+def chain_movements(ledger: Ledger, wallet_id: str, on_chain: Mapping[TokenId, Decimal]) -> dict[TokenId, Decimal]:
+    """Per token read from the chain, on-chain amount minus what the ledger accounts for in this
+    wallet; only the tokens that differ. A token not read is not compared (never taken as zero)."""
+    movements = {}
+    for token, amount in on_chain.items():
+        difference = amount - ledger.wallet_amount(wallet_id, token)
+        if difference != ZERO:
+            movements[token] = difference
+    return movements
+
+
+def chain_transaction_id(wallet_id: str, token: TokenId, block_number: int) -> str:
+    return f"{CHAIN_ID_PREFIX}{wallet_id}:{token.chain}:{block_number}:{token.address}"
+
+
+def chain_transactions(
+    wallet_id: str,
+    movements: Mapping[TokenId, Decimal],
+    *,
+    block_number: int,
+    block_time: datetime,
+    prices: Mapping[TokenId, Decimal],
+) -> list[Transaction]:
+    """One transaction per movement; `prices` are market prices at `block_time` (a token without one
+    arrives at unknown cost)."""
+    recorded = []
+    for token, difference in sorted(movements.items()):
+        arriving = difference > ZERO
+        price = prices.get(token) if arriving else None
+        recorded.append(
+            Transaction(
+                id=chain_transaction_id(wallet_id, token, block_number),
+                type=TransactionType.TRANSFER_IN if arriving else TransactionType.TRANSFER_OUT,
+                chain=token.chain,
+                token_address=token.address,
+                amount=abs(difference),
+                price_usd=price,
+                price_source=PriceSource.MARKET if price is not None else None,
+                timestamp=block_time,
+                source=TransactionSource.CHAIN,
+                wallet_id=wallet_id,
+            )
+        )
+    return recorded

@@ -1,0 +1,109 @@
+"""Where the chain and the ledger meet: only differences are recorded, exactly, under ids that repeat."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from portfolio.domain.accounting import replay
+from portfolio.domain.chain_movements import amount_from_base_units, chain_movements, chain_transactions
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.transactions import TransactionSource, TransactionType
+
+from tests.unit.domain.builders import EVM_NATIVE, UNLISTED_TOKEN, tx
+
+WALLET = "w00000000000000aa"
+ETH = TokenId("ethereum", EVM_NATIVE)
+TOKEN = TokenId("ethereum", UNLISTED_TOKEN)
+BLOCK_TIME = datetime(2024, 6, 1, 12, tzinfo=UTC)
+
+
+def tagged(type: str, amount: str, **options: object):
+    transaction = tx(type, amount, **options)  # type: ignore[arg-type]
+    return transaction.model_copy(update={"wallet_id": WALLET})
+
+
+def test_given_base_units_when_converted_then_the_amount_is_exact() -> None:
+    assert amount_from_base_units(1, 18) == Decimal("1E-18")
+    assert amount_from_base_units(123_456_789_000_000_000_000, 18) == Decimal("123.456789")
+    assert amount_from_base_units(5, 0) == Decimal(5)
+
+
+def test_given_an_absurd_supply_or_too_many_decimals_when_converted_then_it_is_not_an_amount() -> None:
+    assert amount_from_base_units(2**256 - 1, 0) is None
+    assert amount_from_base_units(1, 77) is None
+    assert amount_from_base_units(0, 18) == Decimal(0)
+
+
+def test_given_what_the_wallets_transactions_account_for_when_the_chain_differs_then_only_the_difference_moves() -> (
+    None
+):
+    # Given 2 ETH tagged with the wallet and 5 of a token it holds
+    ledger = replay([tagged("buy", "2", price="1000"), tagged("transfer_in", "5", token=UNLISTED_TOKEN, hour=1)])
+
+    # When the chain shows 2.5 ETH and 5 of the token, and a token never seen at 0
+    movements = chain_movements(ledger, WALLET, {ETH: Decimal("2.5"), TOKEN: Decimal(5)})
+
+    # Then only the ETH difference moves
+    assert movements == {ETH: Decimal("0.5")}
+
+
+def test_given_holdings_not_tagged_with_the_wallet_when_compared_then_they_are_not_the_wallets() -> None:
+    ledger = replay([tx("buy", "2", price="1000")])
+
+    assert chain_movements(ledger, WALLET, {ETH: Decimal(2)}) == {ETH: Decimal(2)}
+
+
+def test_given_movements_when_recorded_then_arrivals_are_market_priced_and_departures_carry_no_price() -> None:
+    recorded = chain_transactions(
+        WALLET,
+        {ETH: Decimal("0.5"), TOKEN: Decimal(-3)},
+        block_number=19_000_000,
+        block_time=BLOCK_TIME,
+        prices={ETH: Decimal(3100), TOKEN: Decimal(9)},
+    )
+
+    arrival, departure = sorted(recorded, key=lambda transaction: transaction.type)
+    assert (arrival.type, arrival.amount, arrival.price_usd, arrival.price_source) == (
+        TransactionType.TRANSFER_IN,
+        Decimal("0.5"),
+        Decimal(3100),
+        "market",
+    )
+    assert (departure.type, departure.amount, departure.price_usd) == (TransactionType.TRANSFER_OUT, Decimal(3), None)
+    assert {transaction.source for transaction in recorded} == {TransactionSource.CHAIN}
+    assert {transaction.timestamp for transaction in recorded} == {BLOCK_TIME}
+    assert arrival.id == f"sync:{WALLET}:ethereum:19000000:{EVM_NATIVE}"
+
+
+def test_given_a_token_without_a_market_price_when_it_arrives_then_its_cost_is_unknown() -> None:
+    (arrival,) = chain_transactions(WALLET, {TOKEN: Decimal(7)}, block_number=1, block_time=BLOCK_TIME, prices={})
+
+    assert arrival.price_usd is None and arrival.price_source is None
+    assert replay([arrival]).positions[TOKEN].unknown_amount == 7
+
+
+def test_given_the_same_block_read_twice_when_recorded_then_the_ids_are_the_same() -> None:
+    def record():
+        return chain_transactions(WALLET, {ETH: Decimal(1)}, block_number=7, block_time=BLOCK_TIME, prices={})
+
+    assert [t.id for t in record()] == [t.id for t in record()]
+
+
+def test_given_coins_left_the_chain_that_the_ledger_no_longer_holds_when_replayed_then_it_takes_what_is_held() -> None:
+    # Given 1 ETH the wallet brought, sold by hand without naming the wallet
+    arrived = chain_transactions(WALLET, {ETH: Decimal(1)}, block_number=1, block_time=BLOCK_TIME, prices={})
+    sold = tx("sell", "0.75", price="3000", hour=24 * 200)
+    # When the chain then shows the coins gone
+    left = chain_transactions(
+        WALLET,
+        {ETH: Decimal(-1)},
+        block_number=2,
+        block_time=BLOCK_TIME.replace(month=12),
+        prices={},
+    )
+
+    # Then the departure takes the 0.25 still held, never fails, and the wallet accounts for nothing
+    ledger = replay([*arrived, sold, *left])
+    assert ledger.positions[ETH].amount == 0
+    assert ledger.wallet_amount(WALLET, ETH) == 0
