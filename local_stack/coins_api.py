@@ -27,19 +27,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_stack.loopback_server import LoopbackServer
+from local_stack.loopback_server import Answer, ScriptedServer, send_answer
 
 RECORDED_PRICES_PATH = Path(__file__).resolve().parent / "recorded_prices.json"
 PRICES_PATH = "prices/current/"
@@ -92,15 +89,10 @@ class ReceivedRequest:
     headers: dict[str, str]
 
 
-@dataclass
-class _Answer:
-    status: int = 500
-    body: bytes = b'{"message":"internal error"}'
-    headers: dict[str, str] = field(default_factory=dict)
-    drop_connection: bool = False
+INTERNAL_ERROR = b'{"message":"internal error"}'
 
 
-class CoinsApiServer(LoopbackServer):
+class CoinsApiServer(ScriptedServer[ReceivedRequest]):
     """Start with `start()` (port 0: the OS picks a free one) or as a context manager; `url` is its base URL.
 
     `request_log_size` bounds the requests kept for `requests` (None: all); `request_count` counts every one.
@@ -120,11 +112,10 @@ class CoinsApiServer(LoopbackServer):
     ) -> None:
         self.price_every_coin = price_every_coin
         self.required_api_key = required_api_key
-        self.delay_s = 0.0
         self.clock = clock
         # The timestamp of prices set without one, and of invented ones: fixed, so repeated answers are equal.
         self.default_timestamp = int(clock())
-        super().__init__(port=port)
+        super().__init__(port=port, request_log_size=request_log_size)
         recorded = load_recorded_prices() if prices is None else prices
         self._book: dict[str, dict[str, Any]] = {
             coin_id: _entry(
@@ -135,11 +126,6 @@ class CoinsApiServer(LoopbackServer):
         self._hidden: set[str] = set()
         self._confidence_overrides: dict[str, Decimal] = {}
         self._malformed_when_asked: set[str] = set()
-        self._scripted: deque[_Answer] = deque()
-        self._always: _Answer | None = None
-        self._requests: deque[ReceivedRequest] = deque(maxlen=request_log_size)
-        self._request_count = 0
-        self._lock = threading.Lock()
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
@@ -204,26 +190,15 @@ class CoinsApiServer(LoopbackServer):
     ) -> None:
         """The next `count` requests get this status (and Retry-After header when given)."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        answer = _Answer(status=status, headers=headers)
-        if body is not None:
-            answer.body = body
-        with self._lock:
-            self._scripted.extend(_Answer(answer.status, answer.body, dict(headers)) for _ in range(count))
+        self._script(Answer(status, INTERNAL_ERROR if body is None else body, headers), count)
 
     def respond_next(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         """The next request gets exactly this answer (for example a real fixture body, verbatim)."""
-        with self._lock:
-            self._scripted.append(_Answer(status, body, dict(headers or {})))
-
-    def drop_next(self, count: int = 1) -> None:
-        """Close the next `count` connections without answering."""
-        with self._lock:
-            self._scripted.extend(_Answer(drop_connection=True) for _ in range(count))
+        self._script(Answer(status, body, dict(headers or {})))
 
     def fail_always(self, status: int = 500, *, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        with self._lock:
-            self._always = _Answer(status=status, headers=headers)
+        self._answer_always(Answer(status, INTERNAL_ERROR, headers))
 
     def malformed_when_asked_for(self, *coin_ids: str) -> None:
         """Any request that includes one of these coins gets a 200 with a broken JSON body."""
@@ -232,25 +207,13 @@ class CoinsApiServer(LoopbackServer):
 
     def heal(self) -> None:
         """Back to answering every request correctly and promptly."""
+        super().heal()
         with self._lock:
-            self._scripted.clear()
-            self._always = None
             self._malformed_when_asked.clear()
             self._hidden.clear()
             self._confidence_overrides.clear()
-            self.delay_s = 0.0
 
     # -- counters --------------------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def request_count(self) -> int:
-        with self._lock:
-            return self._request_count
 
     @property
     def coins_per_request(self) -> list[int]:
@@ -259,11 +222,6 @@ class CoinsApiServer(LoopbackServer):
     @property
     def coins_requested(self) -> int:
         return sum(self.coins_per_request)
-
-    def reset_counters(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._request_count = 0
 
     # -- answering -------------------------------------------------------------------------------
 
@@ -293,7 +251,7 @@ class CoinsApiServer(LoopbackServer):
             timestamp=self.default_timestamp,
         )
 
-    def _answer(self, raw_path: str, headers: dict[str, str]) -> _Answer:
+    def _answer(self, raw_path: str, headers: dict[str, str]) -> Answer:
         parts = urlsplit(raw_path)
         path = unquote(parts.path).lstrip("/")
         api_key: str | None = None
@@ -309,7 +267,7 @@ class CoinsApiServer(LoopbackServer):
         coins = tuple(coin for coin in path.removeprefix(PRICES_PATH).split(",") if coin)
         with self._lock:
             answer = self._choose_answer(path, api_key, coins, at)
-            self._requests.append(
+            self._record(
                 ReceivedRequest(
                     path=parts.path,
                     coins=coins,
@@ -319,25 +277,23 @@ class CoinsApiServer(LoopbackServer):
                     headers=headers,
                 )
             )
-            self._request_count += 1
         return answer
 
-    def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...], at: int | None) -> _Answer:
+    def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...], at: int | None) -> Answer:
         if not path.startswith(PRICES_PATH) or not coins:
-            return _Answer(404, b'{"message":"not found"}')
+            return Answer(404, b'{"message":"not found"}')
         if self.required_api_key is not None and api_key != self.required_api_key:
-            return _Answer(401, b'{"message":"invalid api key"}')
-        if self._scripted:
-            return self._scripted.popleft()
-        if self._always is not None:
-            return self._always
+            return Answer(401, b'{"message":"invalid api key"}')
+        scripted = self._scripted_answer()
+        if scripted is not None:
+            return scripted
         if self._malformed_when_asked.intersection(coins):
-            return _Answer(200, b'{"coins": {"' + coins[0].encode() + b'": {"price": 1.0,')
+            return Answer(200, b'{"coins": {"' + coins[0].encode() + b'": {"price": 1.0,')
         answered = {coin: entry for coin in coins if (entry := self._entry_for(coin)) is not None}
         if at is not None:
             # A historical price: the book's price, observed at the moment asked for.
             answered = {coin: entry | {"timestamp": at} for coin, entry in answered.items()}
-        return _Answer(200, _to_json({"coins": answered}).encode())
+        return Answer(200, _to_json({"coins": answered}).encode())
 
 
 def _to_json(value: Any) -> str:
@@ -358,19 +314,7 @@ def _handler_for(api: CoinsApiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             answer = api._answer(self.path, {key.lower(): value for key, value in self.headers.items()})
-            if api.delay_s:
-                time.sleep(api.delay_s)
-            if answer.drop_connection:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer.body)
+            send_answer(self, answer, delay_s=api.delay_s)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the price service logs what it asked and got."""

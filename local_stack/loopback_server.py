@@ -1,5 +1,6 @@
 """An HTTP server on 127.0.0.1 in a thread of its own: what every local stand-in (the coins API, the
-Solana node, the node proxy) is built on.
+Solana node, the node proxy) is built on; ScriptedServer adds what the stand-ins share: the requests
+they received, and answers scripted to misbehave.
 
     class Echo(LoopbackServer):
         thread_name = "echo"
@@ -12,7 +13,11 @@ Solana node, the node proxy) is built on.
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
@@ -62,3 +67,92 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Answer:
+    """One HTTP answer a stand-in gives, or a connection it closes without one."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    drop_connection: bool = False
+
+
+def send_answer(handler: BaseHTTPRequestHandler, answer: Answer, *, delay_s: float = 0.0) -> None:
+    """Write `answer` (JSON unless its headers say otherwise) after `delay_s`, or drop the connection."""
+    if delay_s:
+        time.sleep(delay_s)
+    if answer.drop_connection:
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+        return
+    handler.send_response(answer.status)
+    for name, value in ({"Content-Type": "application/json"} | answer.headers).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(answer.body)))
+    handler.end_headers()
+    handler.wfile.write(answer.body)
+
+
+class ScriptedServer[Received](LoopbackServer):
+    """A stand-in that keeps what it received and can be told what to answer next: a scripted answer
+    for the next requests, one for every request until `heal`, a dropped connection, a delay.
+
+    `request_log_size` bounds the requests kept for `requests` (None: all); `request_count` counts
+    every one. Subclasses hold `_lock` while they answer, and call `_scripted_answer` and `_record`.
+    """
+
+    def __init__(self, *, port: int = 0, request_log_size: int | None = None) -> None:
+        super().__init__(port=port)
+        self.delay_s = 0.0
+        self._lock = threading.Lock()
+        self._scripted: deque[Answer] = deque()
+        self._always: Answer | None = None
+        self._requests: deque[Received] = deque(maxlen=request_log_size)
+        self._request_count = 0
+
+    def drop_next(self, count: int = 1) -> None:
+        """Close the next `count` connections without answering."""
+        self._script(Answer(drop_connection=True), count)
+
+    def heal(self) -> None:
+        """Back to answering every request correctly and promptly."""
+        with self._lock:
+            self._scripted.clear()
+            self._always = None
+            self.delay_s = 0.0
+
+    @property
+    def requests(self) -> list[Received]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return self._request_count
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._request_count = 0
+
+    def _script(self, answer: Answer, count: int = 1) -> None:
+        with self._lock:
+            self._scripted.extend(replace(answer, headers=dict(answer.headers)) for _ in range(count))
+
+    def _answer_always(self, answer: Answer) -> None:
+        with self._lock:
+            self._always = answer
+
+    def _scripted_answer(self) -> Answer | None:
+        """The answer scripted for this request, if any (the caller holds `_lock`)."""
+        if self._scripted:
+            return self._scripted.popleft()
+        return self._always
+
+    def _record(self, received: Received) -> None:
+        """Counts and keeps one request (the caller holds `_lock`)."""
+        self._requests.append(received)
+        self._request_count += 1

@@ -44,16 +44,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local_stack.loopback_server import LoopbackServer
+from local_stack.loopback_server import Answer, ScriptedServer, send_answer
 
 SPL_TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 - a public program id, not a secret
 TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"  # noqa: S105 - a public program id, not a secret
@@ -161,14 +157,6 @@ class ReceivedRequest:
     status: int | None  # None when the connection was dropped
 
 
-@dataclass
-class _Answer:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    drop_connection: bool = False
-
-
 @dataclass(frozen=True)
 class _Override:
     param: str | None  # only calls whose first parameter is this; None: every call of the method
@@ -187,7 +175,7 @@ def _invalid_params(message: str) -> _CallError:
     return _CallError(-32602, message)
 
 
-class SolanaRpcServer(LoopbackServer):
+class SolanaRpcServer(ScriptedServer[ReceivedRequest]):
     """Start with `start()` (port 0: the OS picks a free one) or as a context manager; `url` is its endpoint."""
 
     thread_name = "solana-rpc"
@@ -201,21 +189,15 @@ class SolanaRpcServer(LoopbackServer):
         request_log_size: int | None = None,
     ) -> None:
         self.genesis_hash = genesis_hash
-        self.delay_s = 0.0
         self.reverse_batches = False
         self._slot = slot
-        super().__init__(port=port)
+        super().__init__(port=port, request_log_size=request_log_size)
         self._lamports: dict[str, int] = {}
         self._accounts: dict[str, TokenAccount] = {}
         self._mints: dict[str, tuple[int, str]] = {NATIVE_MINT: (9, "spl-token")}  # mint -> (decimals, program)
         self._account_counter = 0
         self._skipped_slots: dict[int, bool] = {}  # slot -> answer null (True) or an error (False)
         self._overrides: dict[str, list[_Override]] = {}
-        self._scripted: deque[_Answer] = deque()
-        self._always: _Answer | None = None
-        self._requests: deque[ReceivedRequest] = deque(maxlen=request_log_size)
-        self._request_count = 0
-        self._lock = threading.Lock()
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
@@ -291,23 +273,15 @@ class SolanaRpcServer(LoopbackServer):
         """The next `count` requests get this HTTP status (and a Retry-After header when given)."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         body = json.dumps({"jsonrpc": "2.0", "error": {"code": status, "message": "unavailable"}, "id": None})
-        with self._lock:
-            self._scripted.extend(_Answer(status, body.encode(), dict(headers)) for _ in range(count))
+        self._script(Answer(status, body.encode(), headers), count)
 
     def fail_always(self, status: int = 503, *, retry_after: str | int | None = None) -> None:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        with self._lock:
-            self._always = _Answer(status, b'{"jsonrpc":"2.0","error":{"code":503,"message":"unavailable"}}', headers)
-
-    def drop_next(self, count: int = 1) -> None:
-        """Close the next `count` connections without answering."""
-        with self._lock:
-            self._scripted.extend(_Answer(drop_connection=True) for _ in range(count))
+        self._answer_always(Answer(status, b'{"jsonrpc":"2.0","error":{"code":503,"message":"unavailable"}}', headers))
 
     def malformed_next(self, count: int = 1) -> None:
         """The next `count` requests get a 200 whose body is not JSON."""
-        with self._lock:
-            self._scripted.extend(_Answer(200, b'[{"jsonrpc":"2.0","result":{"context":') for _ in range(count))
+        self._script(Answer(200, b'[{"jsonrpc":"2.0","result":{"context":'), count)
 
     def error_for(self, method: str, code: int, message: str, *, param: str | None = None) -> None:
         """Calls of `method` (only those whose first parameter is `param`, when given) answer this error object."""
@@ -321,38 +295,21 @@ class SolanaRpcServer(LoopbackServer):
 
     def heal(self) -> None:
         """Back to answering every request correctly and promptly."""
+        super().heal()
         with self._lock:
-            self._scripted.clear()
-            self._always = None
             self._overrides.clear()
             self._skipped_slots.clear()
-            self.delay_s = 0.0
             self.reverse_batches = False
 
     # -- counters --------------------------------------------------------------------------------
 
     @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def request_count(self) -> int:
-        with self._lock:
-            return self._request_count
-
-    @property
     def calls_per_request(self) -> list[int]:
         return [len(request.methods) for request in self.requests]
 
-    def reset_counters(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._request_count = 0
-
     # -- answering -------------------------------------------------------------------------------
 
-    def _answer(self, body: bytes, content_type: str) -> _Answer:
+    def _answer(self, body: bytes, content_type: str) -> Answer:
         try:
             document: Any = json.loads(body)
         except ValueError:
@@ -366,18 +323,16 @@ class SolanaRpcServer(LoopbackServer):
             entry["method"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("method"), str)
         )
         with self._lock:
-            self._request_count += 1
             answer = self._choose_answer(parsed, document, content_type)
-            self._requests.append(ReceivedRequest(methods, batch, None if answer.drop_connection else answer.status))
+            self._record(ReceivedRequest(methods, batch, None if answer.drop_connection else answer.status))
         return answer
 
-    def _choose_answer(self, parsed: bool, document: Any, content_type: str) -> _Answer:
-        if self._scripted:
-            return self._scripted.popleft()
-        if self._always is not None:
-            return self._always
+    def _choose_answer(self, parsed: bool, document: Any, content_type: str) -> Answer:
+        scripted = self._scripted_answer()
+        if scripted is not None:
+            return scripted
         if content_type.split(";")[0].strip().lower() != "application/json":
-            return _Answer(415, b"Supported Content-Types: application/json", {"Content-Type": "text/plain"})
+            return Answer(415, b"Supported Content-Types: application/json", {"Content-Type": "text/plain"})
         if not parsed:
             return _json_answer(_error_entry(None, -32700, "Parse error"))
         if isinstance(document, list):
@@ -388,7 +343,7 @@ class SolanaRpcServer(LoopbackServer):
                 answers.reverse()
             return _json_answer(answers)
         single = self._answer_call(document)
-        return _json_answer(single) if single is not None else _Answer(200, b"")
+        return _json_answer(single) if single is not None else Answer(200, b"")
 
     def _answer_call(self, entry: Any) -> dict[str, Any] | None:
         """One call's answer; None for a notification (a call without an id gets none)."""
@@ -559,8 +514,8 @@ def _error_entry(call_id: Any, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": call_id}
 
 
-def _json_answer(document: Any) -> _Answer:
-    return _Answer(200, _to_json(document).encode(), {"Content-Type": "application/json"})
+def _json_answer(document: Any) -> Answer:
+    return Answer(200, _to_json(document).encode())
 
 
 def _to_json(value: Any) -> str:
@@ -585,29 +540,14 @@ def _handler_for(node: SolanaRpcServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
             answer = node._answer(body, self.headers.get("Content-Type", ""))
-            if node.delay_s:
-                time.sleep(node.delay_s)
-            if answer.drop_connection:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self._send(answer)
+            send_answer(self, answer, delay_s=node.delay_s)
 
         def do_GET(self) -> None:
             # The node's own liveness probe; JSON-RPC is POST only.
             if self.path.split("?")[0] == "/health":
-                self._send(_Answer(200, b"ok", {"Content-Type": "text/plain"}))
+                send_answer(self, Answer(200, b"ok", {"Content-Type": "text/plain"}))
             else:
-                self._send(_Answer(405, b"Used HTTP Method is not allowed. POST or OPTIONS is required"))
-
-        def _send(self, answer: _Answer) -> None:
-            self.send_response(answer.status)
-            headers = {"Content-Type": "application/json"} | answer.headers
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            self.wfile.write(answer.body)
+                send_answer(self, Answer(405, b"Used HTTP Method is not allowed. POST or OPTIONS is required"))
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the reader logs what it asked and got."""

@@ -6,7 +6,6 @@ Expected figures are worked out by hand from local_stack/recorded_prices.json:
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local_stack.ports import free_port
+from tests.e2e.stack_process import REPOSITORY_ROOT, local_stack_process
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120
 ZERO = "0x0000000000000000000000000000000000000000"
 USDC_ETHEREUM = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
@@ -75,39 +73,16 @@ def _wait_until_healthy(stack: StackProcess) -> None:
 @pytest.fixture(scope="module")
 def stack(local_stack_redis_url, tmp_path_factory):
     directory = tmp_path_factory.mktemp("local-stack")
-    port = free_port()
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"PRICES_API_URL", "DEMO", "LOCAL_JWT_SECRET", "AWS_ENDPOINT_URL", "TABLE_NAME"}
+    variables = {
+        "OFFLINE_PRICES": "1",
+        "REDIS_URL": local_stack_redis_url,
+        "REFRESH_INTERVAL_SECONDS": "86400",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-    environment.update(
-        {
-            "PORT": str(port),
-            "OFFLINE_PRICES": "1",
-            "REDIS_URL": local_stack_redis_url,
-            "REFRESH_INTERVAL_SECONDS": "86400",
-            "LOCAL_DATA_DIR": str(directory / "data"),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    log_path = directory / "stack.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack"],
-            cwd=REPOSITORY_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = StackProcess(process, f"http://127.0.0.1:{port}", directory / "data", log_path, environment)
-    try:
+    with local_stack_process(directory, variables) as (process, url, log_path, environment):
+        running = StackProcess(process, url, directory / "data", log_path, environment)
         _wait_until_healthy(running)
         yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def _days_ago(days: int) -> str:

@@ -12,11 +12,9 @@ recorded ETH price is 3350.42.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -42,10 +40,9 @@ from local_stack.demo_wallets import (
 )
 from local_stack.evm_node import AnvilNode
 from local_stack.jwt_auth import JwtAuthorizer
-from local_stack.ports import free_port
 from local_stack.solana_rpc import SolanaRpcServer
+from tests.e2e.stack_process import local_stack_process
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120
 READY_LINE = "Local stack ready at "
 SECRET = "local-wallets-e2e-signing-key-long-enough-for-hs256"
@@ -87,43 +84,20 @@ def _wait_until_ready(stack: WalletStack) -> None:
 @contextmanager
 def _running_stack(directory: Path, redis_url: str, **variables: str) -> Iterator[WalletStack]:
     """`python -m local_stack` with DEMO=1, offline prices and no RPC_URL_* but `variables`; killed if still up."""
-    port = free_port()
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("RPC_URL_")
-        and name not in {"PRICES_API_URL", "DEMO", "LOCAL_JWT_SECRET", "AWS_ENDPOINT_URL", "TABLE_NAME"}
+    settings = {
+        "DEMO": "1",
+        "OFFLINE_PRICES": "1",
+        "REDIS_URL": redis_url,
+        "REFRESH_INTERVAL_SECONDS": "86400",
+        "LOCAL_JWT_SECRET": SECRET,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        **variables,
     }
-    environment.update(
-        {
-            "PORT": str(port),
-            "DEMO": "1",
-            "OFFLINE_PRICES": "1",
-            "REDIS_URL": redis_url,
-            "REFRESH_INTERVAL_SECONDS": "86400",
-            "LOCAL_DATA_DIR": str(directory / "data"),
-            "LOCAL_JWT_SECRET": SECRET,
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            **variables,
-        }
-    )
-    log_path = directory / "stack.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack"],
-            cwd=REPOSITORY_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = WalletStack(process, f"http://127.0.0.1:{port}", log_path)
-    try:
+    no_node_urls = lambda name: name.startswith("RPC_URL_")  # noqa: E731
+    with local_stack_process(directory, settings, also_drop=no_node_urls) as (process, url, log_path, _):
+        running = WalletStack(process, url, log_path)
         _wait_until_ready(running)
         yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

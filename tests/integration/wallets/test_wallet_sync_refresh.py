@@ -423,3 +423,23 @@ def test_given_synced_and_hand_entered_transactions_when_listed_by_source_or_wal
     assert listed(walletId=wallet_id, source="user") == ["tagged-buy"]
     refused = api("GET", f"/portfolios/{user_id}/transactions", sub=user_id, query={"source": "robot"})
     assert refused.status == 400 and refused.body["error"]["details"]["field"] == "source"
+
+
+def test_given_an_unpriced_token_calling_itself_usdc_when_synced_then_it_shows_its_name_but_is_never_real_usdc(
+    api, refresh, anvil: AnvilNode, user_id: str
+):
+    # Given a wallet that received a token nobody prices, whose contract says it is "USDC"
+    lookalike = anvil.deploy_token("USD Coin", "USDC", 6).lower()
+    wallet = fresh_address(anvil)
+    anvil.mint(lookalike, wallet, 1_000_000 * 10**6)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+
+    # When it is synced
+    refresh(user_id)
+
+    # Then it is held and listed under its contract's symbol, unpriced, and kept apart from real USDC
+    (held,) = api("GET", f"/portfolios/{user_id}/assets", sub=user_id).body["assets"]
+    assert (held["tokenAddress"], held["symbol"], held["amount"]) == (lookalike, "USDC", "1000000")
+    assert held["valueUsd"] is None and held["asset"] == f"ethereum:{lookalike}"
+    summary = api("GET", f"/portfolios/{user_id}", sub=user_id).body
+    assert summary["unpricedCount"] == 1 and summary["totalValueUsd"] == "0"

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.portfolio_record import PortfolioRecord
-from portfolio.domain.wallets import Wallet
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.wallets import Wallet, contract_symbols
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,11 @@ class StoredPortfolio:
     ledger: Ledger | None
     holders_counted: bool = True
     wallets: tuple[Wallet, ...] = ()
+
+    @property
+    def contract_symbols(self) -> dict[TokenId, str]:
+        """What token contracts answered wallet sync of their symbols: shown for tokens no quote names."""
+        return contract_symbols(self.wallets)
 
     @property
     def user_id(self) -> str:

@@ -90,14 +90,20 @@ def short_address(address: str) -> str:
 
 @lru_cache(maxsize=65_536)
 def describe(
-    token: TokenId, *, quote_symbol: str | None = None, category_override: Category | None = None
+    token: TokenId,
+    *,
+    quote_symbol: str | None = None,
+    contract_symbol: str | None = None,
+    category_override: Category | None = None,
 ) -> TokenLabel:
     """Symbol, asset and category of a holding.
 
     The registry's symbol and asset win; a transaction's category override wins over the
-    registry's category. An unknown token takes the quote's symbol (else a shortened address),
-    the lowercased symbol as its asset (the full `chain:address` when there is no symbol, so two
-    unnamed tokens never merge) and the category `other`.
+    registry's category. An unknown token takes the quote's symbol and the lowercased symbol as its
+    asset. Without a quote, the symbol its contract answered (wallet sync) is shown, but only
+    shown: anyone can deploy a token called "USDC", so its asset stays the full `chain:address`,
+    as for a token with no symbol at all (shown by its shortened address); two unnamed tokens never
+    merge. An unknown token's category is `other`.
     """
     info = lookup(token)
     if info is not None:
@@ -105,6 +111,7 @@ def describe(
     symbol = quote_symbol.strip() if quote_symbol else ""
     if symbol:
         return TokenLabel(symbol=symbol, asset=symbol.lower(), category=category_override or Category.OTHER)
+    shown = contract_symbol.strip() if contract_symbol else ""
     return TokenLabel(
-        symbol=short_address(token.address), asset=token.key, category=category_override or Category.OTHER
+        symbol=shown or short_address(token.address), asset=token.key, category=category_override or Category.OTHER
     )

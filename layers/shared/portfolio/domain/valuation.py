@@ -31,6 +31,7 @@ from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.token_registry import TokenLabel, asset_symbol, describe
+from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.views import (
     AssetHolding,
@@ -92,14 +93,18 @@ class Totals:
             return self.realized_pnl + self.unrealized_pnl
 
 
-def value_positions(ledger: Ledger, prices: Mapping[str, PriceQuote]) -> list[ValuedPosition]:
+def value_positions(
+    ledger: Ledger, prices: Mapping[str, PriceQuote], contract_symbols: Mapping[TokenId, str] | None = None
+) -> list[ValuedPosition]:
     """The open positions with their quotes (looked up by `chain:address`) and labels."""
     valued = []
+    symbols = contract_symbols or {}
     for position in ledger.open_positions():
         quote = prices.get(position.token.key)
         label = describe(
             position.token,
             quote_symbol=quote.symbol if quote else None,
+            contract_symbol=symbols.get(position.token),
             category_override=position.category_override,
         )
         valued.append(ValuedPosition(position=position, label=label, quote=quote))
@@ -128,10 +133,12 @@ def value_portfolio(
     *,
     method: CostBasisMethod = CostBasisMethod.FIFO,
     updated_at: datetime | None = None,
+    contract_symbols: Mapping[TokenId, str] | None = None,
 ) -> PortfolioView:
-    """The whole view of one user's portfolio. A Ledger passed in keeps its own method."""
+    """The whole view of one user's portfolio. A Ledger passed in keeps its own method.
+    `contract_symbols`: what wallet sync read of tokens no registry or quote names."""
     ledger = source if isinstance(source, Ledger) else replay(source, method)
-    valued = value_positions(ledger, prices)
+    valued = value_positions(ledger, prices, contract_symbols)
     figures = totals(ledger, valued)
     assets = sort_assets(
         (_asset_holding(holding, figures.total_value) for holding in valued), AssetSort.VALUE, SortOrder.DESC

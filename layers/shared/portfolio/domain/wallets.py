@@ -20,7 +20,7 @@ from typing import Self
 from pydantic import Field
 
 from portfolio.domain.errors import InvalidInputError
-from portfolio.domain.tokens import CHAINS
+from portfolio.domain.tokens import CHAINS, TokenId
 from portfolio.domain.transactions import WALLET_ID_PATTERN
 from portfolio.wire_format import CamelModel
 
@@ -169,6 +169,16 @@ class Wallet(CamelModel):
 
     def with_chain(self, sync: ChainSync) -> Self:
         return self.model_copy(update={"chains": [sync if each.chain == sync.chain else each for each in self.chains]})
+
+
+def contract_symbols(wallets: Sequence[Wallet]) -> dict[TokenId, str]:
+    """The symbols token contracts answered wallet sync, by token."""
+    return {
+        TokenId(sync.chain, address): symbol
+        for wallet in wallets
+        for sync in wallet.chains
+        for address, symbol in sync.symbols.items()
+    }
 
 
 def find_wallet(wallets: Sequence[Wallet], wallet_id: str) -> Wallet | None:

@@ -102,7 +102,13 @@ class PortfolioReader:
         portfolio = self._store.load_portfolio(user_id, consistent_read=True, lots=False)
         ledger = positions_of(portfolio, self._store, consistent_read=True)
         quotes = self._prices.get_prices(ledger.held_tokens(), deadline=time.monotonic() + READ_PRICING_BUDGET_S)
-        return value_portfolio(user_id, ledger, quotes, updated_at=portfolio.record.updated_at)
+        return value_portfolio(
+            user_id,
+            ledger,
+            quotes,
+            updated_at=portfolio.record.updated_at,
+            contract_symbols=portfolio.contract_symbols,
+        )
 
     def _history_points(self, user_id: str, period: Period, now: datetime) -> list[HistoryPoint]:
         start, end = window_for(period, now)

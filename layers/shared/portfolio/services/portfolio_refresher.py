@@ -198,7 +198,13 @@ class PortfolioRefresher:
         if portfolio is None or portfolio.ledger is None:
             self.counts.users_missing += 1
             return False
-        view = value_portfolio(user_id, portfolio.ledger, batch.quotes, updated_at=portfolio.record.updated_at)
+        view = value_portfolio(
+            user_id,
+            portfolio.ledger,
+            batch.quotes,
+            updated_at=portfolio.record.updated_at,
+            contract_symbols=portfolio.contract_symbols,
+        )
         self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
         self.counts.users_valued += 1
         return True

@@ -335,7 +335,13 @@ class TransactionRecorder:
 
     def _value(self, portfolio: StoredPortfolio, ledger: Ledger, deadline: float | None) -> PortfolioView:
         quotes = self._prices.get_prices(ledger.held_tokens(), deadline=deadline)
-        return value_portfolio(portfolio.user_id, ledger, quotes, updated_at=portfolio.record.updated_at)
+        return value_portfolio(
+            portfolio.user_id,
+            ledger,
+            quotes,
+            updated_at=portfolio.record.updated_at,
+            contract_symbols=portfolio.contract_symbols,
+        )
 
     def _warm(self, portfolio: StoredPortfolio, view: PortfolioView) -> None:
         self._cache.replace_views(portfolio.user_id, portfolio.version, warm_bodies(view))
