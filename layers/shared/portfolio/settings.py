@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     wallet_rpc_connect_timeout_s: float = Field(2.0, alias="WALLET_RPC_CONNECT_TIMEOUT_S", gt=0)
     wallet_rpc_read_timeout_s: float = Field(8.0, alias="WALLET_RPC_READ_TIMEOUT_S", gt=0)
     wallet_rpc_max_attempts: int = Field(3, alias="WALLET_RPC_MAX_ATTEMPTS", ge=1, le=10)
+    # What one refresh message may spend on its wallets; the rest of the invocation values its users.
+    wallet_sync_budget_s: float = Field(10.0, alias="WALLET_SYNC_BUDGET_S", gt=0)
     # A wallet whose amounts did not change still stores its sync state this often (else Redis holds it).
     wallet_checkpoint_minutes: int = Field(60, alias="WALLET_CHECKPOINT_MINUTES", ge=1)
     wallet_sync_on_demand_every_s: int = Field(60, alias="WALLET_SYNC_ON_DEMAND_EVERY_SECONDS", ge=1)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from portfolio.observability import trace_aws_sdk_calls
+from portfolio.observability import logger, trace_aws_sdk_calls
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -227,11 +227,19 @@ def refresh_planner() -> RefreshPlanner:
 def portfolio_refresher() -> PortfolioRefresher:
     from portfolio.services.portfolio_refresher import PortfolioRefresher
 
+    try:
+        wallets: WalletSync | None = wallet_sync()
+    except Exception:
+        # Node configuration that cannot be read (a bad variable, the secret out of reach) stops wallet
+        # sync in this container, never the valuation of everyone else.
+        logger.exception("wallet sync unavailable in this container")
+        wallets = None
     return PortfolioRefresher(
         portfolio_store(),
         price_service(),
         portfolio_cache(),
-        wallets=wallet_sync(),
+        wallets=wallets,
+        wallet_budget_s=settings().wallet_sync_budget_s,
         user_budget_s=settings().refresh_user_budget_ms / 1000,
     )
 

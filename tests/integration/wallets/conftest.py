@@ -115,11 +115,18 @@ class Functions:
 
     def refresh(self, *user_ids: str, tier: str = "active") -> dict[str, Any]:
         """The price updater on one refresh message (the shape of events/sqs-refresh-batch.json)."""
-        record = copy.deepcopy(self._record)
-        record["messageId"] = str(uuid.uuid4())
+        return self.refresh_messages(list(user_ids), tier=tier)
+
+    def refresh_messages(self, *messages: list[str], tier: str = "active") -> dict[str, Any]:
+        """The price updater on one SQS batch of refresh messages, one per list of users."""
         window = next(self._windows).isoformat()
-        record["body"] = json.dumps({"window": window, "userIds": list(user_ids), "tier": tier})
-        return self._updater({"Records": [record]}, LocalLambdaContext("updater", timeout_s=30))
+        records = []
+        for user_ids in messages:
+            record = copy.deepcopy(self._record)
+            record["messageId"] = str(uuid.uuid4())
+            record["body"] = json.dumps({"window": window, "userIds": user_ids, "tier": tier})
+            records.append(record)
+        return self._updater({"Records": records}, LocalLambdaContext("updater", timeout_s=30))
 
 
 @pytest.fixture

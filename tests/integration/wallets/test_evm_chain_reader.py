@@ -458,7 +458,7 @@ def test_given_a_dropped_connection_when_read_then_the_request_is_retried(
     assert snapshot.wallets[wallet].amounts == {EVM_ZERO_ADDRESS: 8}
 
 
-def test_given_calls_of_some_wallets_answered_with_errors_when_read_then_only_those_wallets_fail(
+def test_given_calls_answered_with_errors_when_read_then_only_their_wallets_fail_a_refused_scan_keeps_balances(
     anvil: AnvilNode, proxy: RpcProxy, make_evm_reader: EvmReaderFactory
 ):
     # Given: the node refuses one wallet's balance call (a provider's per-call limit) and another
@@ -485,9 +485,10 @@ def test_given_calls_of_some_wallets_answered_with_errors_when_read_then_only_th
     # Then
     assert snapshot.wallets[limited].error == "eth_getBalance answered error -32005: limit exceeded"
     assert snapshot.wallets[limited].amounts == {}
-    assert snapshot.wallets[refused_scan].error is not None
-    assert "eth_getLogs" in snapshot.wallets[refused_scan].error
-    assert snapshot.wallets[refused_scan].scanned_to is None
+    refused = snapshot.wallets[refused_scan]
+    assert refused.error is None and refused.amounts == {EVM_ZERO_ADDRESS: 0, token: 1000}
+    assert refused.scan_error is not None and "more than 10000 results" in refused.scan_error
+    assert refused.scanned_to is None
     assert snapshot.wallets[fine].error is None
     assert snapshot.wallets[fine].amounts == {EVM_ZERO_ADDRESS: 0, token: 1000}
     assert snapshot.wallets[fine].scanned_to == snapshot.block.number
@@ -518,3 +519,27 @@ def test_given_no_time_left_when_read_then_the_chain_is_unavailable_without_aski
 
     # Then
     assert proxy.requests == []
+
+
+def test_given_a_token_whose_contract_reverts_saying_not_found_when_read_then_it_is_left_out_and_nothing_else_fails(
+    anvil: AnvilNode, proxy: RpcProxy, make_evm_reader: EvmReaderFactory
+):
+    # Given a token whose balanceOf answers a revert whose text reads like a missing block
+    token = anvil.deploy_token("Demo", "DMO", 18)
+    hostile = anvil.deploy_token("Hostile", "HST", 18).lower()
+    wallet = new_wallet()
+    anvil.mint(token, wallet, 7)
+    proxy.error_calls(
+        lambda call: call["method"] == "eth_call" and call["params"][0]["to"] == hostile,
+        code=3,
+        message="execution reverted: not found",
+    )
+
+    # When the wallet is read with it
+    snapshot = read(
+        make_evm_reader(proxy.url), BalanceRequest(wallet, (token, hostile)), known_decimals={token: 18, hostile: 18}
+    )
+
+    # Then the chain is read (no reorg is assumed), the hostile token is left out, the rest stands
+    assert snapshot.wallets[wallet].error is None
+    assert snapshot.wallets[wallet].amounts == {EVM_ZERO_ADDRESS: 0, token.lower(): 7}

@@ -3,6 +3,7 @@ local node that answers in Solana's own formats."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
@@ -83,3 +84,26 @@ def test_given_a_node_answering_garbage_when_refreshed_then_nothing_is_held_and_
     wallets = functions.api("GET", f"/portfolios/{user_id}/wallets", sub=user_id).body
     (sync,) = wallets["wallets"][0]["chains"]
     assert sync["status"] == "error" and "JSON" in sync["error"]
+
+
+def test_given_a_node_that_never_answers_in_time_when_a_batch_of_messages_runs_then_only_the_first_waits_for_it(
+    wallet_functions, solana: SolanaRpcServer
+):
+    # Given two users with Solana wallets in two messages of one batch, and a node slower than the timeout
+    functions = wallet_functions(RPC_URL_SOLANA=solana.url, WALLET_RPC_READ_TIMEOUT_S="0.3")
+    users = [f"user-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    for user in users:
+        wallet = pubkey_from_seed(f"wallet-{user}")
+        solana.set_lamports(wallet, 1_000_000_000)
+        functions.api("POST", f"/portfolios/{user}/wallets", sub=user, body={"address": wallet})
+    solana.delay_s = 1.0
+
+    # When the batch runs
+    outcome = functions.refresh_messages([users[0]], [users[1]])
+
+    # Then both messages complete; the node was asked once, the second message skipped the failing chain
+    assert outcome == {"batchItemFailures": []}
+    assert solana.request_count == 1
+    for user in users:
+        (sync,) = functions.api("GET", f"/portfolios/{user}/wallets", sub=user).body["wallets"][0]["chains"]
+        assert sync["status"] == "error" and "unreachable" in sync["error"]

@@ -443,3 +443,132 @@ def test_given_an_unpriced_token_calling_itself_usdc_when_synced_then_it_shows_i
     assert held["valueUsd"] is None and held["asset"] == f"ethereum:{lookalike}"
     summary = api("GET", f"/portfolios/{user_id}", sub=user_id).body
     assert summary["unpricedCount"] == 1 and summary["totalValueUsd"] == "0"
+
+
+def test_given_a_wallet_unlinked_and_linked_again_when_synced_then_its_tokens_are_found_again(
+    api, refresh, chain: Chain, user_id: str
+):
+    # Given a synced wallet holding the unlisted token, unlinked
+    wallet = fresh_address(chain.node)
+    chain.node.mint(chain.token, wallet, 10 * ETHER)
+    wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
+    refresh(user_id)
+    api("DELETE", f"/portfolios/{user_id}/wallets/{wallet_id}", sub=user_id)
+
+    # When it is linked again and synced
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+    chain.node.mine()
+    refresh(user_id)
+
+    # Then the token is held again: the new link scans from the start
+    assert holdings(api, user_id)[f"ethereum:{chain.token}"] == Decimal(10)
+
+
+def test_given_a_refused_sync_when_the_user_fixes_it_then_the_next_sync_still_finds_the_tokens_of_those_blocks(
+    api, refresh, chain: Chain, user_id: str
+):
+    # Given a synced wallet with 2 ETH, a hand-entered sale of them dated ahead, and then, on chain,
+    # the ETH leaving and the unlisted token arriving: the sync is refused
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, 2 * ETHER)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+    refresh(user_id)
+    sale = {
+        "id": "sale-ahead",
+        "type": "sell",
+        "chain": "ethereum",
+        "tokenAddress": "0x0000000000000000000000000000000000000000",
+        "amount": "2",
+        "priceUsd": "3500",
+        "timestamp": (datetime.now(UTC) + timedelta(minutes=4)).isoformat(),
+    }
+    api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=sale)
+    chain.node.set_native_balance(wallet, 0)
+    chain.node.mint(chain.token, wallet, 3 * ETHER)
+    refresh(user_id)
+    assert (
+        api("GET", f"/portfolios/{user_id}/wallets", sub=user_id).body["wallets"][0]["chains"][0]["status"] == "error"
+    )
+
+    # When the user deletes the sale and the next refresh runs
+    api("DELETE", f"/portfolios/{user_id}/transactions/sale-ahead", sub=user_id)
+    chain.node.mine()
+    refresh(user_id)
+
+    # Then what the refused sync saw is recorded now, the token included
+    assert holdings(api, user_id) == {f"ethereum:{chain.token}": Decimal(3)}
+
+
+def test_given_a_token_whose_decimals_call_failed_once_when_synced_again_then_it_is_held(
+    api, refresh, chain: Chain, node: RpcProxy, user_id: str
+):
+    # Given a wallet that received a token no wallet of this test knows, and the node refusing decimals() once
+    token = chain.node.deploy_token("Once Refused", "ONCE", 6).lower()
+    wallet = fresh_address(chain.node)
+    chain.node.mint(token, wallet, 5 * 10**6)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+    node.error_calls(lambda call: call["method"] == "eth_call" and call["params"][0]["data"] == "0x313ce567")
+    refresh(user_id)
+    assert f"ethereum:{token}" not in holdings(api, user_id)
+
+    # When the node answers again and the next refresh runs
+    node.heal()
+    chain.node.mine()
+    refresh(user_id)
+
+    # Then the token is held, though the scan had moved past its Transfer log
+    assert holdings(api, user_id)[f"ethereum:{token}"] == Decimal(5)
+
+
+def test_given_a_node_refusing_a_log_range_when_synced_then_the_balances_are_recorded_all_the_same(
+    api, refresh, chain: Chain, node: RpcProxy, user_id: str
+):
+    # Given a wallet with ETH, and the node refusing every eth_getLogs range as too large
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, 4 * ETHER)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+    node.error_calls(lambda call: call["method"] == "eth_getLogs", message="query returned more than 10000 results")
+
+    # When it is synced
+    refresh(user_id)
+
+    # Then its balance is recorded and the sync counts as done
+    assert holdings(api, user_id)[ETH_KEY] == Decimal(4)
+    (sync,) = api("GET", f"/portfolios/{user_id}/wallets", sub=user_id).body["wallets"][0]["chains"]
+    assert sync["status"] == "ok"
+
+
+def test_given_coins_the_sync_recorded_when_the_user_tags_their_own_earlier_buy_then_it_explains_them_at_its_cost(
+    api, refresh, chain: Chain, user_id: str
+):
+    # Given a synced wallet whose 1.5 ETH the sync recorded at the market price
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, 3 * ETHER // 2)
+    wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
+    refresh(user_id)
+    (recorded,) = chain_transactions(api, user_id)
+
+    # When the user records the buy of 1 of them, made earlier, tagged with the wallet
+    buy = {
+        "id": "my-old-buy",
+        "type": "buy",
+        "chain": "ethereum",
+        "tokenAddress": "0x0000000000000000000000000000000000000000",
+        "amount": "1",
+        "priceUsd": "1800",
+        "timestamp": "2024-03-01T00:00:00Z",
+        "walletId": wallet_id,
+    }
+    assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy).status == 201
+
+    # Then the sync's record keeps only the 0.5 the buy does not explain, the ETH is held once, and 1
+    # of it at the user's cost
+    (rest,) = chain_transactions(api, user_id)
+    assert (rest["amount"], rest["timestamp"], rest["priceUsd"]) == ("0.5", recorded["timestamp"], recorded["priceUsd"])
+    assert holdings(api, user_id)[ETH_KEY] == Decimal("1.5")
+    summary = api("GET", f"/portfolios/{user_id}", sub=user_id).body
+    assert Decimal(summary["costBasisUsd"]) == Decimal(1800) + Decimal("0.5") * ETH_PRICE
+    # And the next sync finds nothing to record
+    chain.node.mine()
+    refresh(user_id)
+    assert chain_transactions(api, user_id) == [rest]

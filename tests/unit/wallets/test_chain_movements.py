@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from portfolio.domain.accounting import replay
-from portfolio.domain.chain_movements import amount_from_base_units, chain_movements, chain_transactions
+from portfolio.domain.chain_movements import (
+    amount_from_base_units,
+    chain_movements,
+    chain_transactions,
+    match_chain_arrivals,
+)
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import TransactionSource, TransactionType
 
@@ -107,3 +112,51 @@ def test_given_coins_left_the_chain_that_the_ledger_no_longer_holds_when_replaye
     ledger = replay([*arrived, sold, *left])
     assert ledger.positions[ETH].amount == 0
     assert ledger.wallet_amount(WALLET, ETH) == 0
+
+
+def test_given_a_balance_of_more_digits_than_decimal_keeps_by_default_when_converted_then_every_digit_stays() -> None:
+    assert amount_from_base_units(12345678901123456789012345678, 18) == Decimal("12345678901.123456789012345678")
+
+
+def test_given_a_tagged_sale_before_the_chain_saw_the_coins_leave_when_replayed_then_none_reappear() -> None:
+    # Given 1 ETH the sync recorded arriving, then leaving, and the user's own sale of it tagged with the wallet
+    arrived = chain_transactions(WALLET, {ETH: Decimal(1)}, block_number=1, block_time=BLOCK_TIME, prices={})
+    left = chain_transactions(
+        WALLET, {ETH: Decimal(-1)}, block_number=2, block_time=BLOCK_TIME.replace(month=12), prices={}
+    )
+    sold = tagged("sell", "1", price="3000", hour=24 * 200)
+
+    # When replayed, the sale and the departure are one event seen twice
+    ledger = replay([*arrived, sold, *left])
+
+    # Then the wallet accounts for nothing, as the chain shows: the next sync records nothing
+    assert ledger.positions[ETH].amount == 0
+    assert ledger.wallet_amount(WALLET, ETH) == 0
+    assert chain_movements(ledger, WALLET, {ETH: Decimal(0)}) == {}
+
+
+def test_given_recorded_arrivals_when_earlier_acquisitions_are_tagged_then_they_explain_the_first_after_them() -> None:
+    # Given the sync's arrivals of 1 ETH in June and 2 ETH in December, and one before either
+    early = chain_transactions(
+        WALLET, {ETH: Decimal(4)}, block_number=1, block_time=BLOCK_TIME.replace(month=2), prices={}
+    )
+    june = chain_transactions(WALLET, {ETH: Decimal(1)}, block_number=5, block_time=BLOCK_TIME, prices={})
+    december = chain_transactions(
+        WALLET, {ETH: Decimal(2)}, block_number=9, block_time=BLOCK_TIME.replace(month=12), prices={}
+    )
+    # When the user tags a buy of 2 ETH made in March, and one of a token the wallet never saw arrive
+    march_buy = tagged("buy", "2", price="3000", hour=24 * 70)
+    other = tagged("buy", "1", price="1", token=UNLISTED_TOKEN, hour=24 * 70)
+
+    taken, rests = match_chain_arrivals([*early, *june, *december], [march_buy, other])
+
+    # Then June's arrival and 1 of December's are explained; the February one came before the buy
+    assert taken == [june[0].id, december[0].id]
+    (rest,) = rests
+    assert (rest.amount, rest.timestamp, rest.source) == (Decimal(1), december[0].timestamp, december[0].source)
+    assert rest.id.startswith(december[0].id + ":") and rest.id != december[0].id
+    # And the history holds as much as before at every moment after the buy
+    before = replay([*early, *june, *december])
+    after = replay([*early, rest, march_buy])
+    assert after.positions[ETH].amount == before.positions[ETH].amount
+    assert after.wallet_amount(WALLET, ETH) == before.wallet_amount(WALLET, ETH)

@@ -60,8 +60,9 @@ _WORD_HEX = 64
 _ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 # What nodes answer for a block hash they do not have (any more), or no longer on the canonical chain:
 # EIP-1474's "resource not found" (-32001), geth's "header for hash not found", "block not found", ...
+# Only eth_getBalance answers are read for it: a token contract's own revert text may say anything.
 _BLOCK_GONE_CODES = frozenset({-32001})
-_BLOCK_GONE_TEXTS = ("not found", "could not be found", "unknown block", "not currently canonical", "non-canonical")
+_BLOCK_GONE_TEXTS = ("header not found", "block not found", "unknown block", "not currently canonical", "non-canonical")
 # What nodes answer when the contract itself failed: a revert, or an EVM halt (out of gas, bad opcode).
 _EXECUTION_FAILED_CODES = frozenset({3})
 _EXECUTION_FAILED_TEXTS = ("revert", "out of gas", "outofgas", "evm error", "invalid opcode", "stack underflow")
@@ -86,6 +87,7 @@ class _Wallet:
     amounts: dict[str, int] = field(default_factory=dict)
     discovered: list[str] = field(default_factory=list)
     error: str | None = None
+    scan_error: str | None = None  # the log scan failed: balances stand, the scan resumes where it was
 
     def fail(self, problem: str) -> None:
         if self.error is None:
@@ -263,7 +265,7 @@ class EvmChainReader:
 
     def _take(self, answers: list[tuple[_Slot, Any]], block: PinnedBlock, tokens: dict[str, _Token]) -> None:
         for slot, answer in answers:
-            if isinstance(answer, RpcError) and slot.kind is not _Kind.LOGS and _block_gone(answer):
+            if isinstance(answer, RpcError) and slot.kind is _Kind.NATIVE and _block_gone(answer):
                 raise ChainUnavailableError(self._chain, f"block {block.number} was reorganized away; will retry")
         for slot, answer in answers:
             if slot.kind is _Kind.DECIMALS or slot.kind is _Kind.SYMBOL:
@@ -275,7 +277,13 @@ class EvmChainReader:
             if isinstance(answer, RpcError):
                 if slot.kind is _Kind.BALANCE and _execution_failed(answer):
                     continue  # the token's own code failed: it cannot be read, the wallet can
-                wallet.fail(f"{slot.kind.value} answered error {answer.code}: {answer.message[:200]}")
+                problem = f"{slot.kind.value} answered error {answer.code}: {answer.message[:200]}"
+                if slot.kind is _Kind.LOGS:
+                    # A range the node refuses (too many results, a provider's limit): the balances read
+                    # stand; discovery tries the same blocks again next time.
+                    wallet.scan_error = wallet.scan_error or problem
+                    continue
+                wallet.fail(problem)
             elif slot.kind is _Kind.NATIVE:
                 if (wei := _hex_int(answer)) is None:
                     wallet.fail("eth_getBalance answered something that is not a number")
@@ -286,7 +294,7 @@ class EvmChainReader:
                 if (amount := _first_word(answer)) is not None:
                     wallet.amounts[slot.token] = amount
             elif not _take_logs(wallet, answer):
-                wallet.fail("eth_getLogs answered something that is not a list of logs")
+                wallet.scan_error = wallet.scan_error or "eth_getLogs answered something that is not a list of logs"
 
     def _balances(self, wallet: _Wallet, known: set[str], tokens: dict[str, _Token]) -> WalletBalances:
         if wallet.error is not None:
@@ -311,7 +319,8 @@ class EvmChainReader:
             decimals=decimals,
             symbols=symbols,
             discovered=tuple(wallet.discovered),
-            scanned_to=wallet.scan[-1][1] if wallet.scan else None,
+            scanned_to=wallet.scan[-1][1] if wallet.scan and wallet.scan_error is None else None,
+            scan_error=wallet.scan_error,
         )
 
 

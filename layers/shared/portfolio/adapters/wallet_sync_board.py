@@ -30,6 +30,10 @@ def _field(wallet_id: str, chain: str) -> str:
     return f"{wallet_id}:{chain}"
 
 
+def _wallet_of(name: bytes | str) -> str:
+    return (name.decode() if isinstance(name, bytes) else name).partition(":")[0]
+
+
 def _encode(sync: LiveSync) -> str:
     scanned = "" if sync.scanned_to is None else str(sync.scanned_to)
     return f"{sync.block_number}|{round(sync.synced_at.timestamp() * 1000)}|{scanned}"
@@ -91,6 +95,20 @@ class RedisWalletSyncBoard:
             if syncs:
                 found[user_id] = syncs
         return found
+
+    def forget(self, user_id: str, wallet_id: str) -> None:
+        if self._client is None:
+            return
+        from portfolio.adapters.redis_connection import REDIS_FAILURES
+
+        key = board_key(user_id)
+        try:
+            fields = [name for name in self._client.hkeys(key) if _wallet_of(name) == wallet_id]
+            if fields:
+                self._client.hdel(key, *fields)
+        except REDIS_FAILURES as error:
+            # A wallet linked again starts its scan afresh whatever the board says (WalletSync).
+            logger.info("wallet sync not forgotten", extra={"error": type(error).__name__})
 
     def claim_on_demand_sync(self, user_id: str, every_s: int) -> bool:
         if self._client is None:

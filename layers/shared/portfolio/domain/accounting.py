@@ -39,7 +39,10 @@ has happened whatever the ledger holds; it takes what is held, up to its amount,
 Wallets: the ledger keeps, per linked wallet and token, the amount its transactions (those wallet
 sync recorded and those the user tagged with the wallet) account for: `wallet_amounts`. Wallet
 sync compares that with the chain and records only the difference. A bridge tagged with a wallet
-moves the amount from the source token to the destination token of the same wallet.
+moves the amount from the source token to the destination token of the same wallet. A transfer_out
+recorded by wallet sync lowers the wallet's amount by at most what it accounts for: when a sale the
+user tagged with the wallet already took the coins out, the chain's record of them leaving is the
+same event, seen twice, and must not leave the wallet short.
 
 A Ledger is also the stored form of a user's positions: `extend` applies transactions that sort
 after everything already applied, starting from the positions alone, so a write never needs the
@@ -482,7 +485,13 @@ def _count_for_wallet(transaction: Transaction, amounts: dict[tuple[str, TokenId
     assert wallet_id is not None
     arriving = transaction.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
     source_key = (wallet_id, transaction.token)
-    amounts[source_key] = amounts.get(source_key, ZERO) + (transaction.amount if arriving else -transaction.amount)
+    accounted = amounts.get(source_key, ZERO)
+    if arriving:
+        amounts[source_key] = accounted + transaction.amount
+    elif transaction.from_chain:
+        amounts[source_key] = accounted - min(transaction.amount, max(accounted, ZERO))
+    else:
+        amounts[source_key] = accounted - transaction.amount
     destination = transaction.destination_token
     if destination is not None:
         destination_key = (wallet_id, destination)

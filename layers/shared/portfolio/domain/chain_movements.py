@@ -15,11 +15,13 @@ delivered twice, records nothing new. Its time is the block's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
 from portfolio.domain.accounting import Ledger
+from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, ZERO
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import (
@@ -36,7 +38,7 @@ def amount_from_base_units(units: int, decimals: int) -> Decimal | None:
     token's absurd supply, or more decimals than amounts carry)."""
     if units < 0 or not 0 <= decimals <= MAX_FRACTION_DIGITS:
         return None
-    amount = Decimal(units).scaleb(-decimals)
+    amount = Decimal(units).scaleb(-decimals, context=EXACT)
     if units and amount.adjusted() + 1 > MAX_INTEGER_DIGITS:
         return None
     return amount
@@ -47,7 +49,7 @@ def chain_movements(ledger: Ledger, wallet_id: str, on_chain: Mapping[TokenId, D
     wallet; only the tokens that differ. A token not read is not compared (never taken as zero)."""
     movements = {}
     for token, amount in on_chain.items():
-        difference = amount - ledger.wallet_amount(wallet_id, token)
+        difference = EXACT.subtract(amount, ledger.wallet_amount(wallet_id, token))
         if difference != ZERO:
             movements[token] = difference
     return movements
@@ -86,3 +88,50 @@ def chain_transactions(
             )
         )
     return recorded
+
+
+def match_chain_arrivals(
+    history: Sequence[Transaction], acquisitions: Sequence[Transaction]
+) -> tuple[list[str], list[Transaction]]:
+    """The arrivals wallet sync recorded that the user's acquisitions (buys and transfers in tagged
+    with the wallet) explain: the same coins, seen by the sync after the user says they came.
+
+    Each acquisition takes the wallet's recorded arrivals of its token dated at or after it, the
+    earliest first, up to its amount. Returns the ids of the arrivals taken and, for one taken in
+    part, its replacement for the rest (same time, price and wallet; an id of its own). Taking them
+    out leaves every later moment of the history holding as much as before, so no removal after
+    them can lack coins.
+    """
+    arrivals = sorted(
+        (t for t in history if t.from_chain and t.type is TransactionType.TRANSFER_IN),
+        key=lambda transaction: transaction.sort_key,
+    )
+    left = {arrival.id: arrival.amount for arrival in arrivals}
+    for acquisition in sorted(acquisitions, key=lambda transaction: transaction.sort_key):
+        needed = acquisition.amount
+        for arrival in arrivals:
+            if needed <= ZERO:
+                break
+            explained = (
+                arrival.wallet_id == acquisition.wallet_id
+                and arrival.token == acquisition.token
+                and arrival.timestamp >= acquisition.timestamp
+            )
+            if explained and left[arrival.id] > ZERO:
+                used = min(left[arrival.id], needed)
+                left[arrival.id] = EXACT.subtract(left[arrival.id], used)
+                needed = EXACT.subtract(needed, used)
+    taken = [arrival for arrival in arrivals if left[arrival.id] != arrival.amount]
+    rests = [
+        arrival.model_copy(update={"id": _rest_id(arrival.id, left[arrival.id]), "amount": left[arrival.id]})
+        for arrival in taken
+        if left[arrival.id] > ZERO
+    ]
+    return [arrival.id for arrival in taken], rests
+
+
+def _rest_id(arrival_id: str, amount: Decimal) -> str:
+    """`sync:<wallet>:<chain>:<block>:<token>:<digest of the amount left>`: an arrival taken in part
+    again gets an id of its own once more."""
+    base = ":".join(arrival_id.split(":")[:5])
+    return f"{base}:{hashlib.sha256(str(amount).encode()).hexdigest()[:8]}"

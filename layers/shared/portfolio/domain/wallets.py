@@ -143,7 +143,8 @@ class ChainSync(CamelModel):
     """One chain of one wallet: how its last sync went, and where the next one resumes.
 
     `scanned_to` (the last block whose Transfer logs were read) and `tokens` (token contracts found
-    in those logs, with what the chain said of their decimals and symbol) are kept for the next sync.
+    in those logs, with what the chain said of their decimals, None until it answered, and symbol)
+    are kept for the next sync.
     """
 
     chain: str
@@ -152,7 +153,7 @@ class ChainSync(CamelModel):
     last_synced_at: datetime | None = None
     error: str | None = None
     scanned_to: int | None = None
-    tokens: dict[str, int] = Field(default_factory=dict, description="discovered token -> decimals")
+    tokens: dict[str, int | None] = Field(default_factory=dict, description="discovered token -> decimals")
     symbols: dict[str, str] = Field(default_factory=dict)
 
 

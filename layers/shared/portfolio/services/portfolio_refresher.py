@@ -31,6 +31,7 @@ from portfolio.services.refresh_message import RefreshMessage
 from portfolio.services.wallet_sync import WalletSync
 
 DEFAULT_USER_BUDGET_S = 0.5
+DEFAULT_WALLET_BUDGET_S = 10.0
 
 
 class UserRefreshError(Exception):
@@ -81,6 +82,7 @@ class PortfolioRefresher:
         cache: WarmableCache,
         *,
         wallets: WalletSync | None = None,
+        wallet_budget_s: float = DEFAULT_WALLET_BUDGET_S,
         user_budget_s: float = DEFAULT_USER_BUDGET_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -88,6 +90,7 @@ class PortfolioRefresher:
         self._prices = prices
         self._cache = cache
         self._wallets = wallets
+        self._wallet_budget_s = wallet_budget_s
         self._user_budget_s = user_budget_s
         self._monotonic = monotonic
         self.counts = RefreshCounts()
@@ -174,7 +177,9 @@ class PortfolioRefresher:
         }
         if not linked:
             return
-        result = self._wallets.sync(linked, deadline=batch.deadline)
+        budget_end = self._monotonic() + self._wallet_budget_s
+        deadline = budget_end if batch.deadline is None else min(batch.deadline, budget_end)
+        result = self._wallets.sync(linked, deadline=deadline)
         self.counts.wallet_users_synced += result.users_synced
         self.counts.wallet_transactions += result.transactions_recorded
         batch.portfolios.update(result.committed)

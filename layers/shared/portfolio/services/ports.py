@@ -340,8 +340,9 @@ class WalletBalances:
     `amounts` holds every token read (zero included), the native coin under the chain's native
     address (tokens.native_token); `decimals` and `symbols` what the chain told of tokens whose
     decimals were not given; `discovered` tokens whose Transfer logs to the wallet the scan found;
-    `scanned_to` the last block the scan covered. `error` set: this wallet's read failed (a call of
-    the batch errored) and nothing else here is to be used.
+    `scanned_to` the last block the scan covered (None: no scan, or `scan_error` says why it failed,
+    and the balances still stand). `error` set: this wallet's read failed (a call of the batch
+    errored) and nothing else here is to be used.
     """
 
     address: str
@@ -351,6 +352,7 @@ class WalletBalances:
     discovered: tuple[str, ...] = ()
     scanned_to: int | None = None
     error: str | None = None
+    scan_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -397,6 +399,10 @@ class WalletSyncBoard(Protocol):
 
     def read_many(self, user_ids: Iterable[str]) -> dict[str, dict[tuple[str, str], LiveSync]]:
         """By user; users with nothing posted (or Redis out) are left out."""
+        ...
+
+    def forget(self, user_id: str, wallet_id: str) -> None:
+        """Drops what was posted for an unlinked wallet; never raises."""
         ...
 
     def claim_on_demand_sync(self, user_id: str, every_s: int) -> bool:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from itertools import batched
 
 from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
+from portfolio.domain.chain_movements import match_chain_arrivals
 from portfolio.domain.errors import (
     InvalidInputError,
     PortfolioLimitError,
@@ -36,7 +37,7 @@ from portfolio.domain.errors import (
 from portfolio.domain.import_plan import plan_import
 from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
-from portfolio.domain.transactions import Transaction
+from portfolio.domain.transactions import Transaction, TransactionType
 from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import PortfolioView
 from portfolio.domain.wallets import Wallet, find_wallet
@@ -115,7 +116,7 @@ class TransactionRecorder:
             _check_wallets_named(portfolio, unique)
             stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
             new = [transaction for transaction in unique if transaction.id not in stored]
-            if new:
+            if new and not self._commit_matched(portfolio, new, deadline=deadline):
                 self._commit_import(portfolio, new, deadline=deadline)
             elif portfolio.version > 0:
                 # A repeat: the first attempt may have stored everything and died before warming.
@@ -288,6 +289,36 @@ class TransactionRecorder:
         if view is not None:
             self._warm(committed, view)
         return committed
+
+    def _commit_matched(
+        self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None
+    ) -> bool:
+        """Acquisitions the user tags with a wallet explain the arrivals its sync recorded of the same
+        coins (chain_movements.match_chain_arrivals): those are taken out in the same commit, so the
+        coins are held once, at the user's cost. False when there is nothing to match, or the change
+        would not fit one commit (the next sync then evens the amounts out with a transfer_out)."""
+        acquisitions = [
+            t for t in new if t.wallet_id is not None and t.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
+        ]
+        if not acquisitions:
+            return False
+        history = self._store.load_history(portfolio.user_id, consistent_read=True)
+        taken, rests = match_chain_arrivals(history, acquisitions)
+        if not taken:
+            return False
+        current = stored_or_replayed(portfolio, history)
+        portfolio = self._counted(portfolio, current)
+        kept = [transaction for transaction in history if transaction.id not in set(taken)]
+        after = replay([*kept, *rests, *new], portfolio.record.cost_basis_method)
+        changes = len(taken) + len(rests) + len(new) + len(holder_changes(current, after))
+        if changes > MAX_ACTIONS_PER_STEP:
+            return False
+        self._limits.check(after)
+        committed, view = self._commit(
+            portfolio, after, counted=current, deadline=deadline, put=[*rests, *new], delete=taken
+        )
+        self._warm(committed, view)
+        return True
 
     def _counted(self, portfolio: StoredPortfolio, current: Ledger) -> StoredPortfolio:
         """The portfolio with its held tokens in the holder counts. One stored before counts existed

@@ -107,6 +107,8 @@ class WalletLinks:
     def unlink(self, user_id: str, wallet_id: str) -> None:
         """Raises WalletNotFound; OverdraftError when a transaction not tagged with the wallet relies on its coins."""
         self._recorder.remove_wallet(user_id, wallet_id)
+        if self._board is not None:
+            self._board.forget(user_id, wallet_id)
 
     def sync_now(self, user_id: str, wallet_id: str, *, deadline: float | None = None) -> Wallet:
         """Sync one wallet at once, at most once per `on_demand_every_s` per user (SyncRateLimited)."""

@@ -18,6 +18,7 @@ reason; a wallet whose own calls failed is marked the same way, and the others o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ from portfolio.services.transaction_recorder import TransactionRecorder, WalletC
 # How often a wallet whose amounts did not change still writes its sync state (block, scan
 # checkpoint) to DynamoDB; in between, the sync board holds it.
 DEFAULT_CHECKPOINT = timedelta(hours=1)
+# A chain whose node could not be read is not asked again by this container for this long.
+DEFAULT_REST_AFTER_FAILURE_S = 60.0
+# Tokens a wallet's scan keeps per chain: airdropped spam must not fill the user's item.
+MAX_DISCOVERED_TOKENS = 200
 NO_NODE = "no node is configured for this chain"
 
 
@@ -55,7 +60,8 @@ NO_NODE = "no node is configured for this chain"
 class _Target:
     user_id: str
     wallet: Wallet
-    sync: ChainSync
+    sync: ChainSync  # as stored, its scan position moved on to the board's latest
+    last_block: int | None  # the block of the latest sync, stored or on the board
 
 
 @dataclass(frozen=True)
@@ -96,9 +102,14 @@ class WalletSync:
         board: WalletSyncBoard | None = None,
         start_blocks: Mapping[str, int] | None = None,
         checkpoint: timedelta = DEFAULT_CHECKPOINT,
+        rest_after_failure_s: float = DEFAULT_REST_AFTER_FAILURE_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._readers = dict(readers)
+        self._rest_s = rest_after_failure_s
+        self._resting: dict[str, tuple[float, str]] = {}  # chain -> (until, why), on the monotonic clock
+        self._monotonic = monotonic
         self._recorder = recorder
         self._prices = prices
         self._board = board
@@ -126,7 +137,7 @@ class WalletSync:
             return result
         live = self._board.read_many(linked) if self._board is not None else {}
         targets = [
-            _Target(user_id, wallet, _with_live(sync, live.get(user_id, {}).get((wallet.wallet_id, sync.chain))))
+            _target(user_id, wallet, sync, live.get(user_id, {}).get((wallet.wallet_id, sync.chain)))
             for user_id, portfolio in linked.items()
             for wallet in portfolio.wallets
             if only_wallet is None or wallet.wallet_id == only_wallet
@@ -167,10 +178,17 @@ class WalletSync:
 
         def read(chain: str) -> tuple[ChainSnapshot | ChainUnavailableError, dict[str, int]]:
             requests, known = self._requests(chain, by_chain[chain], portfolios)
+            resting = self._resting.get(chain)
+            if resting is not None and resting[0] > self._monotonic():
+                return ChainUnavailableError(chain, resting[1]), known
             try:
-                return self._readers[chain].read(requests, known_decimals=known, deadline=deadline), known
+                snapshot = self._readers[chain].read(requests, known_decimals=known, deadline=deadline)
             except ChainUnavailableError as error:
+                # Every other message of this container would wait on the same node: they skip it a while.
+                self._resting[chain] = (self._monotonic() + self._rest_s, error.reason)
                 return error, known
+            self._resting.pop(chain, None)
+            return snapshot, known
 
         if by_chain:
             with ThreadPoolExecutor(max_workers=min(8, len(by_chain)), thread_name_prefix="chain-read") as pool:
@@ -227,16 +245,26 @@ class WalletSync:
             return ChainRead(snapshot, error=balances.error if balances is not None else "not in the node's answer")
         chain = snapshot.chain
         state = target.sync
+        if target.last_block is not None and snapshot.block.number <= target.last_block:
+            # No newer block than the last sync's: nothing can have moved (and a transaction recorded
+            # now would take the id of one recorded then).
+            return ChainRead(snapshot, state=state.model_copy(update={"status": SyncStatus.OK, "error": None}))
         discovered = dict(state.tokens)
         symbols = dict(state.symbols)
-        for address in {*balances.discovered, *balances.decimals}:
+        for address in sorted({*balances.discovered, *balances.decimals}):
             token = TokenId(chain, address)
-            decimals = balances.decimals.get(address, known.get(address))
-            # Kept: the next sync reads it without asking its contract again.
-            if decimals is not None and not token.is_native and lookup(token) is None:
-                discovered[address] = decimals
-                if address in balances.symbols:
-                    symbols[address] = balances.symbols[address][:32]
+            if token.is_native or lookup(token) is not None:
+                continue
+            if address not in discovered and len(discovered) >= MAX_DISCOVERED_TOKENS:
+                logger.warning("wallet holds too many unlisted tokens; the rest are not kept", extra={"chain": chain})
+                break
+            # Kept for the next syncs; without decimals yet (its contract did not answer), asked again.
+            decimals = balances.decimals.get(address, known.get(address, discovered.get(address)))
+            discovered[address] = decimals
+            if address in balances.symbols:
+                symbols[address] = balances.symbols[address][:32]
+        if balances.scan_error is not None:
+            logger.warning("token discovery failed; the scan resumes there", extra={"chain": chain})
         amounts: dict[TokenId, Decimal] = {}
         for address, units in balances.amounts.items():
             token = TokenId(chain, address)
@@ -244,7 +272,9 @@ class WalletSync:
             amount = None if decimals is None else amount_from_base_units(units, decimals)
             if amount is not None:
                 amounts[token] = amount
-        scanned_to = balances.scanned_to if balances.scanned_to is not None else state.scanned_to
+        # Two users linking one address are scanned from the lower position: neither goes back.
+        scans = [block for block in (balances.scanned_to, state.scanned_to) if block is not None]
+        scanned_to = max(scans) if scans else None
         kept = state.model_copy(
             update={
                 "status": SyncStatus.OK,
@@ -319,9 +349,10 @@ class WalletSync:
             # What the chain shows cannot be recorded as things stand: say so on the wallets, record nothing.
             reason = _refusal(error)
             logger.warning("wallet sync refused", extra={"user_id": user_id, "reason": reason})
-            committed = self._recorder.apply_wallet_change(
+            self._recorder.apply_wallet_change(
                 user_id, lambda stored, _ledger: _all_failed(stored, reads, reason, user_id), deadline=deadline
             )
+            return  # nor is the scan moved on: the next sync reads these blocks again
         if committed is not None:
             result.committed[user_id] = committed
             before = portfolio.ledger.transaction_count if portfolio.ledger is not None else 0
@@ -365,12 +396,13 @@ def _scan_caught_up(sync: ChainSync) -> bool:
     return sync.scanned_to is not None and sync.block_number is not None and sync.scanned_to >= sync.block_number
 
 
-def _with_live(sync: ChainSync, live: LiveSync | None) -> ChainSync:
-    """The stored sync state, moved on to the board's latest sync when that is newer."""
-    if live is None or (sync.block_number is not None and live.block_number <= sync.block_number):
-        return sync
+def _target(user_id: str, wallet: Wallet, sync: ChainSync, live: LiveSync | None) -> _Target:
+    """The stored sync state, moved on to the board's latest sync when that is newer. A chain never
+    synced (just linked, or linked again after an unlink) ignores the board."""
+    if live is None or sync.block_number is None or live.block_number <= sync.block_number:
+        return _Target(user_id, wallet, sync, sync.block_number)
     scanned = live.scanned_to if live.scanned_to is not None else sync.scanned_to
-    return sync.model_copy(update={"scanned_to": scanned})
+    return _Target(user_id, wallet, sync.model_copy(update={"scanned_to": scanned}), live.block_number)
 
 
 def _decimals_of(token: TokenId, sync: ChainSync) -> int | None:
