@@ -164,30 +164,36 @@ def test_given_a_buy_a_later_sell_depends_on_when_deleted_then_422_and_nothing_c
     assert stored_state(wiring.portfolio_store(), user_id) == before
 
 
-def test_given_average_cost_when_settings_change_then_the_summary_is_recomputed_under_it(
-    call: Call, user_id: str
+@pytest.mark.parametrize(("method", "realized"), [("average", "500"), ("lifo", "500"), ("hifo", "-500")])
+def test_given_another_method_when_settings_change_then_the_summary_is_recomputed_under_it(
+    call: Call, user_id: str, method: str, realized: str
 ) -> None:
+    # Given lots bought at 1000, 3000 and 2000, one of them sold at 2500, first in first out
     path = f"/portfolios/{user_id}/transactions"
     batch = [
         buy("tx-1", "1", price="1000", at="2024-01-01T00:00:00Z"),
-        buy("tx-2", "1", price="2000", at="2024-01-02T00:00:00Z"),
-        sell("tx-3", "1", price="2500", at="2024-01-03T00:00:00Z"),
+        buy("tx-2", "1", price="3000", at="2024-01-02T00:00:00Z"),
+        buy("tx-3", "1", price="2000", at="2024-01-03T00:00:00Z"),
+        sell("tx-4", "1", price="2500", at="2024-01-04T00:00:00Z"),
     ]
     call("POST", path, sub=user_id, body={"transactions": batch})
     fifo = call("GET", f"/portfolios/{user_id}", sub=user_id).json
 
-    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"costBasisMethod": "average"})
+    # When the method changes
+    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"costBasisMethod": method})
 
+    # Then the realized P&L is that of what it takes: FIFO the 1000 lot, average 2000 a coin, LIFO the
+    # 2000 lot, HIFO the 3000 one
     assert answer.status == 200
-    assert answer.json == {"userId": user_id, "costBasisMethod": "average"}
-    average = call("GET", f"/portfolios/{user_id}", sub=user_id).json
+    assert answer.json == {"userId": user_id, "costBasisMethod": method}
+    changed = call("GET", f"/portfolios/{user_id}", sub=user_id).json
     assert Decimal(fifo["realizedPnlUsd"]) == Decimal("1500")
-    assert Decimal(average["realizedPnlUsd"]) == Decimal("1000")
-    assert average["costBasisMethod"] == "average"
+    assert Decimal(changed["realizedPnlUsd"]) == Decimal(realized)
+    assert changed["costBasisMethod"] == method
 
 
 def test_given_an_unknown_method_when_changing_settings_then_400_naming_it(call: Call, user_id: str) -> None:
-    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"costBasisMethod": "lifo"})
+    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"costBasisMethod": "newest"})
 
     assert answer.status == 400
     assert answer.error["details"]["field"] == "costBasisMethod"

@@ -176,20 +176,21 @@ def test_amounts_and_cost_are_conserved_exactly(history: History, method: CostBa
 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data(), price=st.integers(min_value=1, max_value=10**12).map(lambda units: Decimal(units).scaleb(-8)))
-def test_fifo_and_average_cost_agree_when_every_lot_has_one_price(data: st.DataObject, price: Decimal) -> None:
+def test_every_method_agrees_when_every_lot_has_one_price(data: st.DataObject, price: Decimal) -> None:
     # Given a history where every acquisition happened at the same price, without fees
     history = data.draw(histories(one_price=price, with_fees=False))
 
-    # When it is replayed with FIFO and with average cost
+    # When it is replayed with FIFO and with every other method
     fifo = replay(history.transactions, CostBasisMethod.FIFO)
-    average = replay(history.transactions, CostBasisMethod.AVERAGE)
+    for method in CostBasisMethod:
+        other = replay(history.transactions, method)
 
-    # Then every position has the same cost basis and realized P&L
-    assert fifo.positions.keys() == average.positions.keys()
-    for token, position in fifo.positions.items():
-        assert position.cost_basis == average.positions[token].cost_basis
-        assert position.realized_pnl == average.positions[token].realized_pnl
-        assert position.amount == average.positions[token].amount
+        # Then every position has the same cost basis and realized P&L
+        assert fifo.positions.keys() == other.positions.keys()
+        for token, position in fifo.positions.items():
+            assert position.cost_basis == other.positions[token].cost_basis, method
+            assert position.realized_pnl == other.positions[token].realized_pnl, method
+            assert position.amount == other.positions[token].amount
 
 
 @settings(max_examples=50, deadline=None)

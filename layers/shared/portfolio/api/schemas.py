@@ -81,7 +81,12 @@ class RecordedTransactions(CamelModel):
 
 
 class SettingsUpdate(CamelModel):
-    cost_basis_method: CostBasisMethod
+    cost_basis_method: CostBasisMethod = Field(
+        description=(
+            "Which lots a sale or transfer out takes: fifo the earliest acquired, lifo the latest, "
+            "hifo the highest cost per unit (lots of unknown cost last), average one pool at its average cost"
+        )
+    )
 
 
 class PortfolioSettings(CamelModel):

@@ -28,6 +28,10 @@ Which lots a removal takes:
 
 - FIFO: the earliest acquired first. Bridged lots keep their acquisition time, so on the
   destination they take their place among the lots by when they were first acquired.
+- LIFO: the latest acquired first (of lots acquired at the same moment, the one recorded last).
+- HIFO: the highest cost per unit first, the earliest acquired among equal ones; lots of unknown
+  cost go last, as if they cost nothing (so a sale realizes the least gain the known lots allow).
+- A lot taken in part keeps the rest of its amount and cost, under every method.
 - Average cost: a position is one pool of known-cost amount (with its total cost) and
   unknown-cost amount. A removal takes known and unknown amounts in proportion to their share of
   the holding, and the known part at the pool's average cost.
@@ -107,11 +111,12 @@ class _Holdings(Protocol):
     def lots(self) -> tuple[Lot, ...]: ...
 
 
-class _FifoHoldings:
-    """Lots in acquisition order; removals consume the oldest first."""
+class _LotHoldings:
+    """Lots in acquisition order; which one a removal takes next is the method's choice."""
 
-    def __init__(self) -> None:
+    def __init__(self, method: CostBasisMethod) -> None:
         self._lots: list[Lot] = []
+        self._next = _NEXT_LOT[method]
 
     def add(self, lots: Iterable[Lot]) -> None:
         for lot in lots:
@@ -121,15 +126,16 @@ class _FifoHoldings:
         taken: list[Lot] = []
         remaining = amount
         while remaining > ZERO:
-            lot = self._lots[0]
+            index = self._next(self._lots)
+            lot = self._lots[index]
             if lot.amount <= remaining:
-                taken.append(self._lots.pop(0))
+                taken.append(self._lots.pop(index))
                 remaining -= lot.amount
                 continue
             part_cost = None if lot.cost is None else prorate(lot.cost, remaining, lot.amount)
             taken.append(Lot(remaining, part_cost, lot.acquired_at))
             left_cost = None if lot.cost is None or part_cost is None else lot.cost - part_cost
-            self._lots[0] = Lot(lot.amount - remaining, left_cost, lot.acquired_at)
+            self._lots[index] = Lot(lot.amount - remaining, left_cost, lot.acquired_at)
             remaining = ZERO
         return Taken(tuple(taken))
 
@@ -428,8 +434,28 @@ def extend(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
     return _apply_all(ledger, transactions)
 
 
+def _highest_unit_cost(lots: list[Lot]) -> int:
+    """The lot of the highest cost per unit (unknown cost counts as none); the earliest among equals."""
+    best = 0
+    for index in range(1, len(lots)):
+        lot, chosen = lots[index], lots[best]
+        if chosen.cost is None:
+            if lot.cost is not None:
+                best = index
+        elif lot.cost is not None and lot.cost * chosen.amount > chosen.cost * lot.amount:
+            best = index  # cross-multiplied: exact, no division
+    return best
+
+
+_NEXT_LOT: dict[CostBasisMethod, Callable[[list[Lot]], int]] = {
+    CostBasisMethod.FIFO: lambda lots: 0,
+    CostBasisMethod.LIFO: lambda lots: len(lots) - 1,
+    CostBasisMethod.HIFO: _highest_unit_cost,
+}
+
+
 def _restored_holdings(method: CostBasisMethod, lots: Iterable[Lot]) -> _Holdings:
-    holdings: _Holdings = _FifoHoldings() if method is CostBasisMethod.FIFO else _AverageHoldings()
+    holdings: _Holdings = _AverageHoldings() if method is CostBasisMethod.AVERAGE else _LotHoldings(method)
     holdings.add(lots)
     return holdings
 

@@ -11,8 +11,10 @@ from portfolio.wire_format import CamelModel
 
 
 class CostBasisMethod(StrEnum):
-    FIFO = "fifo"
-    AVERAGE = "average"
+    FIFO = "fifo"  # the earliest acquired lots leave first
+    LIFO = "lifo"  # the latest acquired first
+    HIFO = "hifo"  # the highest unit cost first
+    AVERAGE = "average"  # one pool at its average cost
 
 
 class PortfolioRecord(CamelModel):

@@ -19,7 +19,7 @@ router = Router()
 @router.put(
     "/portfolios/<userId>/settings",
     operation_id="putSettings",
-    summary="Choose the cost-basis method (fifo or average)",
+    summary="Choose the cost-basis method (fifo, lifo, hifo or average)",
     tags=["settings"],
     responses=answers({HTTPStatus.OK: (PortfolioSettings, "The settings now in force")}, errors=WRITE_ERRORS),
 )
