@@ -185,7 +185,7 @@ def test_given_another_method_when_settings_change_then_the_summary_is_recompute
     # Then the realized P&L is that of what it takes: FIFO the 1000 lot, average 2000 a coin, LIFO the
     # 2000 lot, HIFO the 3000 one
     assert answer.status == 200
-    assert answer.json == {"userId": user_id, "costBasisMethod": method}
+    assert answer.json == {"userId": user_id, "costBasisMethod": method, "missingAcquisitions": "refuse"}
     changed = call("GET", f"/portfolios/{user_id}", sub=user_id).json
     assert Decimal(fifo["realizedPnlUsd"]) == Decimal("1500")
     assert Decimal(changed["realizedPnlUsd"]) == Decimal(realized)
@@ -197,3 +197,34 @@ def test_given_an_unknown_method_when_changing_settings_then_400_naming_it(call:
 
     assert answer.status == 400
     assert answer.error["details"]["field"] == "costBasisMethod"
+
+
+def test_given_missing_acquisitions_accepted_when_more_is_sold_than_held_then_it_is_stored_and_reported(
+    call: Call, user_id: str
+) -> None:
+    # Given a portfolio that accepts missing acquisitions, holding 1 WETH bought at 1000
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body=buy("tx-1", "1", price="1000", at="2024-01-01T00:00:00Z"))
+    accepted = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"missingAcquisitions": "accept"})
+    assert accepted.json == {"userId": user_id, "costBasisMethod": "fifo", "missingAcquisitions": "accept"}
+
+    # When 3 are sold at 2500 (an import that lacks the other two's purchase)
+    sold = call("POST", path, sub=user_id, body=sell("tx-2", "3", price="2500", at="2024-02-01T00:00:00Z"))
+
+    # Then the sale is stored; the 2 not held are reported, and the gain they made is labelled
+    assert sold.status == 201
+    summary = call("GET", f"/portfolios/{user_id}", sub=user_id).json
+    assert Decimal(summary["realizedPnlUsd"]) == Decimal(7500) - Decimal(1000)
+    assert Decimal(summary["missingAcquisitionPnlUsd"]) == Decimal(5000)
+    assert [(m["tokenAddress"], m["amount"]) for m in summary["missingAcquisitions"]] == [(WETH, "2")]
+
+    # And refusing them again is refused while the history holds one, naming the sale
+    refused = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"missingAcquisitions": "refuse"})
+    assert refused.status == 422 and refused.error["details"]["transactionId"] == "tx-2"
+
+
+def test_given_no_setting_named_when_changing_settings_then_400(call: Call, user_id: str) -> None:
+    answer = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={})
+
+    assert answer.status == 400
+    assert "name a setting" in answer.error["message"]

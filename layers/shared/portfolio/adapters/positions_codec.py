@@ -1,8 +1,9 @@
 """The stored form of a user's positions, in two zlib-compressed JSON documents:
 
 - holdings (`positions`): `{"v": 2, "m": method, "n": transaction count, "last": [µs, id] | null,
-  "first": µs | null, "p": [position, ...], "w": [[walletId, chain, address, amount], ...]}` ("w",
-  what each linked wallet's transactions account for, only when there is any), a position being
+  "first": µs | null, "p": [position, ...], "w": [[walletId, chain, address, amount], ...], "a": 1}`
+  ("w", what each linked wallet's transactions account for, only when there is any; "a", present when
+  missing acquisitions are accepted), a position being
   `[chain, address, amount, known amount, cost basis, the running totals in
   accounting.RUNNING_TOTALS order, category | null]`;
 - lots (`lots`): one list per position, in the same order, of `[amount, cost | null, µs]`.
@@ -32,6 +33,8 @@ FORMAT_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _AGGREGATES = 3  # amount, known amount, cost basis
+# The last running totals, kept since missing acquisitions are: rows written before lack them.
+_ADDED_TOTALS = ("missing_amount", "missing_pnl")
 
 
 class UnreadablePositionsError(Exception):
@@ -77,6 +80,8 @@ def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
         "first": None if ledger.first_applied_at is None else _micros(ledger.first_applied_at),
         "p": [_holding_row(position) for position in ledger.positions.values()],
     }
+    if ledger.accept_missing:
+        holdings["a"] = 1
     if ledger.wallet_amounts:
         holdings["w"] = [
             [wallet_id, token.chain, token.address, str(amount)]
@@ -93,6 +98,8 @@ def _decimal(text: str) -> Decimal:
 def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
     chain, address, amount, known_amount, cost_basis, *rest = row
     *totals, category = rest
+    if len(totals) == len(RUNNING_TOTALS) - len(_ADDED_TOTALS):
+        totals += ["0"] * len(_ADDED_TOTALS)  # stored before these totals were kept: none of them yet
     if len(totals) != len(RUNNING_TOTALS):
         raise ValueError(f"a position row has {len(totals)} totals")
     figures = dict(zip(RUNNING_TOTALS, map(_decimal, totals), strict=True))
@@ -145,6 +152,7 @@ def decode_positions(holdings: bytes, lots: bytes | None = None) -> Ledger:
             last_applied=None if last is None else (_moment(last[0]), last[1]),
             first_applied_at=None if document["first"] is None else _moment(document["first"]),
             lots_omitted=lots is None,
+            accept_missing=bool(document.get("a")),
             wallet_amounts={
                 (wallet_id, TokenId(chain, address)): Decimal(amount)
                 for wallet_id, chain, address, amount in document.get("w", ())

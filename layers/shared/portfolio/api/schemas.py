@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationInfo, WrapValidator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationInfo, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
 
 from portfolio.domain.errors import DomainError
-from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.portfolio_record import CostBasisMethod, MissingAcquisitions
 from portfolio.domain.transactions import CHAIN_ID_PREFIX, Transaction, TransactionSource
 from portfolio.domain.wallets import SyncStatus
 from portfolio.wire_format import CamelModel
@@ -81,17 +81,38 @@ class RecordedTransactions(CamelModel):
 
 
 class SettingsUpdate(CamelModel):
-    cost_basis_method: CostBasisMethod = Field(
+    """The settings to change; those left out stay as they are."""
+
+    cost_basis_method: CostBasisMethod | None = Field(
+        None,
         description=(
             "Which lots a sale or transfer out takes: fifo the earliest acquired, lifo the latest, "
             "hifo the highest cost per unit (lots of unknown cost last), average one pool at its average cost"
-        )
+        ),
     )
+    missing_acquisitions: MissingAcquisitions | None = Field(
+        None,
+        description=(
+            "refuse (default): selling or sending more than is held is a 422. accept: the part not held "
+            "counts as acquired at cost zero (a history imported in part), reported in missingAcquisitions"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.cost_basis_method is None and self.missing_acquisitions is None:
+            raise PydanticCustomError(
+                DOMAIN_ERROR_TYPE,
+                "{message}",
+                {"message": "name a setting to change: costBasisMethod or missingAcquisitions", "field": None},
+            )
+        return self
 
 
 class PortfolioSettings(CamelModel):
     user_id: str
     cost_basis_method: CostBasisMethod
+    missing_acquisitions: MissingAcquisitions
 
 
 class Health(CamelModel):

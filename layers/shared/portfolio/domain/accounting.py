@@ -36,9 +36,13 @@ Which lots a removal takes:
   unknown-cost amount. A removal takes known and unknown amounts in proportion to their share of
   the holding, and the known part at the pool's average cost.
 
-Removing more than is held at that moment raises OverdraftError, with one exception: a
-transfer_out recorded by wallet sync (source "chain") states what left a wallet on chain, which
-has happened whatever the ledger holds; it takes what is held, up to its amount, and never fails.
+Removing more than is held at that moment raises OverdraftError, with two exceptions:
+- a transfer_out recorded by wallet sync (source "chain") states what left a wallet on chain, which
+  has happened whatever the ledger holds; it takes what is held, up to its amount, and never fails;
+- a portfolio that accepts missing acquisitions (`Ledger.accept_missing`, the setting
+  `missingAcquisitions: "accept"`) treats the part not held as acquired at cost zero just before the
+  removal, the way rotki does: `missing_amount` counts it, and the proceeds a sale gets for it,
+  all gain, are also counted apart in `missing_pnl`.
 
 Wallets: the ledger keeps, per linked wallet and token, the amount its transactions (those wallet
 sync recorded and those the user tagged with the wallet) account for: `wallet_amounts`. Wallet
@@ -68,7 +72,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -91,9 +95,10 @@ class Lot:
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """What a removal took out of a position."""
+    """What a removal took out of a position, and how much of it was not held (missing acquisitions)."""
 
     lots: tuple[Lot, ...]
+    missing: Decimal = ZERO
 
     @property
     def known_amount(self) -> Decimal:
@@ -223,6 +228,8 @@ class Position:
     net_proceeds_known: Decimal
     untracked_proceeds: Decimal
     fees_expensed: Decimal
+    missing_amount: Decimal  # removed without being held: acquired at cost zero (missing acquisitions)
+    missing_pnl: Decimal  # the part of realized P&L that sales of missing acquisitions made
     realized_pnl: Decimal  # net_proceeds_known - cost_sold - fees_expensed
     category_override: Category | None
 
@@ -269,10 +276,11 @@ class Ledger:
     first_applied_at: datetime | None = None
     lots_omitted: bool = False
     wallet_amounts: Mapping[tuple[str, TokenId], Decimal] = field(default_factory=dict)
+    accept_missing: bool = False
 
     @classmethod
-    def empty(cls, method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
-        return cls(method=method, positions={}, transaction_count=0)
+    def empty(cls, method: CostBasisMethod = CostBasisMethod.FIFO, *, accept_missing: bool = False) -> Ledger:
+        return cls(method=method, positions={}, transaction_count=0, accept_missing=accept_missing)
 
     def wallet_amount(self, wallet_id: str, token: TokenId) -> Decimal:
         """What the transactions of this wallet account for of this token (0 when none)."""
@@ -321,6 +329,10 @@ class Ledger:
     def cost_basis(self) -> Decimal:
         return self._total("cost_basis")
 
+    @property
+    def missing_pnl(self) -> Decimal:
+        return self._total("missing_pnl")
+
 
 # What a position carries besides its lots: kept by the replay, stored with the positions.
 RUNNING_TOTALS = (
@@ -332,6 +344,8 @@ RUNNING_TOTALS = (
     "net_proceeds_known",
     "untracked_proceeds",
     "fees_expensed",
+    "missing_amount",
+    "missing_pnl",
 )
 
 
@@ -349,14 +363,22 @@ class _Book:
     net_proceeds_known: Decimal = ZERO
     untracked_proceeds: Decimal = ZERO
     fees_expensed: Decimal = ZERO
+    missing_amount: Decimal = ZERO
+    missing_pnl: Decimal = ZERO
     category_override: Category | None = field(default=None)
 
-    def take(self, transaction: Transaction) -> Taken:
+    def take(self, transaction: Transaction, *, accept_missing: bool = False) -> Taken:
+        """The lots a removal takes; `missing` on the result is the part not held that was accepted."""
         available = self.holdings.held()
         if transaction.from_chain and transaction.type is TransactionType.TRANSFER_OUT:
             # The coins left on chain: take what the ledger holds of them, never more.
             amount = min(transaction.amount, available)
             return self.holdings.take(amount, transaction.timestamp) if amount > ZERO else Taken(())
+        if transaction.amount > available and accept_missing:
+            missing = transaction.amount - available
+            self.holdings.add([Lot(missing, ZERO, transaction.timestamp)])
+            self.missing_amount += missing
+            return replace(self.holdings.take(transaction.amount, transaction.timestamp), missing=missing)
         if transaction.amount > available:
             raise OverdraftError(
                 holding=holding_label(self.token),
@@ -384,6 +406,8 @@ def restore_position(
     untracked_proceeds: Decimal,
     fees_expensed: Decimal,
     category_override: Category | None,
+    missing_amount: Decimal = ZERO,
+    missing_pnl: Decimal = ZERO,
 ) -> Position:
     """A Position from its lots and running totals; the amounts, cost basis and realized P&L follow."""
     known_amount = unknown_amount = cost_basis = ZERO
@@ -410,6 +434,8 @@ def restore_position(
             net_proceeds_known=net_proceeds_known,
             untracked_proceeds=untracked_proceeds,
             fees_expensed=fees_expensed,
+            missing_amount=missing_amount,
+            missing_pnl=missing_pnl,
             realized_pnl=net_proceeds_known - cost_sold - fees_expensed,
             category_override=category_override,
         )
@@ -421,9 +447,15 @@ def holding_label(token: TokenId) -> str:
     return token.key if info is None else f"{token.key} ({info.symbol})"
 
 
-def replay(transactions: Iterable[Transaction], method: CostBasisMethod = CostBasisMethod.FIFO) -> Ledger:
-    """Positions per token after every transaction, in replay order. Raises OverdraftError."""
-    return _apply_all(Ledger.empty(method), transactions)
+def replay(
+    transactions: Iterable[Transaction],
+    method: CostBasisMethod = CostBasisMethod.FIFO,
+    *,
+    accept_missing: bool = False,
+) -> Ledger:
+    """Positions per token after every transaction, in replay order. Raises OverdraftError unless
+    missing acquisitions are accepted."""
+    return _apply_all(Ledger.empty(method, accept_missing=accept_missing), transactions)
 
 
 def extend(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
@@ -492,7 +524,7 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
             source = book(transaction.token)
             if transaction.category is not None:
                 source.category_override = transaction.category
-            _apply(transaction, source, book)
+            _apply(transaction, source, book, accept_missing=ledger.accept_missing)
             if transaction.wallet_id is not None:
                 _count_for_wallet(transaction, wallet_amounts)
         positions = dict(ledger.positions) | {token: touched.freeze() for token, touched in books.items()}
@@ -502,6 +534,7 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
         transaction_count=ledger.transaction_count + len(ordered),
         last_applied=ordered[-1].sort_key,
         first_applied_at=ledger.first_applied_at or ordered[0].timestamp,
+        accept_missing=ledger.accept_missing,
         wallet_amounts={key: wallet_amounts[key] for key in sorted(wallet_amounts) if wallet_amounts[key]},
     )
 
@@ -524,7 +557,7 @@ def _count_for_wallet(transaction: Transaction, amounts: dict[tuple[str, TokenId
         amounts[destination_key] = amounts.get(destination_key, ZERO) + transaction.amount
 
 
-def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _Book]) -> None:
+def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _Book], *, accept_missing: bool) -> None:
     fee = transaction.fee_usd or ZERO
     match transaction.type:
         case TransactionType.BUY | TransactionType.TRANSFER_IN if transaction.price_usd is not None:
@@ -536,20 +569,22 @@ def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _B
             source.fees_expensed += fee
         case TransactionType.SELL:
             assert transaction.price_usd is not None  # the model requires it for a sell
-            taken = source.take(transaction)
+            taken = source.take(transaction, accept_missing=accept_missing)
             net_proceeds = transaction.amount * transaction.price_usd - fee
             known_proceeds = prorate(net_proceeds, taken.known_amount, transaction.amount)
             source.net_proceeds_known += known_proceeds
             source.untracked_proceeds += net_proceeds - known_proceeds
             source.cost_sold += taken.known_cost
+            if taken.missing:
+                source.missing_pnl += prorate(net_proceeds, taken.missing, transaction.amount)
         case TransactionType.TRANSFER_OUT:
-            taken = source.take(transaction)
+            taken = source.take(transaction, accept_missing=accept_missing)
             source.withdrawn_cost += taken.known_cost
             source.fees_expensed += fee
         case TransactionType.BRIDGE:
             destination_token = transaction.destination_token
             assert destination_token is not None  # the model requires it for a bridge
-            taken = source.take(transaction)
+            taken = source.take(transaction, accept_missing=accept_missing)
             destination = book(destination_token)
             destination.holdings.add(taken.lots)
             source.cost_bridged_out += taken.known_cost

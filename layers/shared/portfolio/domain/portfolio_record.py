@@ -17,10 +17,22 @@ class CostBasisMethod(StrEnum):
     AVERAGE = "average"  # one pool at its average cost
 
 
+class MissingAcquisitions(StrEnum):
+    """What a sale or transfer out of more than is held does."""
+
+    REFUSE = "refuse"  # 422 insufficient_holding: most often a typo
+    ACCEPT = "accept"  # the part not held was acquired at cost zero (a history imported in part)
+
+
 class PortfolioRecord(CamelModel):
     """The user's portfolio item. `version` guards every write that can race (optimistic locking)."""
 
     user_id: str
     version: int = Field(0, description="0 until the first write")
     cost_basis_method: CostBasisMethod = CostBasisMethod.FIFO
+    missing_acquisitions: MissingAcquisitions = MissingAcquisitions.REFUSE
     updated_at: datetime | None = Field(None, description="When the transactions or settings last changed")
+
+    @property
+    def accepts_missing(self) -> bool:
+        return self.missing_acquisitions is MissingAcquisitions.ACCEPT

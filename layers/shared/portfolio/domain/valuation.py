@@ -40,6 +40,7 @@ from portfolio.domain.views import (
     CategoryShare,
     ChainAmount,
     ChainShare,
+    MissingAcquisition,
     PortfolioSummary,
     PortfolioView,
 )
@@ -156,6 +157,8 @@ def value_portfolio(
         unknown_cost_basis_value_usd=cents(figures.unknown_cost_value),
         untracked_proceeds_usd=cents(figures.untracked_proceeds),
         withdrawn_cost_usd=cents(figures.withdrawn_cost),
+        missing_acquisitions=_missing_acquisitions(ledger, prices, contract_symbols or {}),
+        missing_acquisition_pnl_usd=cents(ledger.missing_pnl),
         breakdown=breakdown(valued, figures.total_value),
         prices_as_of=min((quote.timestamp for quote in used_quotes), default=None),
         stale_price_count=sum(1 for quote in used_quotes if quote.stale),
@@ -165,6 +168,32 @@ def value_portfolio(
         updated_at=updated_at,
     )
     return PortfolioView(summary=summary, assets=assets)
+
+
+def _missing_acquisitions(
+    ledger: Ledger, prices: Mapping[str, PriceQuote], contract_symbols: Mapping[TokenId, str]
+) -> list[MissingAcquisition]:
+    missing = []
+    for position in ledger.positions.values():
+        if not position.missing_amount:
+            continue
+        quote = prices.get(position.token.key)
+        label = describe(
+            position.token,
+            quote_symbol=quote.symbol if quote else None,
+            contract_symbol=contract_symbols.get(position.token),
+            category_override=position.category_override,
+        )
+        missing.append(
+            MissingAcquisition(
+                chain=position.token.chain,
+                token_address=position.token.address,
+                symbol=label.symbol,
+                amount=position.missing_amount,
+                value_usd=None if quote is None else cents(EXACT.multiply(position.missing_amount, quote.price)),
+            )
+        )
+    return missing
 
 
 def _share(value: Decimal, total_value: Decimal) -> Decimal:
@@ -194,6 +223,7 @@ def _asset_holding(holding: ValuedPosition, total_value: Decimal) -> AssetHoldin
         price_timestamp=None if quote is None else quote.timestamp,
         stale=quote is not None and quote.stale,
         unknown_cost_amount=position.unknown_amount,
+        missing_acquisition_amount=position.missing_amount,
     )
 
 

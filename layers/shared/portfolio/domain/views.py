@@ -49,6 +49,16 @@ class Breakdown(CamelModel):
     by_category: list[CategoryShare]
 
 
+class MissingAcquisition(CamelModel):
+    """Coins removed without being held (the setting missingAcquisitions "accept"): acquired at cost zero."""
+
+    chain: str
+    token_address: str
+    symbol: str
+    amount: DecimalValue
+    value_usd: DecimalValue | None = Field(description="At the current price; null when the token has none")
+
+
 class PortfolioSummary(CamelModel):
     """GET /portfolios/{userId}. Totals count priced holdings only; unpriced ones are counted apart."""
 
@@ -68,6 +78,12 @@ class PortfolioSummary(CamelModel):
     )
     withdrawn_cost_usd: DecimalValue = Field(
         Decimal(0), description="Cost basis of what was transferred out: it left the portfolio, it was not lost"
+    )
+    missing_acquisitions: list[MissingAcquisition] = Field(
+        default_factory=list, description="Per token, what was sold or sent without being held, at cost zero"
+    )
+    missing_acquisition_pnl_usd: DecimalValue = Field(
+        Decimal(0), description="The part of realizedPnlUsd that sales of missing acquisitions made (all gain)"
     )
     breakdown: Breakdown
     prices_as_of: datetime | None
@@ -97,6 +113,9 @@ class AssetHolding(CamelModel):
     price_timestamp: datetime | None
     stale: bool
     unknown_cost_amount: DecimalValue = Field(description="Part of the amount received without a price")
+    missing_acquisition_amount: DecimalValue = Field(
+        Decimal(0), description="Removed from this holding without being held: acquired at cost zero"
+    )
 
 
 class AssetList(CamelModel):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from portfolio.domain.accounting import Ledger, replay
+from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
 from portfolio.services.ports import HistorySource
@@ -22,7 +23,12 @@ def stored_or_replayed(portfolio: StoredPortfolio, transactions: Sequence[Transa
     """positions_of, for a use case that has read the history already."""
     if portfolio.ledger is not None:
         return portfolio.ledger
-    return replay(transactions, portfolio.record.cost_basis_method)
+    return replay_under(portfolio.record, transactions)
+
+
+def replay_under(record: PortfolioRecord, transactions: Iterable[Transaction]) -> Ledger:
+    """The history replayed under the portfolio's settings (method, missing acquisitions)."""
+    return replay(transactions, record.cost_basis_method, accept_missing=record.accepts_missing)
 
 
 def holder_changes(before: Ledger, after: Ledger) -> dict[str, int]:

@@ -1,9 +1,9 @@
-"""Write use cases: record transactions, delete one, change the cost-basis method.
+"""Write use cases: record transactions, delete one, change the settings, link and unlink wallets.
 
 Every write follows the same steps, so a failed request leaves the stored portfolio as it was:
 1. load the user's portfolio item (record and positions, one GetItem);
 2. apply the change to the positions: new transactions that sort after everything stored extend
-   the positions alone; a backdated one, a deletion or another method replays the history (one
+   the positions alone; a backdated one, a deletion or other settings replay the history (one
    Query). An overdraft anywhere raises OverdraftError, a per-user limit PortfolioLimitError,
    before anything is written;
 3. price the held tokens (PriceService, bounded by a deadline) and value the portfolio: a history
@@ -35,7 +35,7 @@ from portfolio.domain.errors import (
     WalletNotFound,
 )
 from portfolio.domain.import_plan import plan_import
-from portfolio.domain.portfolio_record import CostBasisMethod, PortfolioRecord
+from portfolio.domain.portfolio_record import CostBasisMethod, MissingAcquisitions, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction, TransactionType
 from portfolio.domain.valuation import value_portfolio
@@ -44,7 +44,7 @@ from portfolio.domain.wallets import Wallet, find_wallet
 from portfolio.observability import logger
 from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.ports import ActivityLog, PortfolioWriter, PriceLookup, WarmableCache
-from portfolio.services.positions import holder_changes, positions_of, stored_or_replayed
+from portfolio.services.positions import holder_changes, positions_of, replay_under, stored_or_replayed
 
 DEFAULT_MAX_COMMIT_ATTEMPTS = 4
 # A DynamoDB transaction takes 100 writes: the portfolio item and 99 transactions or holder counts.
@@ -149,7 +149,7 @@ class TransactionRecorder:
                 )
             current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
-            after = replay(remaining, portfolio.record.cost_basis_method)
+            after = replay_under(portfolio.record, remaining)
             committed, view = self._commit(
                 portfolio, after, counted=current, deadline=deadline, delete=[transaction_id]
             )
@@ -158,21 +158,33 @@ class TransactionRecorder:
 
         return self._until_no_conflict(user_id, attempt)
 
-    def change_cost_basis_method(
-        self, user_id: str, method: CostBasisMethod, *, deadline: float | None = None
+    def change_settings(
+        self,
+        user_id: str,
+        *,
+        method: CostBasisMethod | None = None,
+        missing_acquisitions: MissingAcquisitions | None = None,
+        deadline: float | None = None,
     ) -> PortfolioRecord:
-        """Store the method and rebuild the positions under it."""
+        """Store the settings given (the others stay) and rebuild the positions under them. Refusing
+        missing acquisitions again raises OverdraftError while the history has any (nothing written)."""
         self.touch(user_id)
+        update = {
+            name: value
+            for name, value in (("cost_basis_method", method), ("missing_acquisitions", missing_acquisitions))
+            if value is not None
+        }
 
         def attempt(consistent: bool) -> PortfolioRecord:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
-            if portfolio.record.cost_basis_method is method and portfolio.version > 0:
+            record = portfolio.record.model_copy(update=update)
+            if record == portfolio.record and portfolio.version > 0:
                 return portfolio.record
             history = self._store.load_history(user_id, consistent_read=True)
             current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
-            after = replay(history, method)
-            changed = replace(portfolio, record=portfolio.record.model_copy(update={"cost_basis_method": method}))
+            after = replay_under(record, history)
+            changed = replace(portfolio, record=record)
             committed, view = self._commit(changed, after, counted=current, deadline=deadline)
             self._warm(committed, view)
             return committed.record
@@ -229,14 +241,14 @@ class TransactionRecorder:
             current = stored_or_replayed(portfolio, history)
             portfolio = self._counted(portfolio, current)
             kept = [transaction for transaction in history if transaction.wallet_id != wallet_id]
-            replay(kept, portfolio.record.cost_basis_method)  # raises OverdraftError before anything is written
+            replay_under(portfolio.record, kept)  # raises OverdraftError before anything is written
             before = replace(portfolio, wallets=tuple(w for w in portfolio.wallets if w.wallet_id != wallet_id))
             counted = current
             committed, view = before, None
             removed: set[str] = set()
             for chunk in batched([t.id for t in reversed(doomed)], MAX_ACTIONS_PER_STEP) if doomed else [()]:
                 removed.update(chunk)
-                after = replay([t for t in history if t.id not in removed], portfolio.record.cost_basis_method)
+                after = replay_under(portfolio.record, [t for t in history if t.id not in removed])
                 committed, view = self._commit(before, after, counted=counted, deadline=deadline, delete=chunk)
                 before, counted = committed, after
             if view is not None:
@@ -273,7 +285,7 @@ class TransactionRecorder:
                 # Backdated: the positions at its date are only known from the whole history.
                 if history is None:
                     history = self._store.load_history(user_id, consistent_read=True)
-                return replay([*history, *prefix], base.method)
+                return replay([*history, *prefix], base.method, accept_missing=base.accept_missing)
 
         steps = plan_import(apply, new, max_actions=MAX_ACTIONS_PER_STEP)
         # Limits apply to where the import ends: its steps may pass through more open tokens.
@@ -309,7 +321,7 @@ class TransactionRecorder:
         current = stored_or_replayed(portfolio, history)
         portfolio = self._counted(portfolio, current)
         kept = [transaction for transaction in history if transaction.id not in set(taken)]
-        after = replay([*kept, *rests, *new], portfolio.record.cost_basis_method)
+        after = replay_under(portfolio.record, [*kept, *rests, *new])
         changes = len(taken) + len(rests) + len(new) + len(holder_changes(current, after))
         if changes > MAX_ACTIONS_PER_STEP:
             return False

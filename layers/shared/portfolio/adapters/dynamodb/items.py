@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 
 from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
 from portfolio.domain.errors import PortfolioLimitError
-from portfolio.domain.portfolio_record import PortfolioRecord
+from portfolio.domain.portfolio_record import MissingAcquisitions, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.wallets import Wallet
@@ -161,6 +161,7 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
         "userShard": {"S": user_shard(record.user_id, shards)},
         "version": {"N": str(version)},
         "costBasisMethod": {"S": record.cost_basis_method.value},
+        "missingAcquisitions": {"S": record.missing_acquisitions.value},
         "positions": {"B": positions},
         "lots": {"B": lots},
         "wallets": {"S": wallets_document(portfolio.wallets)},
@@ -174,7 +175,7 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
 
 # What a valuation reads of a portfolio item: everything but the lots.
 VALUATION_PROJECTION: dict[str, Any] = {
-    "ProjectionExpression": "pk, userId, #version, costBasisMethod, updatedAt, positions, wallets",
+    "ProjectionExpression": "pk, userId, #version, costBasisMethod, missingAcquisitions, updatedAt, positions, wallets",
     "ExpressionAttributeNames": {"#version": "version"},
 }
 
@@ -185,6 +186,7 @@ def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> Stor
         user_id=item["userId"]["S"],
         version=int(item["version"]["N"]),
         cost_basis_method=item["costBasisMethod"]["S"],
+        missing_acquisitions=item.get("missingAcquisitions", {}).get("S", MissingAcquisitions.REFUSE),
         updated_at=item["updatedAt"]["S"] if "updatedAt" in item else None,
     )
     ledger = None
@@ -195,7 +197,9 @@ def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> Stor
         except UnreadablePositionsError as error:
             # Rebuilt from the history by the caller, like an item stored before positions were kept.
             logger.warning("stored positions unreadable", extra={"user_id": record.user_id, "error": str(error)})
-    if ledger is not None and ledger.method is not record.cost_basis_method:
+    if ledger is not None and (
+        ledger.method is not record.cost_basis_method or ledger.accept_missing != record.accepts_missing
+    ):
         ledger = None
     wallets = wallets_from_document(item["wallets"]["S"]) if "wallets" in item else ()
     return StoredPortfolio(record=record, ledger=ledger, holders_counted="positions" in item, wallets=wallets)

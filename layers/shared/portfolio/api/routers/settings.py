@@ -1,4 +1,5 @@
-"""PUT /portfolios/{userId}/settings: the cost-basis method; the portfolio is recomputed under it."""
+"""PUT /portfolios/{userId}/settings: the cost-basis method and what removing more than is held does;
+the portfolio is recomputed under them."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ router = Router()
 @router.put(
     "/portfolios/<userId>/settings",
     operation_id="putSettings",
-    summary="Choose the cost-basis method (fifo, lifo, hifo or average)",
+    summary="Choose the cost-basis method (fifo, lifo, hifo or average) and whether missing acquisitions are accepted",
     tags=["settings"],
     responses=answers({HTTPStatus.OK: (PortfolioSettings, "The settings now in force")}, errors=WRITE_ERRORS),
 )
 def put_settings(user_id: UserId, update: Annotated[SettingsUpdate, Body()]) -> PortfolioSettings:
-    record = transaction_recorder().change_cost_basis_method(
-        user_id, update.cost_basis_method, deadline=pricing_deadline(router.lambda_context)
+    record = transaction_recorder().change_settings(
+        user_id,
+        method=update.cost_basis_method,
+        missing_acquisitions=update.missing_acquisitions,
+        deadline=pricing_deadline(router.lambda_context),
     )
-    return PortfolioSettings(user_id=user_id, cost_basis_method=record.cost_basis_method)
+    return PortfolioSettings(
+        user_id=user_id, cost_basis_method=record.cost_basis_method, missing_acquisitions=record.missing_acquisitions
+    )
