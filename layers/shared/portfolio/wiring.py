@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import random
+import time
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
@@ -227,21 +228,32 @@ def refresh_planner() -> RefreshPlanner:
 def portfolio_refresher() -> PortfolioRefresher:
     from portfolio.services.portfolio_refresher import PortfolioRefresher
 
-    try:
-        wallets: WalletSync | None = wallet_sync()
-    except Exception:
-        # Node configuration that cannot be read (a bad variable, the secret out of reach) stops wallet
-        # sync in this container, never the valuation of everyone else.
-        logger.exception("wallet sync unavailable in this container")
-        wallets = None
     return PortfolioRefresher(
         portfolio_store(),
         price_service(),
         portfolio_cache(),
-        wallets=wallets,
+        wallets=_wallet_sync_when_configured,
         wallet_budget_s=settings().wallet_sync_budget_s,
         user_budget_s=settings().refresh_user_budget_ms / 1000,
     )
+
+
+_WALLET_SYNC_RETRY_S = 60.0
+_wallet_sync_failed_at: list[float] = []
+
+
+def _wallet_sync_when_configured() -> WalletSync | None:
+    """Wallet sync, or None while its node configuration cannot be read (a bad variable, the secret
+    out of reach): that stops wallet sync, never the valuation of everyone else, and is tried again
+    a minute later."""
+    if _wallet_sync_failed_at and time.monotonic() - _wallet_sync_failed_at[-1] < _WALLET_SYNC_RETRY_S:
+        return None
+    try:
+        return wallet_sync()
+    except Exception:
+        logger.exception("wallet sync unavailable; tried again in a minute")
+        _wallet_sync_failed_at[:] = [time.monotonic()]
+        return None
 
 
 @cache
@@ -282,6 +294,7 @@ def reset() -> None:
     """Forget every instance, so the next call reads the environment again."""
     for factory in _FACTORIES:
         factory.cache_clear()
+    _wallet_sync_failed_at.clear()
 
 
 # Kept across a SnapStart restore: the settings, the node URLs (resolved on first use, never in the

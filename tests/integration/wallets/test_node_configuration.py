@@ -70,3 +70,31 @@ def test_given_a_node_url_with_a_key_when_a_read_fails_then_neither_logs_nor_the
     # Then the key is nowhere
     assert "SECRET-KEY" not in str(failed.value)
     assert "SECRET-KEY" not in caplog.text
+
+
+def test_given_a_node_variable_for_an_unknown_chain_when_a_refresh_runs_then_users_are_still_valued(
+    wallet_functions, user_id: str
+):
+    # Given node configuration that cannot be read, and a user with a transaction
+    functions = wallet_functions(RPC_URL_SEPOLIA="http://127.0.0.1:9")
+    buy = {
+        "id": "b1",
+        "type": "buy",
+        "chain": "ethereum",
+        "tokenAddress": "0x0000000000000000000000000000000000000000",
+        "amount": "1",
+        "priceUsd": "100",
+        "timestamp": "2024-01-01T00:00:00Z",
+    }
+    functions.api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy)
+
+    # When a refresh runs, Then it completes: only wallet sync is off in that container
+    assert functions.refresh(user_id) == {"batchItemFailures": []}
+
+
+@pytest.fixture
+def coins_api():
+    from local_stack.coins_api import CoinsApiServer
+
+    with CoinsApiServer(prices={}, price_every_coin=True) as api:
+        yield api

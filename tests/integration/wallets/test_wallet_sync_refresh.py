@@ -520,7 +520,7 @@ def test_given_a_token_whose_decimals_call_failed_once_when_synced_again_then_it
     assert holdings(api, user_id)[f"ethereum:{token}"] == Decimal(5)
 
 
-def test_given_a_node_refusing_a_log_range_when_synced_then_the_balances_are_recorded_all_the_same(
+def test_given_a_node_refusing_a_log_range_when_synced_then_the_balances_are_recorded_and_the_wallet_says_so(
     api, refresh, chain: Chain, node: RpcProxy, user_id: str
 ):
     # Given a wallet with ETH, and the node refusing every eth_getLogs range as too large
@@ -532,10 +532,11 @@ def test_given_a_node_refusing_a_log_range_when_synced_then_the_balances_are_rec
     # When it is synced
     refresh(user_id)
 
-    # Then its balance is recorded and the sync counts as done
+    # Then its balance is recorded, and the wallet says token discovery stopped and why
     assert holdings(api, user_id)[ETH_KEY] == Decimal(4)
     (sync,) = api("GET", f"/portfolios/{user_id}/wallets", sub=user_id).body["wallets"][0]["chains"]
-    assert sync["status"] == "ok"
+    assert sync["status"] == "error"
+    assert "token discovery stopped (balances read)" in sync["error"] and "10000 results" in sync["error"]
 
 
 def test_given_coins_the_sync_recorded_when_the_user_tags_their_own_earlier_buy_then_it_explains_them_at_its_cost(
@@ -572,3 +573,55 @@ def test_given_coins_the_sync_recorded_when_the_user_tags_their_own_earlier_buy_
     chain.node.mine()
     refresh(user_id)
     assert chain_transactions(api, user_id) == [rest]
+
+
+def test_given_a_tagged_round_trip_entered_after_the_sync_when_recorded_then_the_syncs_record_stands(
+    api, refresh, chain: Chain, user_id: str
+):
+    # Given a synced wallet whose 1 ETH the sync recorded
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, ETHER)
+    wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
+    refresh(user_id)
+    before = chain_transactions(api, user_id)
+
+    # When the user imports an old buy and sale of 1 ETH, both tagged with the wallet
+    trip = [
+        {
+            "id": f"old-{kind}",
+            "type": kind,
+            "chain": "ethereum",
+            "tokenAddress": "0x0000000000000000000000000000000000000000",
+            "amount": "1",
+            "priceUsd": price,
+            "timestamp": at,
+            "walletId": wallet_id,
+        }
+        for kind, price, at in (("buy", "1000", "2024-01-01T00:00:00Z"), ("sell", "1500", "2024-02-01T00:00:00Z"))
+    ]
+    assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": trip}).status == 201
+
+    # Then the round trip explains none of the coins on chain: the sync's record stands, 1 ETH is held
+    assert chain_transactions(api, user_id) == before
+    assert holdings(api, user_id)[ETH_KEY] == 1
+
+
+def test_given_the_coins_api_down_when_coins_arrive_then_nothing_is_recorded_until_they_can_be_priced(
+    api, refresh, chain: Chain, coins_api: CoinsApiServer, user_id: str
+):
+    # Given a wallet that received 2 ETH, and the coins API failing
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, 2 * ETHER)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+    coins_api.fail_always(503)
+
+    # When a refresh runs, nothing is recorded at an unknown cost
+    refresh(user_id)
+    assert chain_transactions(api, user_id) == []
+
+    # And once it answers again, the next refresh records them at the market price
+    coins_api.heal()
+    chain.node.mine()
+    refresh(user_id)
+    (arrival,) = chain_transactions(api, user_id)
+    assert (arrival["amount"], arrival["priceUsd"], arrival["priceSource"]) == ("2", str(ETH_PRICE), "market")

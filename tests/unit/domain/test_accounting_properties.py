@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.errors import OverdraftError
+from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction
@@ -51,6 +52,7 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
     held: dict[TokenId, Decimal] = defaultdict(Decimal)
     received: dict[TokenId, Decimal] = defaultdict(Decimal)
     sent: dict[TokenId, Decimal] = defaultdict(Decimal)
+    in_wallet: dict[tuple[str, TokenId], Decimal] = defaultdict(Decimal)  # what each wallet accounts for
     transactions = []
     kinds = ["buy", "transfer_in", "sell", "transfer_out", "bridge"]
     with localcontext(EXACT):
@@ -58,7 +60,12 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
             kind = draw(st.sampled_from(kinds))
             token = draw(st.sampled_from(TOKENS))
             fee = draw(fees) if with_fees and one_price is None else None
-            fields: dict = {"id": f"t{index:03d}", "type": kind, "feeUsd": fee}
+            # Some are a linked wallet's: tagged by the user, or recorded by wallet sync.
+            wallet = draw(st.sampled_from([None, *WALLETS]))
+            source = "user"
+            if wallet is not None and kind in ("transfer_in", "transfer_out"):
+                source = draw(st.sampled_from(["user", "chain"]))
+            fields: dict = {"id": f"t{index:03d}", "type": kind, "feeUsd": fee, "walletId": wallet, "source": source}
             if kind in ("buy", "transfer_in"):
                 amount = draw(amounts)
                 if one_price is not None:
@@ -70,8 +77,12 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
                 fields["priceUsd"] = price
                 held[token] += amount
                 received[token] += amount
+                if wallet is not None:
+                    in_wallet[(wallet, token)] += amount
             else:
-                amount = (held[token] * draw(fractions)).quantize(WEI, rounding=ROUND_DOWN)
+                # What wallet sync sees leaving a wallet is never more than the wallet accounts for.
+                limit = held[token] if source == "user" else min(held[token], max(in_wallet[(wallet, token)], ZERO))
+                amount = (limit * draw(fractions)).quantize(WEI, rounding=ROUND_DOWN)
                 if amount <= 0:
                     continue
                 if kind == "sell":
@@ -82,12 +93,12 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
                     fields["destinationTokenAddress"] = destination.address
                     held[destination] += amount
                     received[destination] += amount
+                    if wallet is not None:
+                        in_wallet[(wallet, destination)] += amount
                 held[token] -= amount
                 sent[token] += amount
-            # Some are a linked wallet's: tagged by the user, or recorded by wallet sync.
-            fields["walletId"] = draw(st.sampled_from([None, *WALLETS]))
-            if fields["walletId"] is not None and kind in ("transfer_in", "transfer_out"):
-                fields["source"] = draw(st.sampled_from(["user", "chain"]))
+                if wallet is not None:
+                    in_wallet[(wallet, token)] -= amount
             fields.update(
                 chain=token.chain,
                 tokenAddress=token.address,

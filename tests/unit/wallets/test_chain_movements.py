@@ -160,3 +160,21 @@ def test_given_recorded_arrivals_when_earlier_acquisitions_are_tagged_then_they_
     after = replay([*early, rest, march_buy])
     assert after.positions[ETH].amount == before.positions[ETH].amount
     assert after.wallet_amount(WALLET, ETH) == before.wallet_amount(WALLET, ETH)
+
+
+def test_given_two_wallets_when_one_wallets_sale_is_seen_twice_then_the_other_keeps_its_coins() -> None:
+    # Given 1 ETH in each of two wallets, recorded by their syncs
+    other = "w00000000000000bb"
+    arrived = chain_transactions(WALLET, {ETH: Decimal(1)}, block_number=1, block_time=BLOCK_TIME, prices={})
+    arrived_other = chain_transactions(other, {ETH: Decimal(1)}, block_number=1, block_time=BLOCK_TIME, prices={})
+    # When the first wallet's coin leaves on chain, and the user tags a sale of it dated before
+    left = chain_transactions(
+        WALLET, {ETH: Decimal(-1)}, block_number=2, block_time=BLOCK_TIME.replace(month=12), prices={}
+    )
+    sold = tagged("sell", "1", price="3000", hour=24 * 200)
+
+    ledger = replay([*arrived, *arrived_other, sold, *left])
+
+    # Then the other wallet's coin is still held: the departure took nothing the sale had not
+    assert ledger.positions[ETH].amount == 1
+    assert ledger.wallet_amount(other, ETH) == 1 and ledger.wallet_amount(WALLET, ETH) == 0

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from portfolio.adapters.json_rpc import JsonRpcClient, RpcCall, RpcError, RpcUnavailableError
+from portfolio.adapters.json_rpc import JsonRpcClient, RpcCall, RpcError, RpcOutOfTimeError, RpcUnavailableError
 from portfolio.domain.tokens import EVM_ZERO_ADDRESS
 from portfolio.observability import logger
 from portfolio.services.ports import BalanceRequest, ChainSnapshot, ChainUnavailableError, PinnedBlock, WalletBalances
@@ -62,7 +62,7 @@ _ADDRESS = re.compile(r"^0x[0-9a-f]{40}$")
 # EIP-1474's "resource not found" (-32001), geth's "header for hash not found", "block not found", ...
 # Only eth_getBalance answers are read for it: a token contract's own revert text may say anything.
 _BLOCK_GONE_CODES = frozenset({-32001})
-_BLOCK_GONE_TEXTS = ("header not found", "block not found", "unknown block", "not currently canonical", "non-canonical")
+_BLOCK_GONE_TEXTS = ("not found", "unknown block", "not currently canonical", "non-canonical")
 # What nodes answer when the contract itself failed: a revert, or an EVM halt (out of gas, bad opcode).
 _EXECUTION_FAILED_CODES = frozenset({3})
 _EXECUTION_FAILED_TEXTS = ("revert", "out of gas", "outofgas", "evm error", "invalid opcode", "stack underflow")
@@ -87,7 +87,8 @@ class _Wallet:
     amounts: dict[str, int] = field(default_factory=dict)
     discovered: list[str] = field(default_factory=list)
     error: str | None = None
-    scan_error: str | None = None  # the log scan failed: balances stand, the scan resumes where it was
+    scan_error: str | None = None  # a log range failed: balances stand, the scan resumes at that range
+    scanned: set[int] = field(default_factory=set)  # the last blocks of the ranges read
 
     def fail(self, problem: str) -> None:
         if self.error is None:
@@ -109,6 +110,7 @@ class _Slot:
     kind: _Kind
     wallet: _Wallet | None = None
     token: str | None = None
+    last_block: int | None = None  # of the range an eth_getLogs call covers
 
 
 class EvmChainReader:
@@ -206,7 +208,9 @@ class EvmChainReader:
             for start in range(0, len(calls), self._batch_size):
                 results.extend(self._rpc.call_batch(calls[start : start + self._batch_size], deadline=deadline))
         except RpcUnavailableError as error:
-            raise ChainUnavailableError(self._chain, str(error)) from None
+            raise ChainUnavailableError(
+                self._chain, str(error), node_failing=not isinstance(error, RpcOutOfTimeError)
+            ) from None
         return results
 
     def _pin_block(self, deadline: float | None) -> PinnedBlock:
@@ -266,7 +270,9 @@ class EvmChainReader:
     def _take(self, answers: list[tuple[_Slot, Any]], block: PinnedBlock, tokens: dict[str, _Token]) -> None:
         for slot, answer in answers:
             if isinstance(answer, RpcError) and slot.kind is _Kind.NATIVE and _block_gone(answer):
-                raise ChainUnavailableError(self._chain, f"block {block.number} was reorganized away; will retry")
+                raise ChainUnavailableError(
+                    self._chain, f"block {block.number} was reorganized away; will retry", node_failing=False
+                )
         for slot, answer in answers:
             if slot.kind is _Kind.DECIMALS or slot.kind is _Kind.SYMBOL:
                 assert slot.token is not None
@@ -295,6 +301,8 @@ class EvmChainReader:
                     wallet.amounts[slot.token] = amount
             elif not _take_logs(wallet, answer):
                 wallet.scan_error = wallet.scan_error or "eth_getLogs answered something that is not a list of logs"
+            elif slot.last_block is not None:
+                wallet.scanned.add(slot.last_block)
 
     def _balances(self, wallet: _Wallet, known: set[str], tokens: dict[str, _Token]) -> WalletBalances:
         if wallet.error is not None:
@@ -319,9 +327,19 @@ class EvmChainReader:
             decimals=decimals,
             symbols=symbols,
             discovered=tuple(wallet.discovered),
-            scanned_to=wallet.scan[-1][1] if wallet.scan and wallet.scan_error is None else None,
+            scanned_to=_scanned_to(wallet),
             scan_error=wallet.scan_error,
         )
+
+
+def _scanned_to(wallet: _Wallet) -> int | None:
+    """The end of the ranges read without a gap from the scan's start; None when the first failed."""
+    reached = None
+    for _start, end in wallet.scan:
+        if end not in wallet.scanned:
+            break
+        reached = end
+    return reached
 
 
 def _eth_call(to: str, data: str, block_param: dict[str, Any]) -> RpcCall:
@@ -336,7 +354,7 @@ def _balance_of(wallet: _Wallet, token: str, block_param: dict[str, Any]) -> tup
 def _logs_call(wallet: _Wallet, start: int, end: int) -> tuple[RpcCall, _Slot]:
     to_wallet = "0x" + wallet.address[2:].rjust(_WORD_HEX, "0")
     log_filter = {"fromBlock": hex(start), "toBlock": hex(end), "topics": [TRANSFER_TOPIC, None, to_wallet]}
-    return RpcCall("eth_getLogs", [log_filter]), _Slot(_Kind.LOGS, wallet)
+    return RpcCall("eth_getLogs", [log_filter]), _Slot(_Kind.LOGS, wallet, last_block=end)
 
 
 def _take_logs(wallet: _Wallet, answer: Any) -> bool:

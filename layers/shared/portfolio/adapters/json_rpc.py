@@ -45,6 +45,10 @@ class RpcUnavailableError(Exception):
     """The node could not be asked at all (or its answer was not JSON-RPC); the text holds no URL."""
 
 
+class RpcOutOfTimeError(RpcUnavailableError):
+    """The caller's deadline came before the node could be asked: nothing is known of the node."""
+
+
 class JsonRpcClient:
     """Batched JSON-RPC calls over one reused httpx.Client (safe to share across threads)."""
 
@@ -95,6 +99,13 @@ class JsonRpcClient:
                 )
             except httpx.TransportError as error:
                 problem = f"node unreachable ({type(error).__name__})"
+                if (
+                    isinstance(error, httpx.TimeoutException)
+                    and timeout.read is not None
+                    and (timeout.read < self._read_timeout_s)
+                ):
+                    # Cut short by the caller's deadline: the node may only be slower than the time left.
+                    raise RpcOutOfTimeError(f"{problem} within the time left") from None
             else:
                 if response.status_code == 200:
                     return _match(response.content, len(calls))
@@ -108,7 +119,7 @@ class JsonRpcClient:
                 raise RpcUnavailableError(f"{problem}; gave up after {failures} attempt(s)")
             logger.warning("node request failed; retrying", extra={"problem": problem, "attempt": failures})
             self._retry.sleep(delay)
-        raise RpcUnavailableError("no time left to ask the node")
+        raise RpcOutOfTimeError("no time left to ask the node")
 
     def _timeout_before(self, deadline: float | None) -> httpx.Timeout | None:
         remaining = None if deadline is None else deadline - self._clock()

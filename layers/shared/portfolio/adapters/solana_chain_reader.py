@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from portfolio.adapters.json_rpc import JsonRpcClient, RpcCall, RpcError, RpcUnavailableError
+from portfolio.adapters.json_rpc import JsonRpcClient, RpcCall, RpcError, RpcOutOfTimeError, RpcUnavailableError
 from portfolio.domain.errors import InvalidInputError
 from portfolio.domain.tokens import SOLANA_NATIVE_MINT, normalize_token
 from portfolio.observability import logger
@@ -181,7 +181,9 @@ class SolanaChainReader:
             for start in range(0, len(calls), self._batch_size):
                 results.extend(self._rpc.call_batch(calls[start : start + self._batch_size], deadline=deadline))
         except RpcUnavailableError as error:
-            raise ChainUnavailableError(CHAIN, str(error)) from None
+            raise ChainUnavailableError(
+                CHAIN, str(error), node_failing=not isinstance(error, RpcOutOfTimeError)
+            ) from None
         return results
 
     def _check_genesis(self, answer: Any | RpcError) -> None:

@@ -38,7 +38,9 @@ Which lots a removal takes:
 
 Removing more than is held at that moment raises OverdraftError, with two exceptions:
 - a transfer_out recorded by wallet sync (source "chain") states what left a wallet on chain, which
-  has happened whatever the ledger holds; it takes what is held, up to its amount, and never fails;
+  has happened whatever the ledger holds; it takes, up to its amount, what is held and what the
+  wallet still accounts for (coins a sale tagged with the wallet already took out are not taken
+  twice, nor another wallet's coins instead), and never fails;
 - a portfolio that accepts missing acquisitions (`Ledger.accept_missing`, the setting
   `missingAcquisitions: "accept"`) treats the part not held as acquired at cost zero just before the
   removal, the way rotki does: `missing_amount` counts it, and the proceeds a sale gets for it,
@@ -367,12 +369,15 @@ class _Book:
     missing_pnl: Decimal = ZERO
     category_override: Category | None = field(default=None)
 
-    def take(self, transaction: Transaction, *, accept_missing: bool = False) -> Taken:
-        """The lots a removal takes; `missing` on the result is the part not held that was accepted."""
+    def take(
+        self, transaction: Transaction, *, accept_missing: bool = False, wallet_holds: Decimal | None = None
+    ) -> Taken:
+        """The lots a removal takes; `missing` on the result is the part not held that was accepted.
+        `wallet_holds`: what the transaction's wallet accounts for of the token, before it."""
         available = self.holdings.held()
         if transaction.from_chain and transaction.type is TransactionType.TRANSFER_OUT:
-            # The coins left on chain: take what the ledger holds of them, never more.
-            amount = min(transaction.amount, available)
+            # The coins left on chain: take what the ledger holds of them and the wallet accounts for.
+            amount = min(transaction.amount, available, max(wallet_holds or ZERO, ZERO))
             return self.holdings.take(amount, transaction.timestamp) if amount > ZERO else Taken(())
         if transaction.amount > available and accept_missing:
             missing = transaction.amount - available
@@ -524,7 +529,10 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
             source = book(transaction.token)
             if transaction.category is not None:
                 source.category_override = transaction.category
-            _apply(transaction, source, book, accept_missing=ledger.accept_missing)
+            wallet_holds = None
+            if transaction.wallet_id is not None:
+                wallet_holds = wallet_amounts.get((transaction.wallet_id, transaction.token), ZERO)
+            _apply(transaction, source, book, accept_missing=ledger.accept_missing, wallet_holds=wallet_holds)
             if transaction.wallet_id is not None:
                 _count_for_wallet(transaction, wallet_amounts)
         positions = dict(ledger.positions) | {token: touched.freeze() for token, touched in books.items()}
@@ -557,7 +565,14 @@ def _count_for_wallet(transaction: Transaction, amounts: dict[tuple[str, TokenId
         amounts[destination_key] = amounts.get(destination_key, ZERO) + transaction.amount
 
 
-def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _Book], *, accept_missing: bool) -> None:
+def _apply(
+    transaction: Transaction,
+    source: _Book,
+    book: Callable[[TokenId], _Book],
+    *,
+    accept_missing: bool,
+    wallet_holds: Decimal | None = None,
+) -> None:
     fee = transaction.fee_usd or ZERO
     match transaction.type:
         case TransactionType.BUY | TransactionType.TRANSFER_IN if transaction.price_usd is not None:
@@ -578,7 +593,7 @@ def _apply(transaction: Transaction, source: _Book, book: Callable[[TokenId], _B
             if taken.missing:
                 source.missing_pnl += prorate(net_proceeds, taken.missing, transaction.amount)
         case TransactionType.TRANSFER_OUT:
-            taken = source.take(transaction, accept_missing=accept_missing)
+            taken = source.take(transaction, accept_missing=accept_missing, wallet_holds=wallet_holds)
             source.withdrawn_cost += taken.known_cost
             source.fees_expensed += fee
         case TransactionType.BRIDGE:

@@ -91,24 +91,36 @@ def chain_transactions(
 
 
 def match_chain_arrivals(
-    history: Sequence[Transaction], acquisitions: Sequence[Transaction]
+    history: Sequence[Transaction], new: Sequence[Transaction]
 ) -> tuple[list[str], list[Transaction]]:
-    """The arrivals wallet sync recorded that the user's acquisitions (buys and transfers in tagged
-    with the wallet) explain: the same coins, seen by the sync after the user says they came.
+    """The arrivals wallet sync recorded that the user's new transactions explain: the same coins,
+    seen by the sync after the user says they came.
 
-    Each acquisition takes the wallet's recorded arrivals of its token dated at or after it, the
-    earliest first, up to its amount. Returns the ids of the arrivals taken and, for one taken in
-    part, its replacement for the rest (same time, price and wallet; an id of its own). Taking them
-    out leaves every later moment of the history holding as much as before, so no removal after
-    them can lack coins.
+    Only what the new transactions tagged with a wallet add to it, net, per token (acquisitions less
+    disposals: a round trip explains nothing) is matched. Each acquisition takes the wallet's recorded
+    arrivals of its token dated at or after it, the earliest first, up to its amount, within that net.
+    Returns the ids of the arrivals taken and, for one taken in part, its replacement for the rest
+    (same time, price and wallet; an id of its own).
     """
+    net: dict[tuple[str, TokenId], Decimal] = {}
+    for transaction in new:
+        if transaction.wallet_id is None or transaction.destination_token is not None:
+            continue
+        arriving = transaction.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
+        key = (transaction.wallet_id, transaction.token)
+        net[key] = EXACT.add(net.get(key, ZERO), transaction.amount if arriving else -transaction.amount)
+    acquisitions = [
+        t for t in new if t.wallet_id is not None and t.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
+    ]
     arrivals = sorted(
         (t for t in history if t.from_chain and t.type is TransactionType.TRANSFER_IN),
         key=lambda transaction: transaction.sort_key,
     )
     left = {arrival.id: arrival.amount for arrival in arrivals}
     for acquisition in sorted(acquisitions, key=lambda transaction: transaction.sort_key):
-        needed = acquisition.amount
+        key = (acquisition.wallet_id or "", acquisition.token)
+        needed = min(acquisition.amount, max(net.get(key, ZERO), ZERO))
+        net[key] = EXACT.subtract(net.get(key, ZERO), needed)
         for arrival in arrivals:
             if needed <= ZERO:
                 break

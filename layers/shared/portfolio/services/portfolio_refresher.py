@@ -81,7 +81,7 @@ class PortfolioRefresher:
         prices: PriceLookup,
         cache: WarmableCache,
         *,
-        wallets: WalletSync | None = None,
+        wallets: Callable[[], WalletSync | None] | None = None,
         wallet_budget_s: float = DEFAULT_WALLET_BUDGET_S,
         user_budget_s: float = DEFAULT_USER_BUDGET_S,
         monotonic: Callable[[], float] = time.monotonic,
@@ -168,7 +168,8 @@ class PortfolioRefresher:
 
     def _sync_wallets(self, message: RefreshMessage, batch: RefreshBatch) -> None:
         """Sync the message's users' wallets; who was recorded anew is valued from what was committed."""
-        if self._wallets is None:
+        wallet_sync = None if self._wallets is None else self._wallets()
+        if wallet_sync is None:
             return
         linked = {
             user_id: batch.portfolios[user_id]
@@ -177,9 +178,10 @@ class PortfolioRefresher:
         }
         if not linked:
             return
-        budget_end = self._monotonic() + self._wallet_budget_s
-        deadline = budget_end if batch.deadline is None else min(batch.deadline, budget_end)
-        result = self._wallets.sync(linked, deadline=deadline)
+        reads_end = self._monotonic() + self._wallet_budget_s
+        if batch.deadline is not None:
+            reads_end = min(batch.deadline, reads_end)
+        result = wallet_sync.sync(linked, deadline=batch.deadline, read_deadline=reads_end)
         self.counts.wallet_users_synced += result.users_synced
         self.counts.wallet_transactions += result.transactions_recorded
         batch.portfolios.update(result.committed)

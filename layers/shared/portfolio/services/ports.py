@@ -40,6 +40,10 @@ class PriceTierUnavailableError(Exception):
     """A price tier (Redis, the last-known store) did not answer: the caller carries on without it."""
 
 
+class PricesUnavailableError(Exception):
+    """The coins API could not be asked (every request failed): absent prices are not known to be absent."""
+
+
 class ActivityUnavailableError(Exception):
     """The activity log did not answer: who is active cannot be told right now."""
 
@@ -207,7 +211,8 @@ class HistoricalPriceLookup(Protocol):
     def prices_at(
         self, tokens: Iterable[TokenId], at: datetime, *, deadline: float | None = None
     ) -> dict[TokenId, Decimal]:
-        """Market prices at `at` of the tokens that have one (confident enough); the rest are left out."""
+        """Market prices at `at` of the tokens that have one (confident enough); the rest are left out.
+        Raises PricesUnavailableError when the coins API could not be asked at all."""
         ...
 
 
@@ -306,12 +311,15 @@ class TransactionPages(PortfolioSource, Protocol):
 
 class ChainUnavailableError(Exception):
     """A chain's node could not be read at all (down, timed out, rate limited, wrong chain, a reorg
-    under the pinned block): nothing of it is recorded this time. `reason` is safe to show a user."""
+    under the pinned block): nothing of it is recorded this time. `reason` is safe to show a user.
+    `node_failing`: the node itself failed (not the caller's time running out, not a reorg), so
+    asking it again at once would likely fail too."""
 
-    def __init__(self, chain: str, reason: str) -> None:
+    def __init__(self, chain: str, reason: str, *, node_failing: bool = True) -> None:
         super().__init__(f"{chain}: {reason}")
         self.chain = chain
         self.reason = reason
+        self.node_failing = node_failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,9 +348,9 @@ class WalletBalances:
     `amounts` holds every token read (zero included), the native coin under the chain's native
     address (tokens.native_token); `decimals` and `symbols` what the chain told of tokens whose
     decimals were not given; `discovered` tokens whose Transfer logs to the wallet the scan found;
-    `scanned_to` the last block the scan covered (None: no scan, or `scan_error` says why it failed,
-    and the balances still stand). `error` set: this wallet's read failed (a call of the batch
-    errored) and nothing else here is to be used.
+    `scanned_to` the last block the scan covered without a gap (None: no scan, or its first range
+    failed); `scan_error` why a range failed (the balances still stand). `error` set: this wallet's
+    read failed (a call of the batch errored) and nothing else here is to be used.
     """
 
     address: str

@@ -29,6 +29,7 @@ from portfolio.observability import logger, metrics
 from portfolio.services.ports import (
     ChunkResult,
     CoinsApi,
+    PricesUnavailableError,
     PriceTier,
     PriceTierUnavailableError,
     SharedPriceTier,
@@ -267,8 +268,11 @@ class PriceService:
         if not unique:
             return {}
         tally = PriceStats()
-        quotes = self._fetch_fresh(list({token.price_coin_id for token in unique}), deadline, tally, at=at)
+        coin_ids = list({token.price_coin_id for token in unique})
+        quotes = self._fetch_fresh(coin_ids, deadline, tally, at=at)
         self._record(tally)
+        if tally.failures >= -(-len(coin_ids) // self._batch_size):
+            raise PricesUnavailableError(f"no historical price request succeeded ({tally.failures} failed)")
         return {token: quotes[token.price_coin_id].price for token in unique if token.price_coin_id in quotes}
 
     def _fetch_fresh(

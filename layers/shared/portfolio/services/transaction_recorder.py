@@ -27,6 +27,7 @@ from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
 from portfolio.domain.chain_movements import match_chain_arrivals
 from portfolio.domain.errors import (
     InvalidInputError,
+    OverdraftError,
     PortfolioLimitError,
     RecordedBySyncError,
     TransactionNotFound,
@@ -309,19 +310,21 @@ class TransactionRecorder:
         coins (chain_movements.match_chain_arrivals): those are taken out in the same commit, so the
         coins are held once, at the user's cost. False when there is nothing to match, or the change
         would not fit one commit (the next sync then evens the amounts out with a transfer_out)."""
-        acquisitions = [
-            t for t in new if t.wallet_id is not None and t.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
-        ]
-        if not acquisitions:
+        if not any(
+            t.wallet_id is not None and t.type in (TransactionType.BUY, TransactionType.TRANSFER_IN) for t in new
+        ):
             return False
         history = self._store.load_history(portfolio.user_id, consistent_read=True)
-        taken, rests = match_chain_arrivals(history, acquisitions)
+        taken, rests = match_chain_arrivals(history, new)
         if not taken:
             return False
+        kept = [transaction for transaction in history if transaction.id not in set(taken)]
+        try:
+            after = replay_under(portfolio.record, [*kept, *rests, *new])
+        except OverdraftError:
+            return False  # matched, the history would not hold: stored as sent instead
         current = stored_or_replayed(portfolio, history)
         portfolio = self._counted(portfolio, current)
-        kept = [transaction for transaction in history if transaction.id not in set(taken)]
-        after = replay_under(portfolio.record, [*kept, *rests, *new])
         changes = len(taken) + len(rests) + len(new) + len(holder_changes(current, after))
         if changes > MAX_ACTIONS_PER_STEP:
             return False

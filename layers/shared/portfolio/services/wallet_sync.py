@@ -51,8 +51,9 @@ from portfolio.services.transaction_recorder import TransactionRecorder, WalletC
 DEFAULT_CHECKPOINT = timedelta(hours=1)
 # A chain whose node could not be read is not asked again by this container for this long.
 DEFAULT_REST_AFTER_FAILURE_S = 60.0
-# Tokens a wallet's scan keeps per chain: airdropped spam must not fill the user's item.
-MAX_DISCOVERED_TOKENS = 200
+# Tokens the scans of one portfolio's wallets keep, all chains together: airdropped spam must not
+# fill the user's item (about 100 bytes a token).
+MAX_DISCOVERED_TOKENS = 300
 NO_NODE = "no node is configured for this chain"
 
 
@@ -72,6 +73,7 @@ class ChainRead:
     amounts: dict[TokenId, Decimal] = field(default_factory=dict)
     state: ChainSync | None = None  # the sync state to keep after this read
     error: str | None = None
+    stale: bool = False  # read at a block no newer than the last sync's: nothing to learn from it
 
 
 @dataclass
@@ -128,9 +130,12 @@ class WalletSync:
         *,
         only_wallet: str | None = None,
         deadline: float | None = None,
+        read_deadline: float | None = None,
     ) -> WalletSyncResult:
         """Sync every linked wallet of these users (or just `only_wallet`); never raises for one
-        user's or one chain's failure: those are recorded in the wallets' status."""
+        user's or one chain's failure: those are recorded in the wallets' status. The nodes are read
+        until `read_deadline` (default `deadline`); prices and writes have until `deadline`. A user
+        whose arrivals cannot be priced (the coins API out) is left for the next sync."""
         result = WalletSyncResult()
         linked = {user_id: portfolio for user_id, portfolio in portfolios.items() if portfolio.wallets}
         if not linked:
@@ -143,7 +148,7 @@ class WalletSync:
             if only_wallet is None or wallet.wallet_id == only_wallet
             for sync in wallet.chains
         ]
-        reads = self._read_chains(targets, linked, deadline, result)
+        reads = self._read_chains(targets, linked, deadline if read_deadline is None else read_deadline, result)
         for user_id, portfolio in linked.items():
             mine = {key: read for key, read in reads.items() if key[0] == user_id}
             if not mine:
@@ -172,6 +177,11 @@ class WalletSync:
         for target in targets:
             by_chain.setdefault(target.sync.chain, []).append(target)
         reads: dict[tuple[str, str, str], ChainRead] = {}
+        room = {
+            user_id: MAX_DISCOVERED_TOKENS
+            - sum(len(sync.tokens) for wallet in portfolio.wallets for sync in wallet.chains)
+            for user_id, portfolio in portfolios.items()
+        }
         for chain in [chain for chain in by_chain if chain not in self._readers]:
             for target in by_chain.pop(chain):
                 reads[_key(target)] = ChainRead(None, error=NO_NODE)
@@ -184,8 +194,9 @@ class WalletSync:
             try:
                 snapshot = self._readers[chain].read(requests, known_decimals=known, deadline=deadline)
             except ChainUnavailableError as error:
-                # Every other message of this container would wait on the same node: they skip it a while.
-                self._resting[chain] = (self._monotonic() + self._rest_s, error.reason)
+                if error.node_failing:
+                    # Every other message of this container would wait on the same node: they skip it a while.
+                    self._resting[chain] = (self._monotonic() + self._rest_s, error.reason)
                 return error, known
             self._resting.pop(chain, None)
             return snapshot, known
@@ -201,7 +212,7 @@ class WalletSync:
                     continue
                 result.node_requests += answer.requests
                 for target in by_chain[chain]:
-                    reads[_key(target)] = self._interpret(target, answer, known)
+                    reads[_key(target)] = self._interpret(target, answer, known, room)
         return reads
 
     def _requests(
@@ -238,8 +249,11 @@ class WalletSync:
             requests[target.wallet.address] = BalanceRequest(target.wallet.address, tuple(sorted(tokens)), scan_from)
         return list(requests.values()), known
 
-    def _interpret(self, target: _Target, snapshot: ChainSnapshot, known: Mapping[str, int]) -> ChainRead:
-        """`known`: the decimals the read was given (what any wallet of the message knew)."""
+    def _interpret(
+        self, target: _Target, snapshot: ChainSnapshot, known: Mapping[str, int], room: dict[str, int]
+    ) -> ChainRead:
+        """`known`: the decimals the read was given (what any wallet of the message knew); `room`: how
+        many more tokens each user's scans may keep."""
         balances = snapshot.wallets.get(target.wallet.address)
         if balances is None or balances.error is not None:
             return ChainRead(snapshot, error=balances.error if balances is not None else "not in the node's answer")
@@ -248,22 +262,29 @@ class WalletSync:
         if target.last_block is not None and snapshot.block.number <= target.last_block:
             # No newer block than the last sync's: nothing can have moved (and a transaction recorded
             # now would take the id of one recorded then).
-            return ChainRead(snapshot, state=state.model_copy(update={"status": SyncStatus.OK, "error": None}))
+            return ChainRead(snapshot, stale=True)
         discovered = dict(state.tokens)
         symbols = dict(state.symbols)
         for address in sorted({*balances.discovered, *balances.decimals}):
             token = TokenId(chain, address)
             if token.is_native or lookup(token) is not None:
                 continue
-            if address not in discovered and len(discovered) >= MAX_DISCOVERED_TOKENS:
-                logger.warning("wallet holds too many unlisted tokens; the rest are not kept", extra={"chain": chain})
-                break
+            if address not in discovered:
+                if room.get(target.user_id, 0) <= 0:
+                    logger.warning(
+                        "wallets hold too many unlisted tokens; the rest are not kept", extra={"chain": chain}
+                    )
+                    break
+                room[target.user_id] -= 1
             # Kept for the next syncs; without decimals yet (its contract did not answer), asked again.
             decimals = balances.decimals.get(address, known.get(address, discovered.get(address)))
             discovered[address] = decimals
             if address in balances.symbols:
                 symbols[address] = balances.symbols[address][:32]
+        status, error = SyncStatus.OK, None
         if balances.scan_error is not None:
+            # The balances read are recorded; the wallet says why tokens it received may be missing.
+            status, error = SyncStatus.ERROR, f"token discovery stopped (balances read): {balances.scan_error}"
             logger.warning("token discovery failed; the scan resumes there", extra={"chain": chain})
         amounts: dict[TokenId, Decimal] = {}
         for address, units in balances.amounts.items():
@@ -277,8 +298,8 @@ class WalletSync:
         scanned_to = max(scans) if scans else None
         kept = state.model_copy(
             update={
-                "status": SyncStatus.OK,
-                "error": None,
+                "status": status,
+                "error": error,
                 "block_number": snapshot.block.number,
                 "last_synced_at": self._clock(),
                 "scanned_to": scanned_to,
@@ -316,8 +337,12 @@ class WalletSync:
             for wallet in stored.wallets:
                 for sync in wallet.chains:
                     read = reads.get((user_id, wallet.wallet_id, sync.chain))
-                    if read is None:
+                    if read is None or read.stale:
                         continue
+                    stored_block = sync.block_number
+                    read_block = None if read.snapshot is None else read.snapshot.block.number
+                    if stored_block is not None and read_block is not None and stored_block >= read_block:
+                        continue  # another sync recorded a newer block meanwhile: this read is older news
                     if read.error is not None or read.snapshot is None or read.state is None:
                         wallet = wallet.with_chain(_failed(sync, read.error or "not read"))
                         continue
@@ -368,6 +393,7 @@ class WalletSync:
             moved
             or read.tokens != stored.tokens
             or read.status != stored.status
+            or read.error != stored.error
             or stored.last_synced_at is None
             or (read.last_synced_at is not None and read.last_synced_at - stored.last_synced_at >= self._checkpoint)
         )
@@ -383,7 +409,7 @@ class WalletSync:
                 scanned_to=read.state.scanned_to,
             )
             for (_user, wallet_id, chain), read in reads.items()
-            if read.state is not None and read.error is None
+            if read.state is not None and read.error is None and not read.stale
         }
         self._board.record(user_id, syncs)
 
