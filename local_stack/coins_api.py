@@ -6,7 +6,8 @@
 Coins it cannot price are left out of the answer, as DeFiLlama leaves them out; prices are JSON
 numbers written digit for digit from `Decimal`. Both the public path (`/prices/current/...`) and the
 Pro form (`/<key>/coins/prices/current/...`) are served; `required_api_key` answers 401 to any other key.
-Historical prices (`/prices/historical/{unix time}/{coins}`) answer the book's price observed at that time.
+Historical prices (`/prices/historical/{unix time}/{coins}`, and `/batchHistorical?coins={"<coin>": [unix
+times]}` in its own shape) answer the book's price observed at the times asked.
 
 By default it serves the recorded set (local_stack/recorded_prices.json) stamped with the current
 time, so the prices stay fresh: the offline mode of `make dev`. `prices={}` starts with an empty
@@ -42,6 +43,7 @@ RECORDED_PRICES_PATH = Path(__file__).resolve().parent / "recorded_prices.json"
 PRICES_PATH = "prices/current/"
 HISTORICAL_PATH = "prices/historical/"
 PRO_PATH = "coins/prices/"
+BATCH_PATH = "batchHistorical"
 # DeFiLlama's order of the fields of one coin.
 ENTRY_FIELDS = ("decimals", "symbol", "price", "timestamp", "confidence")
 
@@ -255,10 +257,13 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         parts = urlsplit(raw_path)
         path = unquote(parts.path).lstrip("/")
         api_key: str | None = None
-        if not path.startswith((PRICES_PATH, HISTORICAL_PATH)):
+        if not path.startswith((PRICES_PATH, HISTORICAL_PATH, BATCH_PATH)):
             api_key, _, rest = path.partition("/")
-            path = rest.removeprefix("coins/") if rest.startswith(PRO_PATH) else ""
-        search_width = parse_qs(parts.query).get("searchWidth", [None])[0]
+            path = rest.removeprefix("coins/") if rest.startswith((PRO_PATH, f"coins/{BATCH_PATH}")) else ""
+        query = parse_qs(parts.query)
+        search_width = query.get("searchWidth", [None])[0]
+        if path == BATCH_PATH:
+            return self._answer_batch(parts.path, query.get("coins", [""])[0], api_key, search_width, headers)
         at: int | None = None
         if path.startswith(HISTORICAL_PATH):
             moment, _, listed = path.removeprefix(HISTORICAL_PATH).partition("/")
@@ -278,6 +283,48 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
                 )
             )
         return answer
+
+    def _answer_batch(
+        self, path: str, asked: str, api_key: str | None, search_width: str | None, headers: dict[str, str]
+    ) -> Answer:
+        """`/batchHistorical?coins={"<coin>": [unix times]}`: each coin's book price at each moment."""
+        try:
+            moments = json.loads(asked)
+            valid = isinstance(moments, dict) and all(isinstance(times, list) for times in moments.values())
+        except ValueError:
+            valid = False
+        coins = tuple(moments) if valid else ()
+        with self._lock:
+            if not valid or not coins:
+                answer = Answer(400, b'{"message":"coins must be an object of coin -> [timestamps]"}')
+            elif self.required_api_key is not None and api_key != self.required_api_key:
+                answer = Answer(401, b'{"message":"invalid api key"}')
+            else:
+                answer = self._scripted_answer() or self._batch_body(moments)
+            self._record(
+                ReceivedRequest(
+                    path=path,
+                    coins=coins,
+                    search_width=search_width,
+                    api_key=api_key,
+                    status=None if answer.drop_connection else answer.status,
+                    headers=headers,
+                )
+            )
+        return answer
+
+    def _batch_body(self, moments: dict[str, list[int]]) -> Answer:
+        answered = {}
+        for coin, times in moments.items():
+            entry = self._entry_for(coin)
+            if entry is None:
+                continue
+            points = [
+                {"timestamp": int(at), "price": entry["price"], "confidence": entry.get("confidence", Decimal("0.99"))}
+                for at in times
+            ]
+            answered[coin] = {"symbol": entry.get("symbol", ""), "prices": points}
+        return Answer(200, _to_json({"coins": answered}).encode())
 
     def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...], at: int | None) -> Answer:
         if not path.startswith(PRICES_PATH) or not coins:
@@ -300,6 +347,8 @@ def _to_json(value: Any) -> str:
     """JSON with Decimals written as number literals, digit for digit, as DeFiLlama writes them."""
     if isinstance(value, dict):
         return "{" + ",".join(f"{json.dumps(key)}:{_to_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_to_json(item) for item in value) + "]"
     if isinstance(value, Decimal):
         return str(value)
     return json.dumps(value)

@@ -61,6 +61,15 @@ def test_every_demo_user_is_recorded_through_the_api_and_alice_spans_chains(gate
     }
     assert chains_by_asset["eth"] == ["arbitrum", "ethereum"]
     assert chains_by_asset["usdc"] == ["arbitrum", "base", "ethereum"]
-    assert summary["unknownCostBasisValueUsd"] != "0"
+    # the airdrop came without a price: it carries the market price of its time
+    response = gateway.dispatch(
+        IncomingRequest(
+            "GET",
+            "/portfolios/alice/transactions",
+            headers=[("Authorization", f"Bearer {authorizer.issue('alice')}")],
+        )
+    )
+    airdrop = next(t for t in json.loads(response.body)["transactions"] if t["id"] == "alice-arb-airdrop")
+    assert airdrop["priceSource"] == "market" and airdrop["priceUsd"] is not None
     assert summary["realizedPnlUsd"] != "0"
     assert summary["unpricedCount"] == 0

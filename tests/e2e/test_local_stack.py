@@ -177,20 +177,21 @@ def test_a_user_records_a_cross_chain_history_and_reads_exact_figures_after_a_re
 
     # Then the summary holds the hand-computed figures:
     # value  = 1 ETH*3350.42 + 0.5 ETH*3350.42 + 1000*0.999912 + 500*0.999975 + 100*0.7421 = 6599.7395
-    # cost   = 1 ETH*2500 + 0.5 ETH*2500 (bridged, cost kept) + 1000 + 500 = 5250; ARB came without a price
+    # cost   = 1 ETH*2500 + 0.5 ETH*2500 (bridged, cost kept) + 1000 + 500 + 100 ARB at its market price
+    #          then, 0.7421 (it came without a price) = 5324.21
     # realized = 0.5*(3000-2500) = 250; unrealized = (5025.63-3750) + (999.912-1000) + (499.9875-500) = 1275.5295
     summary = client.get(f"/portfolios/{user_id}")
     assert summary.status_code == 200, summary.text
     body = summary.json()
     assert body["userId"] == user_id
     assert body["totalValueUsd"] == "6599.74"
-    assert body["costBasisUsd"] == "5250"
+    assert body["costBasisUsd"] == "5324.21"
     assert body["realizedPnlUsd"] == "250"
     assert body["unrealizedPnlUsd"] == "1275.53"
     assert body["totalPnlUsd"] == "1525.53"
-    assert body["investedUsd"] == "6500"
-    assert body["roiPercent"] == "23.47"  # 1525.5295 / 6500
-    assert body["unknownCostBasisValueUsd"] == "74.21"
+    assert body["investedUsd"] == "6574.21"
+    assert body["roiPercent"] == "23.2"  # 1525.5295 / 6574.21
+    assert body["unknownCostBasisValueUsd"] == "0"
     assert body["holdingCount"] == 5
     assert body["unpricedCount"] == 0
     assert body["stalePriceCount"] == 0
@@ -214,8 +215,8 @@ def test_a_user_records_a_cross_chain_history_and_reads_exact_figures_after_a_re
     assert eth_on_ethereum["costBasisUsd"] == "2500"
     assert eth_on_ethereum["unrealizedPnlUsd"] == "850.42"
     arb = assets[-1]
-    assert arb["costBasisUsd"] == "0"
-    assert arb["unknownCostAmount"] == "100"
+    assert arb["costBasisUsd"] == "74.21"
+    assert arb["unknownCostAmount"] == "0"
     on_arbitrum = client.get(f"/portfolios/{user_id}/assets", params={"chain": "arbitrum"}).json()["assets"]
     assert [(asset["symbol"], asset["amount"]) for asset in on_arbitrum] == [("ETH", "0.5"), ("ARB", "100")]
 
@@ -238,7 +239,7 @@ def test_a_user_records_a_cross_chain_history_and_reads_exact_figures_after_a_re
     # Then the next read already reflects it: 6599.7395 - 500*0.999975 = 6099.752
     after = client.get(f"/portfolios/{user_id}").json()
     assert after["totalValueUsd"] == "6099.75"
-    assert after["investedUsd"] == "6000"
+    assert after["investedUsd"] == "6074.21"
     assert after["holdingCount"] == 4
 
 

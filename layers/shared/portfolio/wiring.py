@@ -133,6 +133,7 @@ def transaction_recorder() -> TransactionRecorder:
         price_service(),
         portfolio_cache(),
         activity=activity_log(),
+        historical=price_service(),
         limits=Limits(max_transactions=config.max_transactions_per_user, max_tokens=config.max_tokens_per_user),
     )
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from portfolio.adapters.coins_api import parse_prices_body, parse_retry_after
+from portfolio.adapters.coins_api import parse_batch_historical_body, parse_prices_body, parse_retry_after
 
 FIXTURES = Path(__file__).parent / "fixtures" / "defillama"
 FUN = "ethereum:0x419d0d8bdd9af5e606ae2232ed285aff190e711b"
@@ -97,3 +97,23 @@ def test_given_exponent_notation_when_parsed_then_the_price_keeps_every_digit():
 )
 def test_given_a_retry_after_header_when_parsed_then_only_the_seconds_form_counts(header, seconds):
     assert parse_retry_after(header) == seconds
+
+
+def test_given_a_batch_historical_answer_when_parsed_then_each_moment_gets_the_price_observed_nearest_it() -> None:
+    # Given /batchHistorical's answer in its documented shape (prices observed near the moments asked)
+    body = (
+        b'{"coins": {"avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e": {"symbol": "USDC", "prices": ['
+        b'{"timestamp": 1666876674, "price": 0.999436, "confidence": 0.99},'
+        b'{"timestamp": 1666862343, "price": 1.000123, "confidence": 0.99}]}}}'
+    )
+    moments = {"avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e": [1666876743, 1666862343], "coingecko:ethereum": [1]}
+
+    # When parsed
+    quotes = parse_batch_historical_body(body, moments)
+
+    # Then each (coin, moment) asked has the nearest price, exactly; a coin left out has none
+    assert {key: str(quote.price) for key, quote in quotes.items()} == {
+        "avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e@1666876743": "0.999436",
+        "avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e@1666862343": "1.000123",
+    }
+    assert quotes["avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e@1666876743"].symbol == "USDC"

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -72,6 +72,36 @@ def parse_prices_body(content: bytes, requested: Sequence[str]) -> dict[str, Pri
     return quotes
 
 
+def parse_batch_historical_body(content: bytes, moments: Mapping[str, Sequence[int]]) -> dict[str, PriceQuote]:
+    """`/batchHistorical`'s answer: `{"coins": {"<coin>": {"symbol", "prices": [{"timestamp", "price",
+    "confidence"}]}}}`, as quotes keyed `<coin>@<unix time asked>`, each the price observed nearest that
+    moment (the API answers within the search width, or leaves the moment out)."""
+    try:
+        body = json.loads(content, parse_float=Decimal)
+    except ValueError as error:
+        raise ValueError(f"body is not JSON ({type(error).__name__})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("coins"), dict):
+        raise ValueError('body has no "coins" object')
+    quotes: dict[str, PriceQuote] = {}
+    for coin_id, times in moments.items():
+        entry = body["coins"].get(coin_id)
+        if not isinstance(entry, dict) or not isinstance(entry.get("prices"), list):
+            continue
+        observed = [point for point in entry["prices"] if isinstance(point, dict)]
+        for at in times:
+            nearest = min(observed, key=lambda point: abs(_seconds(point.get("timestamp")) - at), default=None)
+            if nearest is None:
+                continue
+            quote = _quote_from_entry(coin_id, {"symbol": entry.get("symbol"), **nearest})
+            if quote is not None:
+                quotes[f"{coin_id}@{at}"] = quote
+    return quotes
+
+
+def _seconds(value: Any) -> float:
+    return float(value) if isinstance(value, (int, Decimal)) and not isinstance(value, bool) else float("inf")
+
+
 def _quote_from_entry(coin_id: str, entry: dict[str, Any]) -> PriceQuote | None:
     price = entry.get("price")
     timestamp = entry.get("timestamp")
@@ -120,7 +150,8 @@ class CoinsApi:
         base = base_url.rstrip("/")
         if self._api_key and base == PUBLIC_API_URL:
             base = PRO_API_URL
-        self._prices_root = f"{base}/{self._api_key}/coins/prices/" if self._api_key else f"{base}/prices/"
+        self._coins_root = f"{base}/{self._api_key}/coins/" if self._api_key else f"{base}/"
+        self._prices_root = self._coins_root + "prices/"
         self._search_width = search_width
         # A Retry-After beyond the cap gives the chunk up (its coins fall back to last-known prices)
         # rather than stall the whole refresh or retry before the server allows.
@@ -137,14 +168,40 @@ class CoinsApi:
 
     def fetch_current(self, coin_ids: Sequence[str], *, deadline: float | None = None) -> ChunkResult:
         """Current prices of one chunk; retries 429, 5xx and transport errors, never past `deadline`."""
-        return self._fetch("current/", tuple(coin_ids), deadline)
+        requested = tuple(coin_ids)
+        url = self._prices_root + "current/" + ",".join(requested)
+        return self._fetch(url, {}, requested, lambda body: parse_prices_body(body, requested), deadline)
 
     def fetch_historical(self, coin_ids: Sequence[str], at: datetime, *, deadline: float | None = None) -> ChunkResult:
         """Prices of one chunk at a past moment (`/prices/historical/{unix time}/...`, same answer shape)."""
-        return self._fetch(f"historical/{int(at.timestamp())}/", tuple(coin_ids), deadline)
+        requested = tuple(coin_ids)
+        url = self._prices_root + f"historical/{int(at.timestamp())}/" + ",".join(requested)
+        return self._fetch(url, {}, requested, lambda body: parse_prices_body(body, requested), deadline)
 
-    def _fetch(self, path: str, requested: tuple[str, ...], deadline: float | None) -> ChunkResult:
-        url = self._prices_root + path + ",".join(requested)
+    def fetch_batch_historical(
+        self, moments: Mapping[str, Sequence[int]], *, deadline: float | None = None
+    ) -> ChunkResult:
+        """Prices of many coins at many moments in one call (`/batchHistorical?coins={"<coin>": [unix
+        times]}`); the quotes are keyed `<coin>@<unix time>` as asked, each the answer's price nearest
+        that moment."""
+        requested = tuple(f"{coin}@{at}" for coin, times in moments.items() for at in times)
+        coins = json.dumps({coin: list(times) for coin, times in moments.items()}, separators=(",", ":"))
+        return self._fetch(
+            self._coins_root + "batchHistorical",
+            {"coins": coins},
+            requested,
+            lambda body: parse_batch_historical_body(body, moments),
+            deadline,
+        )
+
+    def _fetch(
+        self,
+        url: str,
+        params: Mapping[str, str],
+        requested: tuple[str, ...],
+        parse: Callable[[bytes], dict[str, PriceQuote]],
+        deadline: float | None,
+    ) -> ChunkResult:
         attempts = 0
         latencies: list[float] = []
         while (timeout := self._timeout_before(deadline)) is not None:
@@ -152,7 +209,7 @@ class CoinsApi:
             started = time.perf_counter()
             retry_after: float | None = None
             try:
-                response = self._client.get(url, params={"searchWidth": self._search_width}, timeout=timeout)
+                response = self._client.get(url, params={**params, "searchWidth": self._search_width}, timeout=timeout)
             except httpx.TransportError as error:
                 latencies.append((time.perf_counter() - started) * 1000)
                 problem = f"transport error {type(error).__name__}: {self._redact(str(error))}"
@@ -160,7 +217,7 @@ class CoinsApi:
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code == 200:
                     try:
-                        quotes = parse_prices_body(response.content, requested)
+                        quotes = parse(response.content)
                     except ValueError as error:
                         return ChunkResult(
                             requested, attempts=attempts, latency_ms=latencies, error=f"malformed answer: {error}"

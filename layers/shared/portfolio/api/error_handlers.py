@@ -32,9 +32,10 @@ from portfolio.domain.errors import (
     WalletNotFound,
 )
 from portfolio.observability import logger
-from portfolio.services.ports import StoreBusyError
+from portfolio.services.ports import PricesUnavailableError, StoreBusyError
 
 THROTTLED_RETRY_AFTER_S = 1
+PRICES_RETRY_AFTER_S = 30
 
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
@@ -95,6 +96,15 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             response.headers["Allow"] = ", ".join(sorted(allowed))
             return response
         return error_response(NotFound(f"no route for {event.http_method} {event.path}"))
+
+    @app.exception_handler(PricesUnavailableError)
+    def _no_prices(_error: PricesUnavailableError) -> Response:
+        # Nothing was written: the transactions sent without a price wait for the coins API.
+        response = error_response(
+            ServiceUnavailable("market prices cannot be looked up right now; retry, or send priceUsd")
+        )
+        response.headers["Retry-After"] = str(PRICES_RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(StoreBusyError)
     def _busy(_error: StoreBusyError) -> Response:

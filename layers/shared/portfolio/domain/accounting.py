@@ -8,8 +8,9 @@ Rules, per transaction type:
 
 - buy: a lot of `amount` costing amount * priceUsd + feeUsd. That cost counts as invested.
 - transfer_in with priceUsd: the same as a buy (the fee is part of the cost and of invested).
-- transfer_in without priceUsd: a lot of unknown cost. Its value counts in the portfolio total,
-  but it has no cost basis, no unrealized P&L and adds nothing to invested.
+- transfer_in (or buy) without priceUsd, when the market had no price either: a lot of unknown
+  cost. Its value counts in the portfolio total, but it has no cost basis, no unrealized P&L and
+  adds nothing to invested.
 - sell: takes `amount` out of the lots. Net proceeds = amount * priceUsd - feeUsd, shared between
   the known-cost and unknown-cost parts taken in proportion to their amounts. For the known part,
   realized P&L += its net proceeds - the cost of the lots taken. The unknown part's proceeds are
@@ -579,11 +580,13 @@ def _apply(
             cost = transaction.amount * transaction.price_usd + fee
             source.holdings.add([Lot(transaction.amount, cost, transaction.timestamp)])
             source.invested += cost
-        case TransactionType.TRANSFER_IN:
+        case TransactionType.BUY | TransactionType.TRANSFER_IN:
+            # No price known (none given, none on the market at the time): a lot of unknown cost.
             source.holdings.add([Lot(transaction.amount, None, transaction.timestamp)])
             source.fees_expensed += fee
         case TransactionType.SELL:
-            assert transaction.price_usd is not None  # the model requires it for a sell
+            if transaction.price_usd is None:
+                raise ValueError(f"sale {transaction.id} has no price")  # the recorder prices every sale
             taken = source.take(transaction, accept_missing=accept_missing)
             net_proceeds = transaction.amount * transaction.price_usd - fee
             known_proceeds = prorate(net_proceeds, taken.known_amount, transaction.amount)

@@ -54,7 +54,13 @@ class Transaction(CamelModel):
     chain: str = Field(max_length=40)
     token_address: str = Field(max_length=100)
     amount: DecimalStr
-    price_usd: DecimalStr | None = Field(None, description="Unit price in USD; required for buy and sell")
+    price_usd: DecimalStr | None = Field(
+        None,
+        description=(
+            "Unit price in USD. Left out of a buy, sell or transfer_in, it is the market price at the "
+            "transaction's time (priceSource market); a sale the market has no price for is refused"
+        ),
+    )
     fee_usd: DecimalStr | None = None
     timestamp: datetime
     tx_hash: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9]+$")
@@ -101,8 +107,6 @@ class Transaction(CamelModel):
             raise ValueError("priceUsd must not be negative")
         if self.fee_usd is not None and self.fee_usd < 0:
             raise ValueError("feeUsd must not be negative")
-        if self.type in (TransactionType.BUY, TransactionType.SELL) and self.price_usd is None:
-            raise ValueError(f"priceUsd is required for a {self.type}")
         if self.type is TransactionType.BRIDGE:
             if self.destination_chain is None or self.destination_token_address is None:
                 raise ValueError("a bridge needs destinationChain and destinationTokenAddress")

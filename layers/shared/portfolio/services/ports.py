@@ -206,6 +206,12 @@ class CoinsApi(Protocol):
         self, coin_ids: Sequence[str], at: datetime, *, deadline: float | None = None
     ) -> ChunkResult: ...
 
+    def fetch_batch_historical(
+        self, moments: Mapping[str, Sequence[int]], *, deadline: float | None = None
+    ) -> ChunkResult:
+        """Quotes keyed `<coin>@<unix time>`."""
+        ...
+
 
 class HistoricalPriceLookup(Protocol):
     def prices_at(
@@ -213,6 +219,14 @@ class HistoricalPriceLookup(Protocol):
     ) -> dict[TokenId, Decimal]:
         """Market prices at `at` of the tokens that have one (confident enough); the rest are left out.
         Raises PricesUnavailableError when the coins API could not be asked at all."""
+        ...
+
+    def prices_at_many(
+        self, moments: Iterable[tuple[TokenId, datetime]], *, deadline: float | None = None
+    ) -> dict[tuple[TokenId, datetime], Decimal]:
+        """Market prices of tokens at moments each their own (an import's transactions), in as few
+        calls as the coins API allows; those it has none for are left out. Raises
+        PricesUnavailableError when the coins API could not be asked at all."""
         ...
 
 

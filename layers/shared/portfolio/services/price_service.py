@@ -82,6 +82,9 @@ _METRICS: tuple[tuple[str, str, MetricUnit], ...] = (
 
 
 _MAX_REMEMBERED_TOKEN_IDS = 100_000
+# (coin, moment) pairs one /batchHistorical call asks for; its query string stays a few KB.
+HISTORICAL_PAIRS_PER_CALL = 100
+MAX_REMEMBERED_HISTORICAL_PRICES = 50_000
 
 
 class _MemoryEntry:
@@ -127,6 +130,7 @@ class PriceService:
         self._min_confidence = settings.price_min_confidence
         self._clock = clock
         self._memory: dict[str, _MemoryEntry] = {}
+        self._historical: dict[tuple[str, int], Decimal] = {}  # (coin, unix time) -> price: never changes
         self._token_ids: dict[TokenId | str, tuple[str, str]] = {}
         self._stats = PriceStats()
         self._lock = threading.Lock()
@@ -274,6 +278,54 @@ class PriceService:
         if tally.failures >= -(-len(coin_ids) // self._batch_size):
             raise PricesUnavailableError(f"no historical price request succeeded ({tally.failures} failed)")
         return {token: quotes[token.price_coin_id].price for token in unique if token.price_coin_id in quotes}
+
+    def prices_at_many(
+        self, moments: Iterable[tuple[TokenId, datetime]], *, deadline: float | None = None
+    ) -> dict[tuple[TokenId, datetime], Decimal]:
+        """Prices at past moments from `/batchHistorical`, HISTORICAL_PAIRS_PER_CALL (coin, moment) pairs a
+        call; a past moment's price does not change, so what was found is kept for this container's life."""
+        wanted = {(token, at): (token.price_coin_id, int(at.timestamp())) for token, at in moments}
+        with self._lock:
+            missing = sorted({pair for pair in wanted.values() if pair not in self._historical})
+        if missing:
+            self._fetch_historical_pairs(missing, deadline)
+        with self._lock:
+            return {key: price for key, pair in wanted.items() if (price := self._historical.get(pair)) is not None}
+
+    def _fetch_historical_pairs(self, pairs: list[tuple[str, int]], deadline: float | None) -> None:
+        chunks = [pairs[i : i + HISTORICAL_PAIRS_PER_CALL] for i in range(0, len(pairs), HISTORICAL_PAIRS_PER_CALL)]
+
+        def fetch(chunk: list[tuple[str, int]]) -> ChunkResult:
+            moments: dict[str, list[int]] = {}
+            for coin_id, at in chunk:
+                moments.setdefault(coin_id, []).append(at)
+            return self._coins_api.fetch_batch_historical(moments, deadline=deadline)
+
+        workers = min(self._max_concurrency, len(chunks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coins-api") as pool:
+            results = list(pool.map(fetch, chunks))
+        tally = PriceStats()
+        found: dict[tuple[str, int], Decimal] = {}
+        for result in results:
+            tally.api_calls += result.attempts
+            tally.retries += result.retries
+            if not result.ok:
+                tally.failures += 1
+                logger.warning("coins API historical chunk failed", extra={"error": result.error})
+                continue
+            for key, quote in result.quotes.items():
+                if quote.confidence is not None and quote.confidence < self._min_confidence:
+                    tally.low_confidence += 1
+                    continue
+                coin_id, _, at = key.rpartition("@")
+                found[(coin_id, int(at))] = quote.price
+        self._record(tally)
+        with self._lock:
+            if len(self._historical) + len(found) > MAX_REMEMBERED_HISTORICAL_PRICES:
+                self._historical.clear()
+            self._historical.update(found)
+        if tally.failures == len(chunks):
+            raise PricesUnavailableError(f"no historical price request succeeded ({tally.failures} failed)")
 
     def _fetch_fresh(
         self, coin_ids: list[str], deadline: float | None, tally: PriceStats, *, at: datetime | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from itertools import batched
 
 from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
@@ -38,13 +39,14 @@ from portfolio.domain.errors import (
 from portfolio.domain.import_plan import plan_import
 from portfolio.domain.portfolio_record import CostBasisMethod, MissingAcquisitions, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
-from portfolio.domain.transactions import Transaction, TransactionType
+from portfolio.domain.tokens import TokenId
+from portfolio.domain.transactions import PriceSource, Transaction, TransactionSource, TransactionType
 from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import PortfolioView
 from portfolio.domain.wallets import Wallet, find_wallet
 from portfolio.observability import logger
 from portfolio.services.portfolio_rendering import warm_bodies
-from portfolio.services.ports import ActivityLog, PortfolioWriter, PriceLookup, WarmableCache
+from portfolio.services.ports import ActivityLog, HistoricalPriceLookup, PortfolioWriter, PriceLookup, WarmableCache
 from portfolio.services.positions import holder_changes, positions_of, replay_under, stored_or_replayed
 
 DEFAULT_MAX_COMMIT_ATTEMPTS = 4
@@ -90,6 +92,7 @@ class TransactionRecorder:
         cache: WarmableCache,
         *,
         activity: ActivityLog | None = None,
+        historical: HistoricalPriceLookup | None = None,
         limits: Limits = Limits(),
         max_commit_attempts: int = DEFAULT_MAX_COMMIT_ATTEMPTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -98,6 +101,7 @@ class TransactionRecorder:
         self._prices = prices
         self._cache = cache
         self._activity = activity
+        self._historical = historical
         self._limits = limits
         self._max_commit_attempts = max_commit_attempts
         self._clock = clock
@@ -116,7 +120,7 @@ class TransactionRecorder:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             _check_wallets_named(portfolio, unique)
             stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
-            new = [transaction for transaction in unique if transaction.id not in stored]
+            new = self._market_priced([transaction for transaction in unique if transaction.id not in stored], deadline)
             if new and not self._commit_matched(portfolio, new, deadline=deadline):
                 self._commit_import(portfolio, new, deadline=deadline)
             elif portfolio.version > 0:
@@ -303,6 +307,35 @@ class TransactionRecorder:
             self._warm(committed, view)
         return committed
 
+    def _market_priced(self, transactions: Sequence[Transaction], deadline: float | None) -> list[Transaction]:
+        """The transactions, those sent without a price valued at the market price of their time
+        (priceSource market), all of them in a few coins API calls. A sale the market has no price for
+        is refused (InvalidInputError); a buy or transfer in without one is of unknown cost. Raises
+        PricesUnavailableError when the coins API cannot be asked (nothing written)."""
+        unpriced = [
+            t
+            for t in transactions
+            if t.price_usd is None and t.type in _MARKET_PRICED and t.source is TransactionSource.USER
+        ]
+        if not unpriced:
+            return list(transactions)
+        found: dict[tuple[TokenId, datetime], Decimal] = {}
+        if self._historical is not None:
+            found = self._historical.prices_at_many([(t.token, t.timestamp) for t in unpriced], deadline=deadline)
+        unpriced_ids = {transaction.id for transaction in unpriced}
+        priced = []
+        for index, transaction in enumerate(transactions):
+            price = found.get((transaction.token, transaction.timestamp)) if transaction.id in unpriced_ids else None
+            if price is not None:
+                transaction = transaction.model_copy(update={"price_usd": price, "price_source": PriceSource.MARKET})
+            elif transaction.type is TransactionType.SELL and transaction.price_usd is None:
+                raise InvalidInputError(
+                    f"no market price for {transaction.token} at {transaction.timestamp.isoformat()}: send priceUsd",
+                    field=f"transactions[{index}].priceUsd",
+                )
+            priced.append(transaction)
+        return priced
+
     def _commit_matched(
         self, portfolio: StoredPortfolio, new: Sequence[Transaction], *, deadline: float | None
     ) -> bool:
@@ -396,6 +429,10 @@ class TransactionRecorder:
         """Marks the user as active: the refresh then values (and syncs) them every cycle."""
         if self._activity is not None:
             self._activity.touch(user_id)
+
+
+# What a user may send without a price: the market's at its time is looked up.
+_MARKET_PRICED = frozenset({TransactionType.BUY, TransactionType.SELL, TransactionType.TRANSFER_IN})
 
 
 @dataclass(frozen=True, slots=True)
