@@ -99,3 +99,19 @@ def test_given_the_coins_api_down_when_unpriced_transactions_are_sent_then_503_a
     assert refused.status == 503 and int(refused.headers["retry-after"]) > 0
     coins_api.heal()
     assert call("GET", f"/portfolios/{user_id}/transactions", sub=user_id).json["transactions"] == []
+
+
+def test_given_staking_rewards_sent_without_a_price_when_recorded_then_their_market_value_is_income(
+    call: Call, user_id: str
+) -> None:
+    # Given 0.5 WETH of rewards received when WETH was worth 3000
+    reward = unpriced("r1", "income", "0.5")
+
+    # When recorded without a price
+    recorded = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=reward)
+
+    # Then it is income of 1500, not money invested, and a lot costing that much
+    assert recorded.json["transactions"][0]["priceSource"] == "market"
+    summary = call("GET", f"/portfolios/{user_id}", sub=user_id).json
+    assert (summary["incomeUsd"], summary["investedUsd"], summary["costBasisUsd"]) == ("1500", "0", "1500")
+    assert summary["realizedPnlUsd"] == "1500"

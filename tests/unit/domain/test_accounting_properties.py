@@ -54,7 +54,7 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
     sent: dict[TokenId, Decimal] = defaultdict(Decimal)
     in_wallet: dict[tuple[str, TokenId], Decimal] = defaultdict(Decimal)  # what each wallet accounts for
     transactions = []
-    kinds = ["buy", "transfer_in", "sell", "transfer_out", "bridge"]
+    kinds = ["buy", "transfer_in", "income", "sell", "transfer_out", "bridge"]
     with localcontext(EXACT):
         for index in range(draw(st.integers(min_value=1, max_value=20))):
             kind = draw(st.sampled_from(kinds))
@@ -66,7 +66,7 @@ def histories(draw: st.DrawFn, *, one_price: Decimal | None = None, with_fees: b
             if wallet is not None and kind in ("transfer_in", "transfer_out"):
                 source = draw(st.sampled_from(["user", "chain"]))
             fields: dict = {"id": f"t{index:03d}", "type": kind, "feeUsd": fee, "walletId": wallet, "source": source}
-            if kind in ("buy", "transfer_in"):
+            if kind in ("buy", "transfer_in", "income"):
                 amount = draw(amounts)
                 if one_price is not None:
                     price = one_price
@@ -176,7 +176,7 @@ def test_amounts_and_cost_are_conserved_exactly(history: History, method: CostBa
         for position in ledger.positions.values():
             assert position.known_amount + position.unknown_amount == position.amount
             assert min(position.known_amount, position.unknown_amount, position.cost_basis) >= 0
-            assert position.invested + position.cost_bridged_in == (
+            assert position.invested + position.income + position.cost_bridged_in == (
                 position.cost_basis + position.cost_sold + position.withdrawn_cost + position.cost_bridged_out
             )
         # And a bridge moves cost from one token to another without creating or losing any

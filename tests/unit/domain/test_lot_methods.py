@@ -90,3 +90,16 @@ def test_given_lots_of_equal_unit_cost_when_selling_with_hifo_then_the_earliest_
     eth = replay([*history, tx("sell", "1", price="60", hour=9)], CostBasisMethod.HIFO).positions[ETH]
 
     assert [(str(lot.amount), lot.acquired_at.hour) for lot in eth.lots] == [("1", 0), ("1", 5)]
+
+
+def test_given_income_when_replayed_then_its_value_when_received_is_income_and_the_cost_of_its_lot() -> None:
+    # Given 2 ETH of staking rewards worth 50 each when received, with a fee of 1
+    history = [tx("income", "2", price="50", fee="1", hour=0)]
+
+    # When 1 is sold at 80
+    eth = replay([*history, tx("sell", "1", price="80", hour=5)]).positions[ETH]
+
+    # Then income is 100, nothing was invested, and the sale gains 80 - 50 over the reward's value
+    assert (eth.income, eth.invested, eth.fees_expensed) == (100, 0, 1)
+    assert eth.realized_pnl == Decimal(100) - Decimal(1) + Decimal(30)
+    assert eth.cost_basis == 50

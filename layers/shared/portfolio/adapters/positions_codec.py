@@ -33,8 +33,8 @@ FORMAT_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _AGGREGATES = 3  # amount, known amount, cost basis
-# The last running totals, kept since missing acquisitions are: rows written before lack them.
-_ADDED_TOTALS = ("missing_amount", "missing_pnl")
+# The last running totals, added in this order after the first stored form: older rows lack them.
+_ADDED_TOTALS = ("missing_amount", "missing_pnl", "income")
 
 
 class UnreadablePositionsError(Exception):
@@ -98,8 +98,8 @@ def _decimal(text: str) -> Decimal:
 def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
     chain, address, amount, known_amount, cost_basis, *rest = row
     *totals, category = rest
-    if len(totals) == len(RUNNING_TOTALS) - len(_ADDED_TOTALS):
-        totals += ["0"] * len(_ADDED_TOTALS)  # stored before these totals were kept: none of them yet
+    if len(RUNNING_TOTALS) - len(_ADDED_TOTALS) <= len(totals) < len(RUNNING_TOTALS):
+        totals += ["0"] * (len(RUNNING_TOTALS) - len(totals))  # stored before these were kept: none yet
     if len(totals) != len(RUNNING_TOTALS):
         raise ValueError(f"a position row has {len(totals)} totals")
     figures = dict(zip(RUNNING_TOTALS, map(_decimal, totals), strict=True))
@@ -116,8 +116,11 @@ def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
         unknown_amount=EXACT.subtract(amount, known_amount),
         cost_basis=_decimal(cost_basis),
         **figures,
-        realized_pnl=EXACT.subtract(
-            EXACT.subtract(figures["net_proceeds_known"], figures["cost_sold"]), figures["fees_expensed"]
+        realized_pnl=EXACT.add(
+            EXACT.subtract(
+                EXACT.subtract(figures["net_proceeds_known"], figures["cost_sold"]), figures["fees_expensed"]
+            ),
+            figures["income"],
         ),
         category_override=category_override,
     )

@@ -8,6 +8,10 @@ Rules, per transaction type:
 
 - buy: a lot of `amount` costing amount * priceUsd + feeUsd. That cost counts as invested.
 - transfer_in with priceUsd: the same as a buy (the fee is part of the cost and of invested).
+- income (staking rewards, airdrops, interest) with priceUsd: a lot costing amount * priceUsd, its
+  value when received; that value is income (`income`, counted in realized P&L), not invested. Its
+  fee is an expense. Without a price (none on the market either) it is a lot of unknown cost and no
+  income.
 - transfer_in (or buy) without priceUsd, when the market had no price either: a lot of unknown
   cost. Its value counts in the portfolio total, but it has no cost basis, no unrealized P&L and
   adds nothing to invested.
@@ -64,7 +68,9 @@ the same Ledger (a property test holds them to it).
 Identities these rules make true (exactly, see arithmetic.py):
 
 - per position: invested + cost_bridged_in == cost_basis + cost_sold + withdrawn_cost + cost_bridged_out
-- per position: realized_pnl == net_proceeds_known - cost_sold - fees_expensed
+- per position: invested + income + cost_bridged_in == cost_basis + cost_sold + withdrawn_cost
+                + cost_bridged_out
+- per position: realized_pnl == net_proceeds_known - cost_sold - fees_expensed + income
 - for the portfolio, with unrealized P&L summed over the positions that have a price:
   realized + unrealized == known_value + net_proceeds_known - invested + withdrawn_cost
                            - fees_expensed + cost_basis_of_unpriced_positions
@@ -233,7 +239,8 @@ class Position:
     fees_expensed: Decimal
     missing_amount: Decimal  # removed without being held: acquired at cost zero (missing acquisitions)
     missing_pnl: Decimal  # the part of realized P&L that sales of missing acquisitions made
-    realized_pnl: Decimal  # net_proceeds_known - cost_sold - fees_expensed
+    income: Decimal  # the value of what came in as income, when it came
+    realized_pnl: Decimal  # net_proceeds_known - cost_sold - fees_expensed + income
     category_override: Category | None
 
     @property
@@ -254,6 +261,10 @@ class Position:
         """Value of the known-cost amount at `price` minus its cost; unknown-cost amounts have none."""
         with exact():
             return self.known_amount * price - self.cost_basis
+
+
+# What brings coins into a position (a bridge's destination aside).
+ARRIVING = frozenset({TransactionType.BUY, TransactionType.TRANSFER_IN, TransactionType.INCOME})
 
 
 class ReplayNeeded(Exception):
@@ -336,6 +347,10 @@ class Ledger:
     def missing_pnl(self) -> Decimal:
         return self._total("missing_pnl")
 
+    @property
+    def income(self) -> Decimal:
+        return self._total("income")
+
 
 # What a position carries besides its lots: kept by the replay, stored with the positions.
 RUNNING_TOTALS = (
@@ -349,6 +364,7 @@ RUNNING_TOTALS = (
     "fees_expensed",
     "missing_amount",
     "missing_pnl",
+    "income",
 )
 
 
@@ -368,6 +384,7 @@ class _Book:
     fees_expensed: Decimal = ZERO
     missing_amount: Decimal = ZERO
     missing_pnl: Decimal = ZERO
+    income: Decimal = ZERO
     category_override: Category | None = field(default=None)
 
     def take(
@@ -414,6 +431,7 @@ def restore_position(
     category_override: Category | None,
     missing_amount: Decimal = ZERO,
     missing_pnl: Decimal = ZERO,
+    income: Decimal = ZERO,
 ) -> Position:
     """A Position from its lots and running totals; the amounts, cost basis and realized P&L follow."""
     known_amount = unknown_amount = cost_basis = ZERO
@@ -442,7 +460,8 @@ def restore_position(
             fees_expensed=fees_expensed,
             missing_amount=missing_amount,
             missing_pnl=missing_pnl,
-            realized_pnl=net_proceeds_known - cost_sold - fees_expensed,
+            income=income,
+            realized_pnl=net_proceeds_known - cost_sold - fees_expensed + income,
             category_override=category_override,
         )
 
@@ -551,7 +570,7 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
 def _count_for_wallet(transaction: Transaction, amounts: dict[tuple[str, TokenId], Decimal]) -> None:
     wallet_id = transaction.wallet_id
     assert wallet_id is not None
-    arriving = transaction.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
+    arriving = transaction.type in ARRIVING
     source_key = (wallet_id, transaction.token)
     accounted = amounts.get(source_key, ZERO)
     if arriving:
@@ -580,7 +599,12 @@ def _apply(
             cost = transaction.amount * transaction.price_usd + fee
             source.holdings.add([Lot(transaction.amount, cost, transaction.timestamp)])
             source.invested += cost
-        case TransactionType.BUY | TransactionType.TRANSFER_IN:
+        case TransactionType.INCOME if transaction.price_usd is not None:
+            value = transaction.amount * transaction.price_usd
+            source.holdings.add([Lot(transaction.amount, value, transaction.timestamp)])
+            source.income += value
+            source.fees_expensed += fee
+        case TransactionType.BUY | TransactionType.TRANSFER_IN | TransactionType.INCOME:
             # No price known (none given, none on the market at the time): a lot of unknown cost.
             source.holdings.add([Lot(transaction.amount, None, transaction.timestamp)])
             source.fees_expensed += fee

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from portfolio.domain.accounting import Ledger
+from portfolio.domain.accounting import ARRIVING, Ledger
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, ZERO
 from portfolio.domain.tokens import TokenId
@@ -106,12 +106,10 @@ def match_chain_arrivals(
     for transaction in new:
         if transaction.wallet_id is None or transaction.destination_token is not None:
             continue
-        arriving = transaction.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
+        arriving = transaction.type in ARRIVING
         key = (transaction.wallet_id, transaction.token)
         net[key] = EXACT.add(net.get(key, ZERO), transaction.amount if arriving else -transaction.amount)
-    acquisitions = [
-        t for t in new if t.wallet_id is not None and t.type in (TransactionType.BUY, TransactionType.TRANSFER_IN)
-    ]
+    acquisitions = [t for t in new if t.wallet_id is not None and t.type in ARRIVING]
     arrivals = sorted(
         (t for t in history if t.from_chain and t.type is TransactionType.TRANSFER_IN),
         key=lambda transaction: transaction.sort_key,

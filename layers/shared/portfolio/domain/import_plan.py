@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from portfolio.domain.accounting import Ledger
+from portfolio.domain.accounting import ARRIVING, Ledger
 from portfolio.domain.errors import DomainError, OverdraftError
-from portfolio.domain.transactions import Transaction, TransactionType
+from portfolio.domain.transactions import Transaction
 
-_ACQUISITIONS = frozenset({TransactionType.BUY, TransactionType.TRANSFER_IN})
+_ACQUISITIONS = ARRIVING
 
 
 class ImportNotSplittable(DomainError):

@@ -26,6 +26,7 @@ class TransactionType(StrEnum):
     TRANSFER_IN = "transfer_in"
     TRANSFER_OUT = "transfer_out"
     BRIDGE = "bridge"
+    INCOME = "income"  # staking rewards, airdrops, interest: income at their value when received
 
 
 class TransactionSource(StrEnum):

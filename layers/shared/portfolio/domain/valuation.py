@@ -155,6 +155,7 @@ def value_portfolio(
         invested_usd=cents(figures.invested),
         roi_percent=percent(figures.total_pnl, figures.invested),
         unknown_cost_basis_value_usd=cents(figures.unknown_cost_value),
+        income_usd=cents(ledger.income),
         untracked_proceeds_usd=cents(figures.untracked_proceeds),
         withdrawn_cost_usd=cents(figures.withdrawn_cost),
         missing_acquisitions=_missing_acquisitions(ledger, prices, contract_symbols or {}),

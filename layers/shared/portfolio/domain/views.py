@@ -73,6 +73,10 @@ class PortfolioSummary(CamelModel):
     unknown_cost_basis_value_usd: DecimalValue = Field(
         description="Value of holdings received without a price: counted in totalValueUsd, not in P&L"
     )
+    income_usd: DecimalValue = Field(
+        Decimal(0),
+        description="Value of what came in as income (staking, airdrops, interest) when it came; in realizedPnlUsd",
+    )
     untracked_proceeds_usd: DecimalValue = Field(
         Decimal(0), description="Net proceeds of selling holdings received without a price: not counted as P&L"
     )

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import batched
 
-from portfolio.domain.accounting import Ledger, ReplayNeeded, extend, replay
+from portfolio.domain.accounting import ARRIVING, Ledger, ReplayNeeded, extend, replay
 from portfolio.domain.chain_movements import match_chain_arrivals
 from portfolio.domain.errors import (
     InvalidInputError,
@@ -343,9 +343,7 @@ class TransactionRecorder:
         coins (chain_movements.match_chain_arrivals): those are taken out in the same commit, so the
         coins are held once, at the user's cost. False when there is nothing to match, or the change
         would not fit one commit (the next sync then evens the amounts out with a transfer_out)."""
-        if not any(
-            t.wallet_id is not None and t.type in (TransactionType.BUY, TransactionType.TRANSFER_IN) for t in new
-        ):
+        if not any(t.wallet_id is not None and t.type in ARRIVING for t in new):
             return False
         history = self._store.load_history(portfolio.user_id, consistent_read=True)
         taken, rests = match_chain_arrivals(history, new)
@@ -432,7 +430,7 @@ class TransactionRecorder:
 
 
 # What a user may send without a price: the market's at its time is looked up.
-_MARKET_PRICED = frozenset({TransactionType.BUY, TransactionType.SELL, TransactionType.TRANSFER_IN})
+_MARKET_PRICED = frozenset({*ARRIVING, TransactionType.SELL})
 
 
 @dataclass(frozen=True, slots=True)
