@@ -115,3 +115,28 @@ def test_given_staking_rewards_sent_without_a_price_when_recorded_then_their_mar
     summary = call("GET", f"/portfolios/{user_id}", sub=user_id).json
     assert (summary["incomeUsd"], summary["investedUsd"], summary["costBasisUsd"]) == ("1500", "0", "1500")
     assert summary["realizedPnlUsd"] == "1500"
+
+
+def test_given_one_of_two_price_calls_failing_when_an_import_is_sent_without_prices_then_503_and_nothing_stored(
+    call: Call, coins_api: CoinsApiServer, user_id: str
+) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    batch = [unpriced(f"b{index}", "buy", "1", at=(start + timedelta(days=index)).isoformat()) for index in range(150)]
+    coins_api.fail_next(1, status=503)
+
+    refused = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": batch})
+
+    assert refused.status == 503
+    assert call("GET", f"/portfolios/{user_id}/transactions", sub=user_id).json["transactions"] == []
+
+
+def test_given_a_market_priced_record_when_it_is_sent_back_as_listed_then_it_is_taken_as_it_is(
+    call: Call, user_id: str
+) -> None:
+    call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=unpriced("b1", "buy", "1"))
+    (listed,) = call("GET", f"/portfolios/{user_id}/transactions", sub=user_id).json["transactions"]
+
+    again = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=listed | {"id": "b1-copy"})
+
+    assert again.status == 201
+    assert again.json["transactions"][0]["priceUsd"] == listed["priceUsd"]

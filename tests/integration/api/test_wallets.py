@@ -146,7 +146,7 @@ def test_given_a_node_nobody_answers_when_synced_on_demand_then_the_wallet_says_
     [
         ({"source": "chain"}, "source"),
         ({"id": "sync:w0123456789abcdef:ethereum:1:0x00"}, "id"),
-        ({"priceSource": "market"}, "priceSource"),
+        ({"priceSource": "market", "priceUsd": None}, "priceSource"),
         ({"walletId": "w0123456789abcdef"}, "walletId"),
         ({"walletId": "not-a-wallet"}, "walletId"),
     ],

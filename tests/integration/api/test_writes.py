@@ -216,7 +216,10 @@ def test_given_missing_acquisitions_accepted_when_more_is_sold_than_held_then_it
     summary = call("GET", f"/portfolios/{user_id}", sub=user_id).json
     assert Decimal(summary["realizedPnlUsd"]) == Decimal(7500) - Decimal(1000)
     assert Decimal(summary["missingAcquisitionPnlUsd"]) == Decimal(5000)
-    assert [(m["tokenAddress"], m["amount"]) for m in summary["missingAcquisitions"]] == [(WETH, "2")]
+    assert [(m["tokenAddress"], m["amount"], m["valueUsd"]) for m in summary["missingAcquisitions"]] == [
+        (WETH, "2", "6000")
+    ]
+    assert call("GET", f"/portfolios/{user_id}/performance", sub=user_id, query={"period": "7d"}).status == 200
 
     # And refusing them again is refused while the history holds one, naming the sale
     refused = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"missingAcquisitions": "refuse"})

@@ -103,3 +103,16 @@ def test_given_income_when_replayed_then_its_value_when_received_is_income_and_t
     assert (eth.income, eth.invested, eth.fees_expensed) == (100, 0, 1)
     assert eth.realized_pnl == Decimal(100) - Decimal(1) + Decimal(30)
     assert eth.cost_basis == 50
+
+
+def test_given_two_lots_of_one_unit_cost_when_hifo_takes_part_of_the_first_twice_then_it_stays_first() -> None:
+    # Given two lots of 3 ETH costing 20 each (a unit cost of 6.666...): rounding a part must not reorder them
+    history = [tx("buy", "3", price="1", fee="17", hour=0), tx("buy", "3", price="1", fee="17", hour=5)]
+
+    # When 1 ETH is sold twice
+    eth = replay(
+        [*history, tx("sell", "1", price="9", hour=9), tx("sell", "1", price="9", hour=10)], CostBasisMethod.HIFO
+    ).positions[ETH]
+
+    # Then both came out of the earlier lot
+    assert [(str(lot.amount), lot.acquired_at.hour) for lot in eth.lots] == [("1", 0), ("3", 5)]

@@ -117,3 +117,11 @@ def test_given_a_batch_historical_answer_when_parsed_then_each_moment_gets_the_p
         "avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e@1666862343": "1.000123",
     }
     assert quotes["avax:0xb97ef9ef8734c71904d8002f8b6bc66dd9c48a6e@1666876743"].symbol == "USDC"
+
+
+def test_given_no_batch_historical_point_near_a_moment_when_parsed_then_that_moment_has_no_price() -> None:
+    body = b'{"coins": {"coingecko:ethereum": {"symbol": "ETH", "prices": [{"timestamp": 1000, "price": 2300}]}}}'
+
+    quotes = parse_batch_historical_body(body, {"coingecko:ethereum": [1000, 1000 + 30 * 86400]}, within_s=4 * 3600)
+
+    assert list(quotes) == ["coingecko:ethereum@1000"]

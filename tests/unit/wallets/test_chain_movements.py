@@ -178,3 +178,16 @@ def test_given_two_wallets_when_one_wallets_sale_is_seen_twice_then_the_other_ke
     # Then the other wallet's coin is still held: the departure took nothing the sale had not
     assert ledger.positions[ETH].amount == 1
     assert ledger.wallet_amount(other, ETH) == 1 and ledger.wallet_amount(WALLET, ETH) == 0
+
+
+def test_given_a_tagged_sale_of_coins_never_held_when_accepted_then_the_wallet_is_not_left_short() -> None:
+    # Given a sale of 7 ETH tagged with the wallet, more than was held (accepted as missing acquisitions),
+    # and the sync's later record of 5 ETH arriving
+    sold = tagged("sell", "7", price="3000", hour=0)
+    arrived = chain_transactions(WALLET, {ETH: Decimal(5)}, block_number=9, block_time=BLOCK_TIME, prices={})
+
+    ledger = replay([sold, *arrived], accept_missing=True)
+
+    # Then the wallet accounts for the 5 the chain shows: the next sync invents nothing
+    assert ledger.wallet_amount(WALLET, ETH) == 5
+    assert chain_movements(ledger, WALLET, {ETH: Decimal(5)}) == {}

@@ -72,10 +72,12 @@ def parse_prices_body(content: bytes, requested: Sequence[str]) -> dict[str, Pri
     return quotes
 
 
-def parse_batch_historical_body(content: bytes, moments: Mapping[str, Sequence[int]]) -> dict[str, PriceQuote]:
+def parse_batch_historical_body(
+    content: bytes, moments: Mapping[str, Sequence[int]], *, within_s: float = 4 * 3600
+) -> dict[str, PriceQuote]:
     """`/batchHistorical`'s answer: `{"coins": {"<coin>": {"symbol", "prices": [{"timestamp", "price",
     "confidence"}]}}}`, as quotes keyed `<coin>@<unix time asked>`, each the price observed nearest that
-    moment (the API answers within the search width, or leaves the moment out)."""
+    moment and no further from it than `within_s` (the search width): a moment with none has no price."""
     try:
         body = json.loads(content, parse_float=Decimal)
     except ValueError as error:
@@ -90,12 +92,23 @@ def parse_batch_historical_body(content: bytes, moments: Mapping[str, Sequence[i
         observed = [point for point in entry["prices"] if isinstance(point, dict)]
         for at in times:
             nearest = min(observed, key=lambda point: abs(_seconds(point.get("timestamp")) - at), default=None)
-            if nearest is None:
+            if nearest is None or abs(_seconds(nearest.get("timestamp")) - at) > within_s:
                 continue
             quote = _quote_from_entry(coin_id, {"symbol": entry.get("symbol"), **nearest})
             if quote is not None:
                 quotes[f"{coin_id}@{at}"] = quote
     return quotes
+
+
+_WIDTH_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _width_s(width: str) -> float:
+    """DeFiLlama's searchWidth ("4h", "600", "2d") in seconds."""
+    text = width.strip().lower()
+    if text[-1:] in _WIDTH_UNITS and text[:-1].isdigit():
+        return int(text[:-1]) * _WIDTH_UNITS[text[-1]]
+    return float(text) if text.isdigit() else 4 * 3600
 
 
 def _seconds(value: Any) -> float:
@@ -190,7 +203,7 @@ class CoinsApi:
             self._coins_root + "batchHistorical",
             {"coins": coins},
             requested,
-            lambda body: parse_batch_historical_body(body, moments),
+            lambda body: parse_batch_historical_body(body, moments, within_s=_width_s(self._search_width)),
             deadline,
         )
 

@@ -44,11 +44,12 @@ def _submitted_by_user(transaction: Transaction) -> Transaction:
             "{message}",
             {"message": f"ids starting with {CHAIN_ID_PREFIX!r} are kept for wallet sync", "field": "id"},
         )
-    if transaction.price_source is not None:
+    if transaction.price_source is not None and transaction.price_usd is None:
+        # A record sent back as it was listed (market-priced) is taken as it is; a bare claim is not.
         raise PydanticCustomError(
             DOMAIN_ERROR_TYPE,
             "{message}",
-            {"message": "priceSource is set by wallet sync only", "field": "priceSource"},
+            {"message": "priceSource market needs the priceUsd it was listed with", "field": "priceSource"},
         )
     return transaction
 

@@ -308,6 +308,10 @@ class Ledger:
         """Tokens with an amount still held: the only ones worth pricing."""
         return [position.token for position in self.positions.values() if position.is_open]
 
+    def valued_tokens(self) -> list[TokenId]:
+        """Tokens a view values: those held, and those with missing acquisitions (valued apart)."""
+        return [position.token for position in self.positions.values() if position.is_open or position.missing_amount]
+
     def open_positions(self) -> Iterator[Position]:
         return (position for position in self.positions.values() if position.is_open)
 
@@ -492,16 +496,24 @@ def extend(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
 
 
 def _highest_unit_cost(lots: list[Lot]) -> int:
-    """The lot of the highest cost per unit (unknown cost counts as none); the earliest among equals."""
-    best = 0
+    """The lot of the highest cost per unit (unknown cost counts as none); the earliest among equals.
+    Unit costs are compared to 1e-18 USD: what is left of a lot taken in part may have lost a last
+    digit to rounding, and must still tie with a lot bought at the same price."""
+    best, best_cost = 0, _unit_cost(lots[0])
     for index in range(1, len(lots)):
-        lot, chosen = lots[index], lots[best]
-        if chosen.cost is None:
-            if lot.cost is not None:
-                best = index
-        elif lot.cost is not None and lot.cost * chosen.amount > chosen.cost * lot.amount:
-            best = index  # cross-multiplied: exact, no division
+        cost = _unit_cost(lots[index])
+        if cost is not None and (best_cost is None or cost > best_cost):
+            best, best_cost = index, cost
     return best
+
+
+_UNIT_COST_QUANTUM = Decimal("1e-18")
+
+
+def _unit_cost(lot: Lot) -> Decimal | None:
+    if lot.cost is None:
+        return None
+    return EXACT.divide(lot.cost, lot.amount).quantize(_UNIT_COST_QUANTUM, context=EXACT)
 
 
 _NEXT_LOT: dict[CostBasisMethod, Callable[[list[Lot]], int]] = {
@@ -552,9 +564,11 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
             wallet_holds = None
             if transaction.wallet_id is not None:
                 wallet_holds = wallet_amounts.get((transaction.wallet_id, transaction.token), ZERO)
+            missing_before = source.missing_amount
             _apply(transaction, source, book, accept_missing=ledger.accept_missing, wallet_holds=wallet_holds)
             if transaction.wallet_id is not None:
-                _count_for_wallet(transaction, wallet_amounts)
+                # Coins it removed that were not held (accepted missing acquisitions) were the wallet's too.
+                _count_for_wallet(transaction, wallet_amounts, source.missing_amount - missing_before)
         positions = dict(ledger.positions) | {token: touched.freeze() for token, touched in books.items()}
     return Ledger(
         method=method,
@@ -567,12 +581,14 @@ def _apply_all(ledger: Ledger, transactions: Iterable[Transaction]) -> Ledger:
     )
 
 
-def _count_for_wallet(transaction: Transaction, amounts: dict[tuple[str, TokenId], Decimal]) -> None:
+def _count_for_wallet(
+    transaction: Transaction, amounts: dict[tuple[str, TokenId], Decimal], missing: Decimal = ZERO
+) -> None:
     wallet_id = transaction.wallet_id
     assert wallet_id is not None
     arriving = transaction.type in ARRIVING
     source_key = (wallet_id, transaction.token)
-    accounted = amounts.get(source_key, ZERO)
+    accounted = amounts.get(source_key, ZERO) + missing
     if arriving:
         amounts[source_key] = accounted + transaction.amount
     elif transaction.from_chain:

@@ -77,7 +77,11 @@ class Transaction(CamelModel):
         description="The linked wallet this happened in; its sync then counts it instead of recording it again",
     )
     price_source: PriceSource | None = Field(
-        None, description="market: priceUsd is the market price wallet sync looked up for the time"
+        None,
+        description=(
+            "market: priceUsd is the market price at the transaction's time, looked up because it was "
+            "sent without one (or by wallet sync)"
+        ),
     )
 
     @field_validator("chain", "destination_chain")

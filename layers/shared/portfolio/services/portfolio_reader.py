@@ -101,7 +101,7 @@ class PortfolioReader:
         # predecessor back in it right after the writer warmed it.
         portfolio = self._store.load_portfolio(user_id, consistent_read=True, lots=False)
         ledger = positions_of(portfolio, self._store, consistent_read=True)
-        quotes = self._prices.get_prices(ledger.held_tokens(), deadline=time.monotonic() + READ_PRICING_BUDGET_S)
+        quotes = self._prices.get_prices(ledger.valued_tokens(), deadline=time.monotonic() + READ_PRICING_BUDGET_S)
         return value_portfolio(
             user_id,
             ledger,
@@ -123,7 +123,7 @@ class PortfolioReader:
             # Nothing changed within the period: today's positions held throughout.
             before, tokens = ledger, ledger.held_tokens()
         else:
-            before = Ledger.empty(ledger.method)
+            before = Ledger.empty(ledger.method, accept_missing=ledger.accept_missing)
             later = history if history is not None else self._store.load_history(user_id)
             tokens = [position.token for position in ledger.positions.values()]
         coin_of = {token.key: token.price_coin_id for token in tokens}

@@ -115,7 +115,7 @@ class PortfolioRefresher:
             else:
                 batch.portfolios[user_id] = outcome
         batch.idle = set(unique) - set(active)
-        held = {token.key: token for ledger in self._ledgers(batch) for token in ledger.held_tokens()}
+        held = {token.key: token for ledger in self._ledgers(batch) for token in ledger.valued_tokens()}
         batch.tokens = len(held)
         batch.quotes = self._prices.get_prices(held.values(), deadline=deadline)
         return batch
@@ -189,7 +189,7 @@ class PortfolioRefresher:
             token.key: token
             for user_id, portfolio in result.committed.items()
             if user_id not in batch.idle and portfolio.ledger is not None
-            for token in portfolio.ledger.held_tokens()
+            for token in portfolio.ledger.valued_tokens()
             if token.key not in batch.quotes
         }
         if unpriced:

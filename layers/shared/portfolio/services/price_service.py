@@ -324,8 +324,9 @@ class PriceService:
             if len(self._historical) + len(found) > MAX_REMEMBERED_HISTORICAL_PRICES:
                 self._historical.clear()
             self._historical.update(found)
-        if tally.failures == len(chunks):
-            raise PricesUnavailableError(f"no historical price request succeeded ({tally.failures} failed)")
+        if tally.failures:
+            # A price the coins API did not answer is not a price it does not have: nothing is guessed.
+            raise PricesUnavailableError(f"{tally.failures} of {len(chunks)} historical price requests failed")
 
     def _fetch_fresh(
         self, coin_ids: list[str], deadline: float | None, tally: PriceStats, *, at: datetime | None = None

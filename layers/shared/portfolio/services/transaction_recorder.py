@@ -411,7 +411,7 @@ class TransactionRecorder:
         return committed, view
 
     def _value(self, portfolio: StoredPortfolio, ledger: Ledger, deadline: float | None) -> PortfolioView:
-        quotes = self._prices.get_prices(ledger.held_tokens(), deadline=deadline)
+        quotes = self._prices.get_prices(ledger.valued_tokens(), deadline=deadline)
         return value_portfolio(
             portfolio.user_id,
             ledger,

@@ -274,7 +274,7 @@ class WalletSync:
                     logger.warning(
                         "wallets hold too many unlisted tokens; the rest are not kept", extra={"chain": chain}
                     )
-                    break
+                    continue
                 room[target.user_id] -= 1
             # Kept for the next syncs; without decimals yet (its contract did not answer), asked again.
             decimals = balances.decimals.get(address, known.get(address, discovered.get(address)))
@@ -331,6 +331,8 @@ class WalletSync:
                 priced.update({(moment, token): found.get(token) for token in missing})
             return {token: price for token in arriving if (price := priced[(moment, token)]) is not None}
 
+        older: set[tuple[str, str, str]] = set()  # reads older than what another sync stored meanwhile
+
         def plan(stored: StoredPortfolio, ledger: Ledger) -> WalletChange:
             transactions: list[Transaction] = []
             wallets = []
@@ -342,6 +344,7 @@ class WalletSync:
                     stored_block = sync.block_number
                     read_block = None if read.snapshot is None else read.snapshot.block.number
                     if stored_block is not None and read_block is not None and stored_block >= read_block:
+                        older.add((user_id, wallet.wallet_id, sync.chain))
                         continue  # another sync recorded a newer block meanwhile: this read is older news
                     if read.error is not None or read.snapshot is None or read.state is None:
                         wallet = wallet.with_chain(_failed(sync, read.error or "not read"))
@@ -366,7 +369,7 @@ class WalletSync:
             # neither a consistent read nor a write is needed.
             preview = plan(portfolio, portfolio.ledger)
             if not preview.transactions and preview.wallets == portfolio.wallets:
-                self._post(user_id, reads)
+                self._post(user_id, {key: read for key, read in reads.items() if key not in older})
                 return
         try:
             committed = self._recorder.apply_wallet_change(user_id, plan, deadline=deadline)
@@ -384,7 +387,7 @@ class WalletSync:
             if committed.ledger is not None and committed.ledger.transaction_count != before:
                 result.users_changed += 1
                 result.transactions_recorded += committed.ledger.transaction_count - before
-        self._post(user_id, reads)
+        self._post(user_id, {key: read for key, read in reads.items() if key not in older})
 
     def _durable(self, stored: ChainSync, read: ChainSync, moved: bool) -> ChainSync:
         """The state to store: the read's when something kept changed or the checkpoint is due,
