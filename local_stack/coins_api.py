@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local_stack.loopback_server import Answer, ScriptedServer, send_answer
+from local_stack.loopback_server import Answer, QuietHandler, ScriptedServer, decimal_json, send_answer
 
 RECORDED_PRICES_PATH = Path(__file__).resolve().parent / "recorded_prices.json"
 PRICES_PATH = "prices/current/"
@@ -263,7 +263,11 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         query = parse_qs(parts.query)
         search_width = query.get("searchWidth", [None])[0]
         if path == BATCH_PATH:
-            return self._answer_batch(parts.path, query.get("coins", [""])[0], api_key, search_width, headers)
+            moments = _moments(query.get("coins", [""])[0])
+            with self._lock:
+                answer = self._choose_batch_answer(moments, api_key)
+                self._record_request(parts.path, tuple(moments or ()), search_width, api_key, answer, headers)
+            return answer
         at: int | None = None
         if path.startswith(HISTORICAL_PATH):
             moment, _, listed = path.removeprefix(HISTORICAL_PATH).partition("/")
@@ -272,46 +276,28 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         coins = tuple(coin for coin in path.removeprefix(PRICES_PATH).split(",") if coin)
         with self._lock:
             answer = self._choose_answer(path, api_key, coins, at)
-            self._record(
-                ReceivedRequest(
-                    path=parts.path,
-                    coins=coins,
-                    search_width=search_width,
-                    api_key=api_key,
-                    status=None if answer.drop_connection else answer.status,
-                    headers=headers,
-                )
-            )
+            self._record_request(parts.path, coins, search_width, api_key, answer, headers)
         return answer
 
-    def _answer_batch(
-        self, path: str, asked: str, api_key: str | None, search_width: str | None, headers: dict[str, str]
-    ) -> Answer:
+    def _record_request(
+        self,
+        path: str,
+        coins: tuple[str, ...],
+        search_width: str | None,
+        api_key: str | None,
+        answer: Answer,
+        headers: dict[str, str],
+    ) -> None:
+        status = None if answer.drop_connection else answer.status
+        self._record(ReceivedRequest(path, coins, search_width, api_key, status, headers))
+
+    def _choose_batch_answer(self, moments: dict[str, list[int]] | None, api_key: str | None) -> Answer:
         """`/batchHistorical?coins={"<coin>": [unix times]}`: each coin's book price at each moment."""
-        try:
-            moments = json.loads(asked)
-            valid = isinstance(moments, dict) and all(isinstance(times, list) for times in moments.values())
-        except ValueError:
-            valid = False
-        coins = tuple(moments) if valid else ()
-        with self._lock:
-            if not valid or not coins:
-                answer = Answer(400, b'{"message":"coins must be an object of coin -> [timestamps]"}')
-            elif self.required_api_key is not None and api_key != self.required_api_key:
-                answer = Answer(401, b'{"message":"invalid api key"}')
-            else:
-                answer = self._scripted_answer() or self._batch_body(moments)
-            self._record(
-                ReceivedRequest(
-                    path=path,
-                    coins=coins,
-                    search_width=search_width,
-                    api_key=api_key,
-                    status=None if answer.drop_connection else answer.status,
-                    headers=headers,
-                )
-            )
-        return answer
+        if not moments:
+            return Answer(400, b'{"message":"coins must be an object of coin -> [timestamps]"}')
+        if self.required_api_key is not None and api_key != self.required_api_key:
+            return Answer(401, b'{"message":"invalid api key"}')
+        return self._scripted_answer() or self._batch_body(moments)
 
     def _batch_body(self, moments: dict[str, list[int]]) -> Answer:
         answered = {}
@@ -324,7 +310,7 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
                 for at in times
             ]
             answered[coin] = {"symbol": entry.get("symbol", ""), "prices": points}
-        return Answer(200, _to_json({"coins": answered}).encode())
+        return Answer(200, decimal_json({"coins": answered}).encode())
 
     def _choose_answer(self, path: str, api_key: str | None, coins: tuple[str, ...], at: int | None) -> Answer:
         if not path.startswith(PRICES_PATH) or not coins:
@@ -340,32 +326,24 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         if at is not None:
             # A historical price: the book's price, observed at the moment asked for.
             answered = {coin: entry | {"timestamp": at} for coin, entry in answered.items()}
-        return Answer(200, _to_json({"coins": answered}).encode())
+        return Answer(200, decimal_json({"coins": answered}).encode())
 
 
-def _to_json(value: Any) -> str:
-    """JSON with Decimals written as number literals, digit for digit, as DeFiLlama writes them."""
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(key)}:{_to_json(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_to_json(item) for item in value) + "]"
-    if isinstance(value, Decimal):
-        return str(value)
-    return json.dumps(value)
+def _moments(asked: str) -> dict[str, list[int]] | None:
+    """The `coins` parameter of /batchHistorical, or None when it is not an object of coin -> [times]."""
+    try:
+        moments = json.loads(asked)
+    except ValueError:
+        return None
+    if not isinstance(moments, dict) or not all(isinstance(times, list) for times in moments.values()):
+        return None
+    return moments
 
 
 def _handler_for(api: CoinsApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body leave in one segment, not two held back by Nagle and delayed ACKs.
-        disable_nagle_algorithm = True
-        wbufsize = 64 * 1024
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             answer = api._answer(self.path, {key.lower(): value for key, value in self.headers.items()})
             send_answer(self, answer, delay_s=api.delay_s)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the price service logs what it asked and got."""
 
     return Handler

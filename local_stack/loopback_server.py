@@ -13,13 +13,15 @@ they received, and answers scripted to misbehave.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
 
 class LoopbackServer:
@@ -67,6 +69,30 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """The stand-ins' request handler: HTTP/1.1 keep-alive, one segment per answer, no access log
+    (the clients log what they asked and got)."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment, not two held back by Nagle and delayed ACKs.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def decimal_json(value: Any) -> str:
+    """JSON with Decimals written as number literals, digit for digit, as the real services write them."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(key)}:{decimal_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(decimal_json(item) for item in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value)
 
 
 @dataclass

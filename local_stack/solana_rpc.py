@@ -49,7 +49,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local_stack.loopback_server import Answer, ScriptedServer, send_answer
+from local_stack.loopback_server import Answer, QuietHandler, ScriptedServer, decimal_json, send_answer
 
 SPL_TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 - a public program id, not a secret
 TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"  # noqa: S105 - a public program id, not a secret
@@ -515,27 +515,11 @@ def _error_entry(call_id: Any, code: int, message: str) -> dict[str, Any]:
 
 
 def _json_answer(document: Any) -> Answer:
-    return Answer(200, _to_json(document).encode())
-
-
-def _to_json(value: Any) -> str:
-    """JSON with Decimals written as number literals, digit for digit."""
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(key)}:{_to_json(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_to_json(item) for item in value) + "]"
-    if isinstance(value, Decimal):
-        return str(value)
-    return json.dumps(value)
+    return Answer(200, decimal_json(document).encode())
 
 
 def _handler_for(node: SolanaRpcServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body leave in one segment, not two held back by Nagle and delayed ACKs.
-        disable_nagle_algorithm = True
-        wbufsize = 64 * 1024
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
@@ -548,8 +532,5 @@ def _handler_for(node: SolanaRpcServer) -> type[BaseHTTPRequestHandler]:
                 send_answer(self, Answer(200, b"ok", {"Content-Type": "text/plain"}))
             else:
                 send_answer(self, Answer(405, b"Used HTTP Method is not allowed. POST or OPTIONS is required"))
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the reader logs what it asked and got."""
 
     return Handler

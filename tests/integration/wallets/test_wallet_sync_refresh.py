@@ -68,6 +68,29 @@ def refresh(functions: Functions) -> Callable[..., dict[str, Any]]:
     return functions.refresh
 
 
+def native_transaction(
+    transaction_id: str,
+    kind: str,
+    amount: str,
+    *,
+    at: str,
+    price: str | None = None,
+    chain: str = "ethereum",
+    wallet_id: str | None = None,
+) -> dict[str, Any]:
+    """A transaction of the chain's native coin, as a user posts it."""
+    return {
+        "id": transaction_id,
+        "type": kind,
+        "chain": chain,
+        "tokenAddress": "0x0000000000000000000000000000000000000000",
+        "amount": amount,
+        "priceUsd": price,
+        "timestamp": at,
+        "walletId": wallet_id,
+    }
+
+
 def fresh_address(node: AnvilNode) -> str:
     return "0x" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
@@ -196,16 +219,7 @@ def test_given_a_hand_entered_buy_tagged_with_the_wallet_when_synced_then_it_is_
     wallet = fresh_address(chain.node)
     chain.node.set_native_balance(wallet, ETHER)
     wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
-    buy = {
-        "id": "my-buy",
-        "type": "buy",
-        "chain": "ethereum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "1",
-        "priceUsd": "1800",
-        "timestamp": "2024-03-01T00:00:00Z",
-        "walletId": wallet_id,
-    }
+    buy = native_transaction("my-buy", "buy", "1", price="1800", at="2024-03-01T00:00:00Z", wallet_id=wallet_id)
     assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy).status == 201
 
     # When the wallet is synced
@@ -223,15 +237,7 @@ def test_given_a_synced_wallet_when_unlinked_then_nothing_it_brought_is_held(api
     chain.node.set_native_balance(wallet, 5 * ETHER)
     chain.node.mint(chain.token, wallet, 7 * ETHER)
     wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
-    own = {
-        "id": "own-eth",
-        "type": "buy",
-        "chain": "arbitrum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "1",
-        "priceUsd": "2000",
-        "timestamp": "2024-03-01T00:00:00Z",
-    }
+    own = native_transaction("own-eth", "buy", "1", price="2000", at="2024-03-01T00:00:00Z", chain="arbitrum")
     api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=own)
     refresh(user_id)
     assert len(chain_transactions(api, user_id)) == 2
@@ -319,15 +325,7 @@ def test_given_a_hand_entered_sale_of_coins_the_wallet_brought_when_unlinking_th
     chain.node.set_native_balance(wallet, 2 * ETHER)
     wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
     refresh(user_id)
-    sale = {
-        "id": "my-sale",
-        "type": "sell",
-        "chain": "ethereum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "1",
-        "priceUsd": "3500",
-        "timestamp": datetime.now(UTC).isoformat(),  # after the sync's block
-    }
+    sale = native_transaction("my-sale", "sell", "1", price="3500", at=datetime.now(UTC).isoformat())
     assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=sale).status == 201
 
     # When the wallet is unlinked
@@ -348,15 +346,9 @@ def test_given_coins_left_that_a_later_hand_entered_sale_also_sold_when_synced_t
     chain.node.set_native_balance(wallet, 2 * ETHER)
     api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
     refresh(user_id)
-    sale = {
-        "id": "cex-sale",
-        "type": "sell",
-        "chain": "ethereum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "2",
-        "priceUsd": "3500",
-        "timestamp": (datetime.now(UTC) + timedelta(minutes=4)).isoformat(),
-    }
+    sale = native_transaction(
+        "cex-sale", "sell", "2", price="3500", at=(datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    )
     assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=sale).status == 201
 
     # When the coins leave the wallet on chain before that time, and a refresh runs
@@ -397,16 +389,7 @@ def test_given_synced_and_hand_entered_transactions_when_listed_by_source_or_wal
     wallet = fresh_address(chain.node)
     chain.node.set_native_balance(wallet, 2 * ETHER)
     wallet_id = api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet}).body["walletId"]
-    tagged = {
-        "id": "tagged-buy",
-        "type": "buy",
-        "chain": "ethereum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "1",
-        "priceUsd": "2000",
-        "timestamp": "2024-01-01T00:00:00Z",
-        "walletId": wallet_id,
-    }
+    tagged = native_transaction("tagged-buy", "buy", "1", price="2000", at="2024-01-01T00:00:00Z", wallet_id=wallet_id)
     untagged = tagged | {"id": "own-buy", "chain": "base", "walletId": None}
     api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": [tagged, untagged]})
     refresh(user_id)
@@ -473,15 +456,9 @@ def test_given_a_refused_sync_when_the_user_fixes_it_then_the_next_sync_still_fi
     chain.node.set_native_balance(wallet, 2 * ETHER)
     api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
     refresh(user_id)
-    sale = {
-        "id": "sale-ahead",
-        "type": "sell",
-        "chain": "ethereum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "2",
-        "priceUsd": "3500",
-        "timestamp": (datetime.now(UTC) + timedelta(minutes=4)).isoformat(),
-    }
+    sale = native_transaction(
+        "sale-ahead", "sell", "2", price="3500", at=(datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    )
     api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=sale)
     chain.node.set_native_balance(wallet, 0)
     chain.node.mint(chain.token, wallet, 3 * ETHER)
@@ -550,16 +527,7 @@ def test_given_coins_the_sync_recorded_when_the_user_tags_their_own_earlier_buy_
     (recorded,) = chain_transactions(api, user_id)
 
     # When the user records the buy of 1 of them, made earlier, tagged with the wallet
-    buy = {
-        "id": "my-old-buy",
-        "type": "buy",
-        "chain": "ethereum",
-        "tokenAddress": "0x0000000000000000000000000000000000000000",
-        "amount": "1",
-        "priceUsd": "1800",
-        "timestamp": "2024-03-01T00:00:00Z",
-        "walletId": wallet_id,
-    }
+    buy = native_transaction("my-old-buy", "buy", "1", price="1800", at="2024-03-01T00:00:00Z", wallet_id=wallet_id)
     assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy).status == 201
 
     # Then the sync's record keeps only the 0.5 the buy does not explain, the ETH is held once, and 1
@@ -587,16 +555,7 @@ def test_given_a_tagged_round_trip_entered_after_the_sync_when_recorded_then_the
 
     # When the user imports an old buy and sale of 1 ETH, both tagged with the wallet
     trip = [
-        {
-            "id": f"old-{kind}",
-            "type": kind,
-            "chain": "ethereum",
-            "tokenAddress": "0x0000000000000000000000000000000000000000",
-            "amount": "1",
-            "priceUsd": price,
-            "timestamp": at,
-            "walletId": wallet_id,
-        }
+        native_transaction(f"old-{kind}", kind, "1", price=price, at=at, wallet_id=wallet_id)
         for kind, price, at in (("buy", "1000", "2024-01-01T00:00:00Z"), ("sell", "1500", "2024-02-01T00:00:00Z"))
     ]
     assert api("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": trip}).status == 201

@@ -102,13 +102,7 @@ def value_positions(
     symbols = contract_symbols or {}
     for position in ledger.open_positions():
         quote = prices.get(position.token.key)
-        label = describe(
-            position.token,
-            quote_symbol=quote.symbol if quote else None,
-            contract_symbol=symbols.get(position.token),
-            category_override=position.category_override,
-        )
-        valued.append(ValuedPosition(position=position, label=label, quote=quote))
+        valued.append(ValuedPosition(position=position, label=_label(position, quote, symbols), quote=quote))
     return valued
 
 
@@ -179,12 +173,7 @@ def _missing_acquisitions(
         if not position.missing_amount:
             continue
         quote = prices.get(position.token.key)
-        label = describe(
-            position.token,
-            quote_symbol=quote.symbol if quote else None,
-            contract_symbol=contract_symbols.get(position.token),
-            category_override=position.category_override,
-        )
+        label = _label(position, quote, contract_symbols)
         missing.append(
             MissingAcquisition(
                 chain=position.token.chain,
@@ -195,6 +184,15 @@ def _missing_acquisitions(
             )
         )
     return missing
+
+
+def _label(position: Position, quote: PriceQuote | None, contract_symbols: Mapping[TokenId, str]) -> TokenLabel:
+    return describe(
+        position.token,
+        quote_symbol=quote.symbol if quote else None,
+        contract_symbol=contract_symbols.get(position.token),
+        category_override=position.category_override,
+    )
 
 
 def _share(value: Decimal, total_value: Decimal) -> Decimal:

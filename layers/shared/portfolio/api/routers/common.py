@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
@@ -12,6 +13,16 @@ from portfolio.api.responses import json_body_response
 from portfolio.api.schemas import USER_ID_PATTERN
 
 UserId = Annotated[str, Path(alias="userId", pattern=USER_ID_PATTERN, max_length=128, description="The token's sub")]
+
+
+def write_response(status: HTTPStatus, body: str) -> Response[Any]:
+    """The answer of a write (or of a read never cached): JSON, not to be kept by any cache."""
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def read_response(router: Router, body: bytes) -> Response:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -14,7 +14,7 @@ from portfolio import wiring
 from portfolio.api.dependencies import portfolio_reader, pricing_deadline, transaction_recorder
 from portfolio.api.errors import InvalidRequest, NotFound
 from portfolio.api.openapi_responses import WRITE_ERRORS, answers, read_answers
-from portfolio.api.routers.common import UserId, read_response
+from portfolio.api.routers.common import UserId, read_response, write_response
 from portfolio.api.schemas import RecordedTransactions, TransactionBatch, TransactionSubmission
 from portfolio.domain.errors import TransactionNotFound
 from portfolio.domain.tokens import TokenId, normalize_chain
@@ -93,7 +93,7 @@ def record_transactions(user_id: UserId, submission: Annotated[TransactionSubmis
         raise InvalidRequest(f"at most {limit} transactions per request", field="transactions")
     outcome = transaction_recorder().record(user_id, transactions, deadline=pricing_deadline(router.lambda_context))
     body = RecordedTransactions(transactions=outcome.transactions)
-    return _json(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, body.model_dump_json(by_alias=True))
+    return write_response(HTTPStatus.CREATED if outcome.created else HTTPStatus.OK, body.model_dump_json(by_alias=True))
 
 
 @router.delete(
@@ -111,7 +111,7 @@ def delete_transaction(user_id: UserId, transaction_id: TransactionId) -> Respon
         view = recorder.delete(user_id, transaction_id, deadline=pricing_deadline(router.lambda_context))
     except TransactionNotFound:
         raise NotFound(f"no transaction {transaction_id!r}", details={"transactionId": transaction_id}) from None
-    return _json(HTTPStatus.OK, view.summary.model_dump_json(by_alias=True))
+    return write_response(HTTPStatus.OK, view.summary.model_dump_json(by_alias=True))
 
 
 def _utc(moment: datetime | None, *, field: str) -> datetime | None:
@@ -121,12 +121,3 @@ def _utc(moment: datetime | None, *, field: str) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except OverflowError:
         raise InvalidRequest(f"{field} is outside the supported date range", field=field) from None
-
-
-def _json(status: HTTPStatus, body: str) -> Response[Any]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Cache-Control": "no-store"},
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
@@ -13,7 +13,7 @@ from portfolio.api.dependencies import pricing_deadline, wallet_links
 from portfolio.api.errors import TooManyRequests
 from portfolio.api.openapi_responses import WRITE_ERRORS, answers
 from portfolio.api.responses import error_response
-from portfolio.api.routers.common import UserId
+from portfolio.api.routers.common import UserId, write_response
 from portfolio.api.schemas import WalletChainView, WalletLink, WalletList, WalletView
 from portfolio.domain.transactions import WALLET_ID_PATTERN
 from portfolio.domain.wallets import Wallet
@@ -64,7 +64,7 @@ def _view(wallet: Wallet) -> WalletView:
 def link_wallet(user_id: UserId, link: Annotated[WalletLink, Body()]) -> Response[Any]:
     outcome = wallet_links().link(user_id, link.address, link.chains, link.label)
     status = HTTPStatus.CREATED if outcome.created else HTTPStatus.OK
-    return _json(status, _view(outcome.wallet).model_dump_json(by_alias=True))
+    return write_response(status, _view(outcome.wallet).model_dump_json(by_alias=True))
 
 
 @router.get(
@@ -76,7 +76,7 @@ def link_wallet(user_id: UserId, link: Annotated[WalletLink, Body()]) -> Respons
 )
 def list_wallets(user_id: UserId) -> Response[Any]:
     body = WalletList(wallets=[_view(wallet) for wallet in wallet_links().wallets(user_id)])
-    return _json(HTTPStatus.OK, body.model_dump_json(by_alias=True))
+    return write_response(HTTPStatus.OK, body.model_dump_json(by_alias=True))
 
 
 @router.delete(
@@ -115,13 +115,4 @@ def sync_wallet(user_id: UserId, wallet_id: WalletId) -> Response[Any]:
         response = error_response(TooManyRequests(str(limited)))
         response.headers["Retry-After"] = str(limited.retry_after_s)
         return response
-    return _json(HTTPStatus.OK, _view(wallet).model_dump_json(by_alias=True))
-
-
-def _json(status: HTTPStatus, body: str) -> Response[Any]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Cache-Control": "no-store"},
-    )
+    return write_response(HTTPStatus.OK, _view(wallet).model_dump_json(by_alias=True))
