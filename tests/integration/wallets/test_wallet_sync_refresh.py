@@ -584,3 +584,18 @@ def test_given_the_coins_api_down_when_coins_arrive_then_nothing_is_recorded_unt
     refresh(user_id)
     (arrival,) = chain_transactions(api, user_id)
     assert (arrival["amount"], arrival["priceUsd"], arrival["priceSource"]) == ("2", str(ETH_PRICE), "market")
+
+
+def test_given_an_idle_user_when_its_idle_pass_comes_then_its_wallet_is_synced_though_nothing_is_valued(
+    api, functions, chain: Chain, user_id: str
+):
+    # Given a linked wallet holding 3 ETH, of a user who has not read lately
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, 3 * ETHER)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+
+    # When an idle message carries the user
+    assert functions.refresh(user_id, tier="idle") == {"batchItemFailures": []}
+
+    # Then the wallet's coins are recorded all the same
+    assert [(t["type"], t["amount"]) for t in chain_transactions(api, user_id)] == [("transfer_in", "3")]
