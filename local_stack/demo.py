@@ -108,24 +108,30 @@ def demo_body(entries: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     return {"transactions": transactions}
 
 
+def post_as(dispatch: Dispatch, authorizer: JwtAuthorizer, user_id: str, path: str, body: Any) -> HttpResponse:
+    """POST `body` as JSON to `path` through the gateway, with a token of `user_id`'s own."""
+    return dispatch(
+        IncomingRequest(
+            method="POST",
+            raw_path=path,
+            headers=[
+                ("Authorization", f"Bearer {authorizer.issue(user_id, ttl_s=300)}"),
+                ("Content-Type", "application/json"),
+                ("Host", "127.0.0.1"),
+                ("User-Agent", "local-stack-demo"),
+            ],
+            body=json.dumps(body).encode(),
+        )
+    )
+
+
 def load_demo(dispatch: Dispatch, authorizer: JwtAuthorizer, now: datetime | None = None) -> list[DemoUserResult]:
     """Record every demo user's history through the API; returns what each POST answered."""
     now = now or datetime.now(UTC)
     results = []
     for user_id, entries in DEMO_TRANSACTIONS.items():
-        body = json.dumps(demo_body(entries, now)).encode()
-        response = dispatch(
-            IncomingRequest(
-                method="POST",
-                raw_path=f"/portfolios/{user_id}/transactions",
-                headers=[
-                    ("Authorization", f"Bearer {authorizer.issue(user_id, ttl_s=300)}"),
-                    ("Content-Type", "application/json"),
-                    ("Host", "127.0.0.1"),
-                    ("User-Agent", "local-stack-demo"),
-                ],
-                body=body,
-            )
+        response = post_as(
+            dispatch, authorizer, user_id, f"/portfolios/{user_id}/transactions", demo_body(entries, now)
         )
         ok = response.status in (200, 201)
         results.append(

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from local_stack.coins_api import CoinsApiServer
+from local_stack.demo import Dispatch, post_as
 from local_stack.evm_node import AnvilNode
-from local_stack.http_events import HttpResponse, IncomingRequest
 from local_stack.jwt_auth import JwtAuthorizer
 from local_stack.solana_rpc import SolanaRpcServer, pubkey_from_seed
 
@@ -47,8 +46,6 @@ USDC_DECIMALS = 6
 DEMO_SOLANA_USDC = Decimal("250")
 
 DEMO_LABEL = "Demo wallet"
-
-Dispatch = Callable[[IncomingRequest], HttpResponse]
 
 
 @dataclass(frozen=True)
@@ -113,19 +110,7 @@ def link_wallets(dispatch: Dispatch, authorizer: JwtAuthorizer, wallets: list[De
     results = []
     for wallet in wallets:
         body = {"address": wallet.address, "chains": [wallet.chain], "label": DEMO_LABEL}
-        response = dispatch(
-            IncomingRequest(
-                method="POST",
-                raw_path=f"/portfolios/{wallet.user_id}/wallets",
-                headers=[
-                    ("Authorization", f"Bearer {authorizer.issue(wallet.user_id, ttl_s=300)}"),
-                    ("Content-Type", "application/json"),
-                    ("Host", "127.0.0.1"),
-                    ("User-Agent", "local-stack-demo"),
-                ],
-                body=json.dumps(body).encode(),
-            )
-        )
+        response = post_as(dispatch, authorizer, wallet.user_id, f"/portfolios/{wallet.user_id}/wallets", body)
         if response.status in (200, 201):
             wallet_id = json.loads(response.body).get("walletId")
             results.append(LinkResult(wallet, response.status, wallet_id=wallet_id))

@@ -73,13 +73,6 @@ class JsonRpcClient:
     def __repr__(self) -> str:
         return "JsonRpcClient(url=***)"
 
-    def call(self, method: str, params: list[Any], *, deadline: float | None = None) -> Any:
-        """One call; its error object raises RpcUnavailableError like a failed request."""
-        (result,) = self.call_batch([RpcCall(method, params)], deadline=deadline)
-        if isinstance(result, RpcError):
-            raise RpcUnavailableError(f"{method} answered error {result.code}: {result.message[:200]}")
-        return result
-
     def call_batch(self, calls: Sequence[RpcCall], *, deadline: float | None = None) -> list[Any | RpcError]:
         """Results in the order of `calls`; a call the node refused stands as its RpcError."""
         if not calls:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.prices import PriceQuote
@@ -28,7 +29,9 @@ from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.ports import PRICED_KINDS, PortfolioBatchSource, PriceLookup, WarmableCache
 from portfolio.services.positions import positions_of
 from portfolio.services.refresh_message import RefreshMessage
-from portfolio.services.wallet_sync import WalletSync
+
+if TYPE_CHECKING:  # only a type here: wallet sync is built by the wiring, off the cold start
+    from portfolio.services.wallet_sync import WalletSync
 
 DEFAULT_USER_BUDGET_S = 0.5
 DEFAULT_WALLET_BUDGET_S = 10.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.errors import PortfolioLimitError, WalletNotFound
@@ -22,7 +23,9 @@ from portfolio.domain.wallets import (
 )
 from portfolio.services.ports import LiveSync, PortfolioSource, WalletSyncBoard
 from portfolio.services.transaction_recorder import TransactionRecorder, WalletChange
-from portfolio.services.wallet_sync import WalletSync
+
+if TYPE_CHECKING:  # only a type here: wallet sync is built by the wiring, off the cold start
+    from portfolio.services.wallet_sync import WalletSync
 
 DEFAULT_ON_DEMAND_EVERY_S = 60
 

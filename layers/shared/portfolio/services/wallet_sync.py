@@ -149,8 +149,11 @@ class WalletSync:
             for sync in wallet.chains
         ]
         reads = self._read_chains(targets, linked, deadline if read_deadline is None else read_deadline, result)
+        by_user: dict[str, dict[tuple[str, str, str], ChainRead]] = {}
+        for key, read in reads.items():
+            by_user.setdefault(key[0], {})[key] = read
         for user_id, portfolio in linked.items():
-            mine = {key: read for key, read in reads.items() if key[0] == user_id}
+            mine = by_user.get(user_id)
             if not mine:
                 continue
             try:
