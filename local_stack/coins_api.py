@@ -6,8 +6,13 @@
 Coins it cannot price are left out of the answer, as DeFiLlama leaves them out; prices are JSON
 numbers written digit for digit from `Decimal`. Both the public path (`/prices/current/...`) and the
 Pro form (`/<key>/coins/prices/current/...`) are served; `required_api_key` answers 401 to any other key.
-Historical prices (`/prices/historical/{unix time}/{coins}`, and `/batchHistorical?coins={"<coin>": [unix
-times]}` in its own shape) answer the book's price observed at the times asked.
+Historical prices (`/prices/historical/{unix time}/{coins}`, `/batchHistorical?coins={"<coin>": [unix
+times]}` and `/chart/{coins}?start=&end=&span=&period=`, each in its own shape) answer the book's price
+at the times asked: the price set for the coin, or, once `set_price_history` gave it a past, the price
+it had then.
+
+    {"coins": {"<id as sent>": {"symbol": "WETH", "confidence": 0.99, "decimals": 18,
+                                "prices": [{"timestamp": 1736857805, "price": 3301.5}, ...]}}}
 
 By default it serves the recorded set (local_stack/recorded_prices.json) stamped with the current
 time, so the prices stay fresh: the offline mode of `make dev`. `prices={}` starts with an empty
@@ -26,12 +31,15 @@ slowly (`delay_s`), with malformed JSON (`malformed_when_asked_for`), drop the c
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -44,6 +52,12 @@ PRICES_PATH = "prices/current/"
 HISTORICAL_PATH = "prices/historical/"
 PRO_PATH = "coins/prices/"
 BATCH_PATH = "batchHistorical"
+CHART_PATH = "chart/"
+# DeFiLlama's default distance between chart points, and the most points this stand-in answers per coin.
+DEFAULT_CHART_PERIOD = "24h"
+MAX_CHART_POINTS = 10_000
+_PERIOD = re.compile(r"^(\d+)([mhdw])$", re.IGNORECASE)
+_PERIOD_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # DeFiLlama's order of the fields of one coin.
 ENTRY_FIELDS = ("decimals", "symbol", "price", "timestamp", "confidence")
 
@@ -89,6 +103,7 @@ class ReceivedRequest:
     api_key: str | None
     status: int | None  # None when the connection was dropped
     headers: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)  # the query string, first value of each name
 
 
 INTERNAL_ERROR = b'{"message":"internal error"}'
@@ -127,6 +142,8 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         }
         self._hidden: set[str] = set()
         self._confidence_overrides: dict[str, Decimal] = {}
+        # coin -> (unix times, prices) of its past, oldest first (set_price_history)
+        self._history: dict[str, tuple[list[int], list[Decimal]]] = {}
         self._malformed_when_asked: set[str] = set()
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -159,6 +176,17 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         )
         with self._lock:
             self._book[coin_id] = entry
+
+    def set_price_history(self, coin_id: str, changes: Mapping[int | datetime, str | Decimal | int]) -> None:
+        """The coin's past for the historical answers: from each moment given (unix time or aware
+        datetime) the coin was at that price, until the next; before the first, at the first. Its
+        current price stays the one `set_price` (or the book) gives."""
+        moments = sorted(
+            (int(moment.timestamp()) if isinstance(moment, datetime) else int(moment), Decimal(price))
+            for moment, price in changes.items()
+        )
+        with self._lock:
+            self._history[coin_id] = ([at for at, _ in moments], [price for _, price in moments])
 
     def load_fixture(self, path: Path) -> list[str]:
         """Adds the coins of a real `/prices/current` body to the book, as they are; returns their ids."""
@@ -257,16 +285,24 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         parts = urlsplit(raw_path)
         path = unquote(parts.path).lstrip("/")
         api_key: str | None = None
-        if not path.startswith((PRICES_PATH, HISTORICAL_PATH, BATCH_PATH)):
+        if not path.startswith((PRICES_PATH, HISTORICAL_PATH, BATCH_PATH, CHART_PATH)):
             api_key, _, rest = path.partition("/")
-            path = rest.removeprefix("coins/") if rest.startswith((PRO_PATH, f"coins/{BATCH_PATH}")) else ""
+            pro_paths = (PRO_PATH, f"coins/{BATCH_PATH}", f"coins/{CHART_PATH}")
+            path = rest.removeprefix("coins/") if rest.startswith(pro_paths) else ""
         query = parse_qs(parts.query)
-        search_width = query.get("searchWidth", [None])[0]
+        params = {name: values[0] for name, values in query.items()}
+        search_width = params.get("searchWidth")
         if path == BATCH_PATH:
-            moments = _moments(query.get("coins", [""])[0])
+            moments = _moments(params.get("coins", ""))
             with self._lock:
                 answer = self._choose_batch_answer(moments, api_key)
-                self._record_request(parts.path, tuple(moments or ()), search_width, api_key, answer, headers)
+                self._record_request(parts.path, tuple(moments or ()), search_width, api_key, answer, headers, params)
+            return answer
+        if path.startswith(CHART_PATH):
+            coins = tuple(coin for coin in path.removeprefix(CHART_PATH).split(",") if coin)
+            with self._lock:
+                answer = self._choose_chart_answer(coins, params, api_key)
+                self._record_request(parts.path, coins, search_width, api_key, answer, headers, params)
             return answer
         at: int | None = None
         if path.startswith(HISTORICAL_PATH):
@@ -276,7 +312,7 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         coins = tuple(coin for coin in path.removeprefix(PRICES_PATH).split(",") if coin)
         with self._lock:
             answer = self._choose_answer(path, api_key, coins, at)
-            self._record_request(parts.path, coins, search_width, api_key, answer, headers)
+            self._record_request(parts.path, coins, search_width, api_key, answer, headers, params)
         return answer
 
     def _record_request(
@@ -287,9 +323,10 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         api_key: str | None,
         answer: Answer,
         headers: dict[str, str],
+        params: dict[str, str],
     ) -> None:
         status = None if answer.drop_connection else answer.status
-        self._record(ReceivedRequest(path, coins, search_width, api_key, status, headers))
+        self._record(ReceivedRequest(path, coins, search_width, api_key, status, headers, params))
 
     def _choose_batch_answer(self, moments: dict[str, list[int]] | None, api_key: str | None) -> Answer:
         """`/batchHistorical?coins={"<coin>": [unix times]}`: each coin's book price at each moment."""
@@ -306,7 +343,11 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
             if entry is None:
                 continue
             points = [
-                {"timestamp": int(at), "price": entry["price"], "confidence": entry.get("confidence", Decimal("0.99"))}
+                {
+                    "timestamp": int(at),
+                    "price": self._price_at(coin, int(at), entry),
+                    "confidence": entry.get("confidence", Decimal("0.99")),
+                }
                 for at in times
             ]
             answered[coin] = {"symbol": entry.get("symbol", ""), "prices": points}
@@ -325,8 +366,87 @@ class CoinsApiServer(ScriptedServer[ReceivedRequest]):
         answered = {coin: entry for coin in coins if (entry := self._entry_for(coin)) is not None}
         if at is not None:
             # A historical price: the book's price, observed at the moment asked for.
-            answered = {coin: entry | {"timestamp": at} for coin, entry in answered.items()}
+            answered = {
+                coin: entry | {"price": self._price_at(coin, at, entry), "timestamp": at}
+                for coin, entry in answered.items()
+            }
         return Answer(200, decimal_json({"coins": answered}).encode())
+
+    def _choose_chart_answer(self, coins: tuple[str, ...], params: dict[str, str], api_key: str | None) -> Answer:
+        """`/chart/{coins}`: each coin's book price at the moments `start`, `end`, `span` and `period`
+        name, as DeFiLlama lays them out; moments still to come have no price."""
+        if not coins:
+            return Answer(404, b'{"message":"not found"}')
+        if self.required_api_key is not None and api_key != self.required_api_key:
+            return Answer(401, b'{"message":"invalid api key"}')
+        scripted = self._scripted_answer()
+        if scripted is not None:
+            return scripted
+        if self._malformed_when_asked.intersection(coins):
+            return Answer(200, b'{"coins": {"' + coins[0].encode() + b'": {"prices": [')
+        try:
+            moments = chart_moments(params, now=int(self.clock()))
+        except ValueError as error:
+            return Answer(400, json.dumps({"message": str(error)}).encode())
+        answered = {}
+        for coin in coins:
+            entry = self._entry_for(coin)
+            if entry is None or not moments:
+                continue
+            chart: dict[str, Any] = {"symbol": entry.get("symbol", ""), "confidence": entry.get("confidence")}
+            if "decimals" in entry:
+                chart["decimals"] = entry["decimals"]
+            chart["prices"] = [{"timestamp": at, "price": self._price_at(coin, at, entry)} for at in moments]
+            answered[coin] = {name: value for name, value in chart.items() if value is not None}
+        return Answer(200, decimal_json({"coins": answered}).encode())
+
+    def _price_at(self, coin_id: str, at: int, entry: dict[str, Any]) -> Decimal:
+        """The coin's price at a past moment: its history's (set_price_history), else the book's."""
+        history = self._history.get(coin_id)
+        if history is None:
+            return Decimal(entry["price"])
+        times, prices = history
+        return prices[max(bisect.bisect_right(times, at) - 1, 0)]
+
+
+def chart_moments(params: Mapping[str, str], *, now: int) -> list[int]:
+    """The unix times a `/chart` request asks for: `span` points `period` apart from `start`, or up to
+    `end` (`end` alone: the `span` points ending there; neither: ending now). Without `span`, from
+    `start` up to `end` (or now); otherwise one point. Times after `now` are left out.
+    Raises ValueError for a parameter DeFiLlama would refuse."""
+    period_text = params.get("period") or DEFAULT_CHART_PERIOD
+    matched = _PERIOD.match(period_text.strip())
+    if matched is None or int(matched.group(1)) == 0:
+        raise ValueError(f"period {period_text!r} is not <number><m|h|d|w>")
+    period = int(matched.group(1)) * _PERIOD_SECONDS[matched.group(2).lower()]
+    start, end, span = (_whole(params, name) for name in ("start", "end", "span"))
+    if span is not None and span < 0:
+        raise ValueError("span must not be negative")
+    if start is not None:
+        last = end if end is not None else now
+        count = span if span else (last - start) // period + 1
+        moments = [start + index * period for index in range(min(count, MAX_CHART_POINTS))]
+        if end is not None:
+            moments = [at for at in moments if at <= end]
+    else:
+        last = end if end is not None else now
+        count = min(span or 1, MAX_CHART_POINTS)
+        moments = [last - index * period for index in reversed(range(count))]
+    return [at for at in moments if 0 <= at <= now]
+
+
+def _whole(params: Mapping[str, str], name: str) -> int | None:
+    """A numeric query parameter as a whole number (DeFiLlama accepts unix times with decimals)."""
+    text = params.get(name)
+    if text is None or not text.strip():
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{name} must be a number")
+    return int(value)
 
 
 def _moments(asked: str) -> dict[str, list[int]] | None:

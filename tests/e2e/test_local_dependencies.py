@@ -80,8 +80,8 @@ def test_prices_with_many_digits_are_served_digit_for_digit(offline_prices):
     assert result.quotes[pepe].price == Decimal("0.00001834")
 
 
-def test_paths_other_than_current_prices_are_404(offline_prices):
-    response = httpx.get(f"{offline_prices.url}/chart/coingecko:ethereum")
+def test_paths_it_does_not_serve_are_404(offline_prices):
+    response = httpx.get(f"{offline_prices.url}/percentage/coingecko:ethereum")
 
     assert response.status_code == 404
 

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     price_max_attempts: int = Field(4, alias="PRICE_MAX_ATTEMPTS", ge=1, le=10)
     price_backoff_base_s: float = Field(0.2, alias="PRICE_BACKOFF_BASE_S", ge=0)
     price_backoff_cap_s: float = Field(5.0, alias="PRICE_BACKOFF_CAP_S", ge=0)
+    # What a performance read may wait for the chart of prices from before a token's first sweep; 0: never asked.
+    history_backfill_budget_s: float = Field(2.0, alias="HISTORY_BACKFILL_BUDGET_S", ge=0, le=20)
+    # A coin the chart has no earlier prices for is not asked for again by a container for this long.
+    history_backfill_no_data_ttl_s: int = Field(3600, alias="HISTORY_BACKFILL_NO_DATA_TTL_SECONDS", ge=0)
 
     # Refresh pipeline
     refresh_queue_url: str | None = Field(None, alias="REFRESH_QUEUE_URL")

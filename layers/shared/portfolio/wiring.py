@@ -24,11 +24,13 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
     from portfolio.adapters.activity_log import RedisActivityLog
+    from portfolio.adapters.coins_api import CoinsApi
     from portfolio.adapters.dynamodb.store import PortfolioStore
     from portfolio.adapters.portfolio_cache import PortfolioCache
     from portfolio.adapters.price_history import PriceHistoryStore
     from portfolio.adapters.redis_connection import RedisClient
     from portfolio.adapters.wallet_sync_board import RedisWalletSyncBoard
+    from portfolio.services.history_backfill import HistoryBackfill
     from portfolio.services.portfolio_reader import PortfolioReader
     from portfolio.services.portfolio_refresher import PortfolioRefresher
     from portfolio.services.ports import ChainReader
@@ -84,8 +86,14 @@ def portfolio_cache() -> PortfolioCache:
 
 
 @cache
-def price_service() -> PriceService:
+def coins_api() -> CoinsApi:
     from portfolio.adapters.coins_api import make_coins_api
+
+    return make_coins_api(settings())
+
+
+@cache
+def price_service() -> PriceService:
     from portfolio.adapters.last_known_prices import LastKnownPriceStore
     from portfolio.adapters.price_redis_tier import PriceRedisTier
     from portfolio.services.price_service import PriceService
@@ -93,7 +101,7 @@ def price_service() -> PriceService:
     config = settings()
     client = redis_client()
     return PriceService(
-        make_coins_api(config),
+        coins_api(),
         PriceRedisTier(client, config) if client is not None else None,
         LastKnownPriceStore(dynamodb_client(), config.table_name),
         config,
@@ -115,11 +123,35 @@ def activity_log() -> RedisActivityLog:
 
 
 @cache
+def history_backfill() -> HistoryBackfill | None:
+    """None when HISTORY_BACKFILL_BUDGET_S is 0: performance then shows the swept prices only."""
+    from portfolio.services.history_backfill import HistoryBackfill
+
+    config = settings()
+    if config.history_backfill_budget_s <= 0:
+        return None
+    return HistoryBackfill(
+        coins_api(),
+        price_history_store(),
+        budget_s=config.history_backfill_budget_s,
+        batch_size=config.price_batch_size,
+        max_concurrency=config.price_max_concurrency,
+        min_confidence=config.price_min_confidence,
+        no_data_ttl_s=config.history_backfill_no_data_ttl_s,
+    )
+
+
+@cache
 def portfolio_reader() -> PortfolioReader:
     from portfolio.services.portfolio_reader import PortfolioReader
 
     return PortfolioReader(
-        portfolio_store(), price_service(), portfolio_cache(), price_history_store(), activity=activity_log()
+        portfolio_store(),
+        price_service(),
+        portfolio_cache(),
+        price_history_store(),
+        activity=activity_log(),
+        backfill=history_backfill(),
     )
 
 
@@ -273,6 +305,7 @@ _FACTORIES = (
     portfolio_store,
     redis_client,
     portfolio_cache,
+    coins_api,
     price_service,
     sqs_client,
     refresh_planner,
@@ -280,6 +313,7 @@ _FACTORIES = (
     idempotency_store,
     price_history_store,
     activity_log,
+    history_backfill,
     portfolio_reader,
     transaction_recorder,
     price_sweep,

@@ -136,12 +136,14 @@ def test_given_symbol_sort_ascending_when_listing_assets_then_alphabetical(call:
 def test_given_token_price_history_when_reading_performance_then_the_holding_is_valued_at_each_moment(
     call: Call, user_id: str, cached: bool, dynamo_calls: DynamoCalls
 ) -> None:
-    # Given 1 WETH bought at 1000 eight days ago, and the sweeps' WETH prices 48 hours and 1 hour ago
+    # Given 1 WETH bought at 1000 eight days ago, and the sweeps' WETH prices since the week began
+    # (so the stored history covers the period and DeFiLlama's chart is not needed): 1000 until 48
+    # hours ago, 1200 an hour ago
     now = datetime.now(UTC)
     bought_at = (now - timedelta(days=8)).isoformat()
     call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("w", "1", price="1000", at=bought_at))
     history = wiring.price_history_store()
-    for hours_ago, price in ((48, "1000"), (1, "1200")):
+    for hours_ago, price in ((7 * 24 - 1, "1000"), (48, "1000"), (1, "1200")):
         moment = (now - timedelta(hours=hours_ago)).replace(minute=0, second=0, microsecond=0)
         history.record({f"ethereum:{WETH}": Decimal(price)}, moment)
     if cached:

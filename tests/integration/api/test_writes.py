@@ -185,7 +185,12 @@ def test_given_another_method_when_settings_change_then_the_summary_is_recompute
     # Then the realized P&L is that of what it takes: FIFO the 1000 lot, average 2000 a coin, LIFO the
     # 2000 lot, HIFO the 3000 one
     assert answer.status == 200
-    assert answer.json == {"userId": user_id, "costBasisMethod": method, "missingAcquisitions": "refuse"}
+    assert answer.json == {
+        "userId": user_id,
+        "costBasisMethod": method,
+        "costBasisScope": "chain",
+        "missingAcquisitions": "refuse",
+    }
     changed = call("GET", f"/portfolios/{user_id}", sub=user_id).json
     assert Decimal(fifo["realizedPnlUsd"]) == Decimal("1500")
     assert Decimal(changed["realizedPnlUsd"]) == Decimal(realized)
@@ -206,7 +211,12 @@ def test_given_missing_acquisitions_accepted_when_more_is_sold_than_held_then_it
     path = f"/portfolios/{user_id}/transactions"
     call("POST", path, sub=user_id, body=buy("tx-1", "1", price="1000", at="2024-01-01T00:00:00Z"))
     accepted = call("PUT", f"/portfolios/{user_id}/settings", sub=user_id, body={"missingAcquisitions": "accept"})
-    assert accepted.json == {"userId": user_id, "costBasisMethod": "fifo", "missingAcquisitions": "accept"}
+    assert accepted.json == {
+        "userId": user_id,
+        "costBasisMethod": "fifo",
+        "costBasisScope": "chain",
+        "missingAcquisitions": "accept",
+    }
 
     # When 3 are sold at 2500 (an import that lacks the other two's purchase)
     sold = call("POST", path, sub=user_id, body=sell("tx-2", "3", price="2500", at="2024-02-01T00:00:00Z"))

@@ -174,19 +174,25 @@ def test_given_coins_leave_the_wallet_on_chain_when_refreshed_then_a_transfer_ou
     chain.node.mint(chain.token, wallet, 100 * ETHER)
     api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
     refresh(user_id)
-    invested = Decimal(api("GET", f"/portfolios/{user_id}", sub=user_id).body["investedUsd"])
+    before = api("GET", f"/portfolios/{user_id}", sub=user_id).body
+    assets = api("GET", f"/portfolios/{user_id}/assets", sub=user_id).body["assets"]
+    demo_cost = next(Decimal(a["costBasisUsd"]) for a in assets if a["tokenAddress"] == chain.token)
 
     # When 40 DEMO leave it on chain and a refresh runs
     chain.node.transfer(chain.token, wallet, fresh_address(chain.node), 40 * ETHER)
     refresh(user_id)
 
-    # Then 60 are held, through a transfer out that realized nothing
+    # Then 60 are held, through a transfer out at the market price that realized nothing
     assert holdings(api, user_id)[f"ethereum:{chain.token}"] == Decimal(60)
     outs = [t for t in chain_transactions(api, user_id) if t["type"] == "transfer_out"]
-    assert [(t["tokenAddress"], t["amount"]) for t in outs] == [(chain.token, "40")]
+    assert [(t["tokenAddress"], t["amount"], t["priceSource"]) for t in outs] == [(chain.token, "40", "market")]
     summary = api("GET", f"/portfolios/{user_id}", sub=user_id).body
     assert Decimal(summary["realizedPnlUsd"]) == 0
-    assert Decimal(summary["investedUsd"]) == invested
+    # And what left went at its cost: invested is net of it, and the ROI is where it was
+    withdrawn = Decimal(summary["withdrawnCostUsd"])
+    assert withdrawn == demo_cost * 40 / 100
+    assert Decimal(summary["investedUsd"]) == Decimal(before["investedUsd"]) - withdrawn
+    assert summary["roiPercent"] == before["roiPercent"]
 
 
 def test_given_the_node_down_when_refreshed_then_nothing_held_changes_and_the_wallet_says_why(
@@ -584,6 +590,26 @@ def test_given_the_coins_api_down_when_coins_arrive_then_nothing_is_recorded_unt
     refresh(user_id)
     (arrival,) = chain_transactions(api, user_id)
     assert (arrival["amount"], arrival["priceUsd"], arrival["priceSource"]) == ("2", str(ETH_PRICE), "market")
+
+
+def test_given_the_coins_api_down_when_coins_leave_then_the_departure_is_recorded_without_a_price(
+    api, refresh, chain: Chain, coins_api: CoinsApiServer, user_id: str
+):
+    # Given a synced wallet holding 2 ETH
+    wallet = fresh_address(chain.node)
+    chain.node.set_native_balance(wallet, 2 * ETHER)
+    api("POST", f"/portfolios/{user_id}/wallets", sub=user_id, body={"address": wallet})
+    refresh(user_id)
+
+    # When 1 ETH leaves while the coins API fails, and a refresh runs
+    chain.node.set_native_balance(wallet, ETHER)
+    chain.node.mine()
+    coins_api.fail_always(503)
+    refresh(user_id)
+
+    # Then the departure is recorded all the same, at cost, with no price to tell its gain
+    departures = [t for t in chain_transactions(api, user_id) if t["type"] == "transfer_out"]
+    assert [(t["amount"], t.get("priceUsd")) for t in departures] == [("1", None)]
 
 
 def test_given_an_idle_user_when_its_idle_pass_comes_then_its_wallet_is_synced_though_nothing_is_valued(

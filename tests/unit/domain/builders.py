@@ -36,6 +36,9 @@ def tx(
     category: str | None = None,
     to_chain: str | None = None,
     to_token: str | None = None,
+    fee_token: str | None = None,
+    fee_amount: str | None = None,
+    sequence: int | None = None,
 ) -> Transaction:
     """A validated transaction `hour` hours after T0."""
     return Transaction.model_validate(
@@ -51,6 +54,9 @@ def tx(
             "category": category,
             "destinationChain": to_chain,
             "destinationTokenAddress": to_token,
+            "feeToken": fee_token,
+            "feeAmount": fee_amount,
+            "sequence": sequence,
         }
     )
 

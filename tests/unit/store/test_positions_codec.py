@@ -3,6 +3,7 @@ a write, and without its lots for a valuation."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import replace
 
@@ -10,18 +11,18 @@ import pytest
 from hypothesis import given, settings
 from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
 from portfolio.domain.accounting import Ledger, extend, replay
-from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope
 
 from tests.unit.domain.builders import tx
-from tests.unit.domain.test_accounting_properties import History, histories, methods
+from tests.unit.domain.test_accounting_properties import History, histories, methods, scopes
 
 
 @settings(max_examples=150, deadline=None)
-@given(history=histories(), method=methods)
+@given(history=histories(), method=methods, scope=scopes)
 def test_given_the_positions_of_any_history_when_stored_and_read_back_whole_then_they_are_equal(
-    history: History, method: CostBasisMethod
+    history: History, method: CostBasisMethod, scope: CostBasisScope
 ) -> None:
-    ledger = replay(history.transactions, method)
+    ledger = replay(history.transactions, method, scope=scope)
 
     assert decode_positions(*encode_positions(ledger)) == ledger
 
@@ -70,3 +71,22 @@ def test_given_no_transactions_when_stored_and_read_back_then_an_empty_ledger() 
 def test_given_a_damaged_or_unknown_blob_when_read_then_it_says_so(blob: bytes) -> None:
     with pytest.raises(UnreadablePositionsError):
         decode_positions(blob)
+
+
+def test_given_positions_stored_before_sequences_were_kept_when_extended_then_later_writes_of_that_moment_follow() -> (
+    None
+):
+    # Given positions whose latest transaction was stored as [µs, id], with no sequence
+    ledger = replay([tx("buy", "1", price="10", hour=1, id="zz-last")])
+    holdings, lots = encode_positions(ledger)
+    document = json.loads(zlib.decompress(holdings))
+    moment, _sequence, transaction_id = document["last"]
+    document["last"] = [moment, transaction_id]
+    older = decode_positions(zlib.compress(json.dumps(document).encode()), lots)
+    assert older.last_applied == (ledger.last_applied[0], 0, "zz-last")
+
+    # When a sale of the same moment recorded later (with a sequence) is applied to them alone
+    extended = extend(older, [tx("sell", "1", price="12", hour=1, id="aa-sale", sequence=2_000_000)])
+
+    # Then it counts after the buy, whatever its id
+    assert extended.realized_pnl == 2

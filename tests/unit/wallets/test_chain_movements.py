@@ -59,7 +59,7 @@ def test_given_holdings_not_tagged_with_the_wallet_when_compared_then_they_are_n
     assert chain_movements(ledger, WALLET, {ETH: Decimal(2)}) == {ETH: Decimal(2)}
 
 
-def test_given_movements_when_recorded_then_arrivals_are_market_priced_and_departures_carry_no_price() -> None:
+def test_given_movements_when_recorded_then_both_carry_the_market_price_and_departures_go_at_cost() -> None:
     recorded = chain_transactions(
         WALLET,
         {ETH: Decimal("0.5"), TOKEN: Decimal(-3)},
@@ -75,7 +75,11 @@ def test_given_movements_when_recorded_then_arrivals_are_market_priced_and_depar
         Decimal(3100),
         "market",
     )
-    assert (departure.type, departure.amount, departure.price_usd) == (TransactionType.TRANSFER_OUT, Decimal(3), None)
+    assert (departure.type, departure.amount, departure.price_usd) == (TransactionType.TRANSFER_OUT, Decimal(3), 9)
+    # And the departure's price only tells the gain that left: it realizes nothing
+    history = [tagged("transfer_in", "3", price="4", token=UNLISTED_TOKEN), departure]
+    token = replay(history).positions[TOKEN]
+    assert (token.realized_pnl, token.withdrawn_cost, token.withdrawn_gain) == (0, 12, 15)
     assert {transaction.source for transaction in recorded} == {TransactionSource.CHAIN}
     assert {transaction.timestamp for transaction in recorded} == {BLOCK_TIME}
     assert arrival.id == f"sync:{WALLET}:ethereum:19000000:{EVM_NATIVE}"

@@ -2,6 +2,8 @@
 
 `GET {base}/prices/current/{id,id,...}?searchWidth=4h` answers `{"coins": {"<id as sent>": {...}}}`;
 `GET {base}/prices/historical/{unix time}/{id,id,...}` answers the same shape for that moment.
+`GET {base}/chart/{id,id,...}?start=&span=&period=` answers `{"coins": {"<id>": {"symbol", "confidence",
+"decimals"?, "prices": [{"timestamp", "price"}]}}}`: each coin's prices at regular moments.
 A coin it cannot price freshly is absent from the answer; absent never means zero.
 With a Pro key the key is a path segment (`https://pro-api.llama.fi/<key>/coins/prices/current/...`),
 so every URL is a secret: no URL, and no text that could hold one, reaches a log line or an error.
@@ -14,7 +16,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 from portfolio.adapters.retry import RetryPolicy
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.observability import logger
-from portfolio.services.ports import ChunkResult
+from portfolio.services.ports import ChartResult, ChunkResult
 from portfolio.settings import Settings
 
 PUBLIC_API_URL = "https://coins.llama.fi"
@@ -100,6 +103,69 @@ def parse_batch_historical_body(
     return quotes
 
 
+ChartSeries = dict[str, list[tuple[datetime, Decimal]]]
+
+
+def parse_chart_body(content: bytes, requested: Sequence[str]) -> tuple[ChartSeries, dict[str, Decimal]]:
+    """`/chart`'s answer: each requested coin's prices as (UTC time, price), oldest first, one per
+    timestamp, and the coin's confidence. Points without a usable price or timestamp are dropped; a
+    coin with none left is absent. Raises ValueError when the body is not the API's shape."""
+    try:
+        body = json.loads(content, parse_float=Decimal)
+    except ValueError as error:
+        raise ValueError(f"body is not JSON ({type(error).__name__})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("coins"), dict):
+        raise ValueError('body has no "coins" object')
+    series: ChartSeries = {}
+    confidence: dict[str, Decimal] = {}
+    for coin_id in requested:
+        entry = body["coins"].get(coin_id)
+        if not isinstance(entry, dict) or not isinstance(entry.get("prices"), list):
+            continue
+        by_time = {}
+        for point in entry["prices"]:
+            observed = _chart_point(point)
+            if observed is not None:
+                by_time[observed[0]] = observed[1]
+        if not by_time:
+            continue
+        series[coin_id] = sorted(by_time.items())
+        score = entry.get("confidence")
+        if isinstance(score, (int, Decimal)) and not isinstance(score, bool) and 0 <= score <= 1:
+            confidence[coin_id] = Decimal(score)
+    return series, confidence
+
+
+def _chart_point(point: Any) -> tuple[datetime, Decimal] | None:
+    if not isinstance(point, dict):
+        return None
+    price, timestamp = point.get("price"), point.get("timestamp")
+    if isinstance(price, bool) or not isinstance(price, (int, Decimal)) or not Decimal(price).is_finite():
+        return None
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, Decimal)) or not Decimal(timestamp).is_finite():
+        return None
+    if price <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(int(timestamp), tz=UTC), Decimal(price)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+_PERIOD_UNITS = (("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))
+
+
+def period_text(step: timedelta) -> str:
+    """A whole number of minutes as DeFiLlama's period notation, in the largest unit that divides it:
+    5 minutes "5m", 3 hours "3h", 2 days "2d"."""
+    if step <= timedelta(0) or step % timedelta(minutes=1):
+        raise ValueError("a chart period is a positive whole number of minutes")
+    for unit, length in _PERIOD_UNITS:
+        if not step % length:
+            return f"{step // length}{unit}"
+    raise AssertionError("unreachable: minutes divide every whole number of minutes")
+
+
 _WIDTH_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -137,6 +203,16 @@ def _quote_from_entry(coin_id: str, entry: dict[str, Any]) -> PriceQuote | None:
     except (ValidationError, ValueError, OverflowError, OSError):
         return None
     return quote if quote.price > 0 else None
+
+
+@dataclass
+class _Answer[Parsed]:
+    """How one GET went: the parsed body on success, else why not; attempts and their latencies."""
+
+    parsed: Parsed | None = None
+    attempts: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    error: str | None = None
 
 
 class CoinsApi:
@@ -207,6 +283,37 @@ class CoinsApi:
             deadline,
         )
 
+    def fetch_chart(
+        self,
+        coin_ids: Sequence[str],
+        *,
+        start: datetime,
+        step: timedelta,
+        points: int,
+        deadline: float | None = None,
+    ) -> ChartResult:
+        """Each coin's prices at `start`, `start + step`, ... (`points` moments at most) from `/chart`,
+        oldest first. Each moment gets the price observed nearest it, no further than one step away."""
+        requested = tuple(coin_ids)
+        period = period_text(step)
+        params = {"start": str(int(start.timestamp())), "span": str(points), "period": period, "searchWidth": period}
+        answer = self._get(
+            self._coins_root + "chart/" + ",".join(requested),
+            params,
+            len(requested),
+            lambda body: parse_chart_body(body, requested),
+            deadline,
+        )
+        series, confidence = answer.parsed or ({}, {})
+        return ChartResult(
+            requested,
+            series=series,
+            confidence=confidence,
+            attempts=answer.attempts,
+            latency_ms=answer.latency_ms,
+            error=answer.error,
+        )
+
     def _fetch(
         self,
         url: str,
@@ -215,48 +322,62 @@ class CoinsApi:
         parse: Callable[[bytes], dict[str, PriceQuote]],
         deadline: float | None,
     ) -> ChunkResult:
-        attempts = 0
-        latencies: list[float] = []
+        answer = self._get(url, params, len(requested), parse, deadline)
+        return ChunkResult(
+            requested,
+            quotes=answer.parsed or {},
+            attempts=answer.attempts,
+            latency_ms=answer.latency_ms,
+            error=answer.error,
+        )
+
+    def _get[Parsed](
+        self,
+        url: str,
+        params: Mapping[str, str],
+        coins: int,
+        parse: Callable[[bytes], Parsed],
+        deadline: float | None,
+    ) -> _Answer[Parsed]:
+        """One GET, retried on 429, 5xx and transport errors within the policy and the deadline; the
+        search width goes along unless `params` name their own."""
+        query = {**params}
+        query.setdefault("searchWidth", self._search_width)
+        answer: _Answer[Parsed] = _Answer()
         while (timeout := self._timeout_before(deadline)) is not None:
-            attempts += 1
+            answer.attempts += 1
             started = time.perf_counter()
             retry_after: float | None = None
             try:
-                response = self._client.get(url, params={**params, "searchWidth": self._search_width}, timeout=timeout)
+                response = self._client.get(url, params=query, timeout=timeout)
             except httpx.TransportError as error:
-                latencies.append((time.perf_counter() - started) * 1000)
+                answer.latency_ms.append((time.perf_counter() - started) * 1000)
                 problem = f"transport error {type(error).__name__}: {self._redact(str(error))}"
             else:
-                latencies.append((time.perf_counter() - started) * 1000)
+                answer.latency_ms.append((time.perf_counter() - started) * 1000)
                 if response.status_code == 200:
                     try:
-                        quotes = parse(response.content)
+                        answer.parsed = parse(response.content)
                     except ValueError as error:
-                        return ChunkResult(
-                            requested, attempts=attempts, latency_ms=latencies, error=f"malformed answer: {error}"
-                        )
-                    return ChunkResult(requested, quotes=quotes, attempts=attempts, latency_ms=latencies)
+                        answer.error = f"malformed answer: {error}"
+                    return answer
                 problem = f"HTTP {response.status_code}"
                 if response.status_code not in _RETRYABLE_STATUSES:
-                    return ChunkResult(requested, attempts=attempts, latency_ms=latencies, error=problem)
+                    answer.error = problem
+                    return answer
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
-            delay = self._retry.delay(attempts, retry_after=retry_after, deadline=deadline)
+            delay = self._retry.delay(answer.attempts, retry_after=retry_after, deadline=deadline)
             if delay is None:
-                return ChunkResult(
-                    requested,
-                    attempts=attempts,
-                    latency_ms=latencies,
-                    error=f"{problem} (gave up after {attempts} attempt(s))",
-                )
+                answer.error = f"{problem} (gave up after {answer.attempts} attempt(s))"
+                return answer
             logger.warning(
                 "coins API attempt failed; retrying",
-                extra={"problem": problem, "attempt": attempts, "delay_s": round(delay, 3), "coins": len(requested)},
+                extra={"problem": problem, "attempt": answer.attempts, "delay_s": round(delay, 3), "coins": coins},
             )
             self._retry.sleep(delay)
-        return ChunkResult(
-            requested, attempts=attempts, latency_ms=latencies, error="deadline reached before a request could be made"
-        )
+        answer.error = "deadline reached before a request could be made"
+        return answer
 
     def _timeout_before(self, deadline: float | None) -> httpx.Timeout | None:
         """Per-request timeouts, shortened so a request cannot outlive the deadline; None if no time is left."""

@@ -1,12 +1,14 @@
 """The stored form of a user's positions, in two zlib-compressed JSON documents:
 
-- holdings (`positions`): `{"v": 2, "m": method, "n": transaction count, "last": [µs, id] | null,
-  "first": µs | null, "p": [position, ...], "w": [[walletId, chain, address, amount], ...], "a": 1}`
-  ("w", what each linked wallet's transactions account for, only when there is any; "a", present when
-  missing acquisitions are accepted), a position being
+- holdings (`positions`): `{"v": 3, "m": method, "n": transaction count, "last": [µs, sequence, id] |
+  null, "first": µs | null, "p": [position, ...], "w": [[walletId, chain, address, amount], ...],
+  "a": 1, "s": "asset"}` ("w", what each linked wallet's transactions account for, only when there is
+  any; "a", present when missing acquisitions are accepted; "s", the cost basis scope when not
+  "chain"; a "last" of two items, [µs, id], was stored before sequences were kept), a position being
   `[chain, address, amount, known amount, cost basis, the running totals in
   accounting.RUNNING_TOTALS order, category | null]`;
-- lots (`lots`): one list per position, in the same order, of `[amount, cost | null, µs]`.
+- lots (`lots`): one list per position, in the same order, of `[amount, cost | null, µs]`, and the
+  sequence of the transaction that acquired the lot as a fourth item when it has one.
 
 Valuing a portfolio (a read, a refresh) needs the holdings only, so it never parses the lots: a
 user with 10,000 open lots reads as fast as one with 10. A write needs the lots (they decide what
@@ -25,16 +27,18 @@ from typing import Any
 from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, restore_position
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.money import ZERO
-from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope
 from portfolio.domain.tokens import TokenId
-from portfolio.domain.transactions import Category
+from portfolio.domain.transactions import Category, SortKey
 
-FORMAT_VERSION = 2
+# 3: lots carry the sequence of the transaction that acquired them, and positions the withdrawn gain
+# (which a stored 2 cannot know): a stored 2 is rebuilt from the history.
+FORMAT_VERSION = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _AGGREGATES = 3  # amount, known amount, cost basis
 # The last running totals, added in this order after the first stored form: older rows lack them.
-_ADDED_TOTALS = ("missing_amount", "missing_pnl", "income")
+_ADDED_TOTALS = ("missing_amount", "missing_pnl", "income", "withdrawn_gain", "cost_paid_as_fees", "cost_pooled")
 
 
 class UnreadablePositionsError(Exception):
@@ -61,17 +65,23 @@ def _holding_row(position: Position) -> list[Any]:
 
 
 def _lot_rows(position: Position) -> list[list[Any]]:
-    return [
-        [str(lot.amount), None if lot.cost is None else str(lot.cost), _micros(lot.acquired_at)]
-        for lot in position.lots
-    ]
+    rows: list[list[Any]] = []
+    for lot in position.lots:
+        row: list[Any] = [str(lot.amount), None if lot.cost is None else str(lot.cost), _micros(lot.acquired_at)]
+        if lot.sequence:
+            row.append(lot.sequence)
+        rows.append(row)
+    return rows
 
 
 def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
     """(holdings, lots) of a ledger read whole (a ledger read without its lots cannot be stored)."""
     if ledger.lots_omitted:
         raise ValueError("positions read without their lots cannot be stored")
-    last = None if ledger.last_applied is None else [_micros(ledger.last_applied[0]), ledger.last_applied[1]]
+    last = None
+    if ledger.last_applied is not None:
+        moment, sequence, transaction_id = ledger.last_applied
+        last = [_micros(moment), sequence, transaction_id]
     holdings: dict[str, Any] = {
         "v": FORMAT_VERSION,
         "m": ledger.method.value,
@@ -82,6 +92,8 @@ def encode_positions(ledger: Ledger) -> tuple[bytes, bytes]:
     }
     if ledger.accept_missing:
         holdings["a"] = 1
+    if ledger.scope is not CostBasisScope.CHAIN:
+        holdings["s"] = ledger.scope.value
     if ledger.wallet_amounts:
         holdings["w"] = [
             [wallet_id, token.chain, token.address, str(amount)]
@@ -128,9 +140,22 @@ def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
 
 def _lots(rows: list[list[Any]]) -> tuple[Lot, ...]:
     return tuple(
-        Lot(Decimal(amount), None if cost is None else Decimal(cost), _moment(acquired))
-        for amount, cost, acquired in rows
+        Lot(
+            Decimal(amount),
+            None if cost is None else Decimal(cost),
+            _moment(acquired),
+            int(sequence[0]) if sequence else 0,
+        )
+        for amount, cost, acquired, *sequence in rows
     )
+
+
+def _last_applied(stored: list[Any] | None) -> SortKey | None:
+    if stored is None:
+        return None
+    if len(stored) == 2:  # stored before sequences were kept: the transactions it applied have none
+        return (_moment(stored[0]), 0, stored[1])
+    return (_moment(stored[0]), int(stored[1]), stored[2])
 
 
 def decode_positions(holdings: bytes, lots: bytes | None = None) -> Ledger:
@@ -152,10 +177,11 @@ def decode_positions(holdings: bytes, lots: bytes | None = None) -> Ledger:
             method=CostBasisMethod(document["m"]),
             positions={position.token: position for position in positions},
             transaction_count=document["n"],
-            last_applied=None if last is None else (_moment(last[0]), last[1]),
+            last_applied=_last_applied(last),
             first_applied_at=None if document["first"] is None else _moment(document["first"]),
             lots_omitted=lots is None,
             accept_missing=bool(document.get("a")),
+            scope=CostBasisScope(document.get("s", CostBasisScope.CHAIN.value)),
             wallet_amounts={
                 (wallet_id, TokenId(chain, address)): Decimal(amount)
                 for wallet_id, chain, address, amount in document.get("w", ())

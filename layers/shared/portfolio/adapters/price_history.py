@@ -5,6 +5,9 @@ bucket start>`, `at` (ISO 8601: the sweep's window, when the portfolio values of
 taken), `price` (decimal string), `expiresAt` (the table's TTL) for the resolutions not kept
 forever (performance.history_keys decides). A later sweep in the same bucket overwrites it, so a
 bucket holds its last price of the hour or day, and a repeated sweep adds nothing.
+
+Prices from before a coin's first sweep come from the coins API's chart (`record_backfill`), in the
+same items, `at` being when the price was observed; they only fill buckets no sweep wrote.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from decimal import Decimal
 from itertools import batched
 from typing import Any
 
-from portfolio.adapters.last_known_prices import PRICE_PK_PREFIX, PricePartition
+from botocore.exceptions import BotoCoreError, ClientError
+
+from portfolio.adapters.last_known_prices import PRICE_PK_PREFIX, LastKnownPricesUnavailableError, PricePartition
 from portfolio.domain.money import to_decimal_string
 from portfolio.domain.performance import PriceSeries, history_keys
 from portfolio.domain.views import Resolution
@@ -40,21 +45,52 @@ class PriceHistoryStore(PricePartition):
 
     def record(self, prices: Mapping[str, Decimal], window: datetime) -> int:
         """One item per coin and resolution for the window; returns the items written."""
-        items = []
-        for coin_id, price in prices.items():
-            for resolution, bucket, expires in history_keys(window):
-                item = {
-                    "pk": {"S": f"{PRICE_PK_PREFIX}{coin_id}"},
-                    "sk": {"S": history_sort_key(resolution, bucket)},
-                    "at": {"S": window.astimezone(UTC).isoformat()},
-                    "price": {"S": to_decimal_string(price)},
-                }
-                if expires is not None:
-                    item["expiresAt"] = {"N": str(int(expires.timestamp()))}
-                items.append(item)
+        items = [
+            _history_item(coin_id, resolution, bucket, expires, window, price)
+            for coin_id, price in prices.items()
+            for resolution, bucket, expires in history_keys(window)
+        ]
         for chunk in batched(items, BATCH_WRITE_LIMIT):
             self._batch_write(list(chunk))
         return len(items)
+
+    def record_backfill(
+        self,
+        series: Mapping[str, PriceSeries],
+        resolution: Resolution,
+        *,
+        empty_from: datetime,
+        empty_until: datetime,
+    ) -> int:
+        """Each coin's observed prices in the buckets of `resolution` they fall in, with the sweep's
+        expiry for that resolution; returns the items written.
+
+        Buckets starting within [empty_from, empty_until), which the caller read empty, are
+        batch-written; any other (one the caller could not see, one a running sweep may be writing
+        now) only where still empty, one conditional put each."""
+        empty: list[dict[str, Any]] = []
+        maybe_written: list[dict[str, Any]] = []
+        for coin_id, points in series.items():
+            for at, price in points:
+                [(bucket, expires)] = [(b, e) for r, b, e in history_keys(at) if r == resolution]
+                item = _history_item(coin_id, resolution, bucket, expires, at, price)
+                (empty if empty_from <= bucket < empty_until else maybe_written).append(item)
+        chunks = [list(chunk) for chunk in batched(empty, BATCH_WRITE_LIMIT)]
+        if chunks:
+            with ThreadPoolExecutor(max_workers=min(QUERY_CONCURRENCY, len(chunks))) as pool:
+                list(pool.map(self._batch_write, chunks))
+        return len(empty) + sum(self._put_if_absent(item) for item in maybe_written)
+
+    def _put_if_absent(self, item: dict[str, Any]) -> bool:
+        try:
+            self._client.put_item(TableName=self._table_name, Item=item, ConditionExpression="attribute_not_exists(sk)")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise LastKnownPricesUnavailableError(f"put_item failed: {type(error).__name__}") from error
+        except BotoCoreError as error:
+            raise LastKnownPricesUnavailableError(f"put_item failed: {type(error).__name__}") from error
+        return True
 
     def series(
         self, coin_ids: Iterable[str], resolution: Resolution, start: datetime, end: datetime
@@ -85,3 +121,17 @@ class PriceHistoryStore(PricePartition):
             if "LastEvaluatedKey" not in response:
                 return sorted(points)
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _history_item(
+    coin_id: str, resolution: Resolution, bucket: datetime, expires: datetime | None, at: datetime, price: Decimal
+) -> dict[str, Any]:
+    item = {
+        "pk": {"S": f"{PRICE_PK_PREFIX}{coin_id}"},
+        "sk": {"S": history_sort_key(resolution, bucket)},
+        "at": {"S": at.astimezone(UTC).isoformat()},
+        "price": {"S": to_decimal_string(price)},
+    }
+    if expires is not None:
+        item["expiresAt"] = {"N": str(int(expires.timestamp()))}
+    return item

@@ -58,6 +58,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             "transactionId": error.transaction_id,
             "available": str(error.available),
             "requested": str(error.requested),
+            "field": error.field,
         }
         return error_response(UnprocessableOverdraft(error.message, details=details))
 

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationInfo, 
 from pydantic_core import PydanticCustomError
 
 from portfolio.domain.errors import DomainError
-from portfolio.domain.portfolio_record import CostBasisMethod, MissingAcquisitions
+from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope, MissingAcquisitions
 from portfolio.domain.transactions import CHAIN_ID_PREFIX, Transaction, TransactionSource
 from portfolio.domain.wallets import SyncStatus
 from portfolio.wire_format import CamelModel
@@ -91,6 +91,14 @@ class SettingsUpdate(CamelModel):
             "hifo the highest cost per unit (lots of unknown cost last), average one pool at its average cost"
         ),
     )
+    cost_basis_scope: CostBasisScope | None = Field(
+        None,
+        description=(
+            "chain (default): a removal takes lots of the same token on the same chain. asset: lots are "
+            "pooled per asset across chains (ETH on Ethereum and on Arbitrum are one pool, as tax tools "
+            "count them), so bridging changes no cost"
+        ),
+    )
     missing_acquisitions: MissingAcquisitions | None = Field(
         None,
         description=(
@@ -101,11 +109,14 @@ class SettingsUpdate(CamelModel):
 
     @model_validator(mode="after")
     def _something(self) -> Self:
-        if self.cost_basis_method is None and self.missing_acquisitions is None:
+        if self.cost_basis_method is None and self.cost_basis_scope is None and self.missing_acquisitions is None:
             raise PydanticCustomError(
                 DOMAIN_ERROR_TYPE,
                 "{message}",
-                {"message": "name a setting to change: costBasisMethod or missingAcquisitions", "field": None},
+                {
+                    "message": "name a setting to change: costBasisMethod, costBasisScope or missingAcquisitions",
+                    "field": None,
+                },
             )
         return self
 
@@ -113,6 +124,7 @@ class SettingsUpdate(CamelModel):
 class PortfolioSettings(CamelModel):
     user_id: str
     cost_basis_method: CostBasisMethod
+    cost_basis_scope: CostBasisScope
     missing_acquisitions: MissingAcquisitions
 
 

@@ -68,11 +68,11 @@ def chain_transactions(
     prices: Mapping[TokenId, Decimal],
 ) -> list[Transaction]:
     """One transaction per movement; `prices` are market prices at `block_time` (a token without one
-    arrives at unknown cost)."""
+    arrives at unknown cost; coins that leave go at cost, their price telling the gain they left with)."""
     recorded = []
     for token, difference in sorted(movements.items()):
         arriving = difference > ZERO
-        price = prices.get(token) if arriving else None
+        price = prices.get(token)
         recorded.append(
             Transaction(
                 id=chain_transaction_id(wallet_id, token, block_number),

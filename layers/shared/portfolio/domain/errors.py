@@ -28,10 +28,12 @@ class OverdraftError(DomainError):
 
     code = "insufficient_holding"
 
-    def __init__(self, *, holding: str, available: Decimal, requested: Decimal, transaction_id: str) -> None:
+    def __init__(
+        self, *, holding: str, available: Decimal, requested: Decimal, transaction_id: str, field: str = "amount"
+    ) -> None:
         super().__init__(
             f"transaction {transaction_id} moves {requested} of {holding} but only {available} is held",
-            field="amount",
+            field=field,
         )
         self.holding = holding
         self.available = available

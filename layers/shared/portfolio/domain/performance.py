@@ -9,11 +9,14 @@ stood then (the transactions up to that moment), each token at its latest price 
 A period reads the coarsest resolution that still shows it well: 24h from 5m points, 7d / 30d /
 90d from hourly ones, all from daily ones; the series is thinned to at most MAX_SERIES_POINTS.
 
-The P&L change (end total P&L - start total P&L) is what the market did: a buy or a priced
-transfer in moves the value and the invested amount, not the P&L. The value change includes it;
-net deposits (end invested - start invested) tell them apart. Sells and transfers out leave invested
-as it is; a transfer out takes its unrealized gain out of the P&L (README, "How the numbers are
-computed").
+The P&L change is what the market did: a buy or a priced transfer in moves the value and the
+invested amount, not the P&L. Coins transferred out take their gain out of the total P&L; that gain
+is counted as it left (withdrawn gain), so a withdrawal changes neither the P&L change nor the ROI.
+Net deposits are the money put in at cost less what was transferred out at its value when it left:
+invested (net of the cost transferred out) less the withdrawn gain. The returns (returns.py) compare
+each point's value with the same holdings at the previous point's prices: what changed between
+the two is the market's doing, what changed before is money that came in or went out (README,
+"How the numbers are computed").
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from decimal import Decimal
 from portfolio.domain.accounting import Ledger, extend
 from portfolio.domain.arithmetic import EXACT, cents, exact, percent
 from portfolio.domain.money import ZERO
+from portfolio.domain.returns import money_weighted_percent, time_weighted_percent
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.views import HistoryPoint, PerformanceView, Period, Resolution, ValuePoint
 
@@ -65,6 +69,11 @@ def window_for(period: Period, now: datetime) -> tuple[datetime, datetime]:
     """(start, end) of the period ending now; `all` starts at the Unix epoch."""
     length = _PERIOD_LENGTH.get(period)
     return (EPOCH if length is None else now - length, now)
+
+
+def bucket_length(resolution: Resolution) -> timedelta:
+    """How long one bucket of the resolution lasts."""
+    return _BUCKET[resolution]
 
 
 def bucket_start(timestamp: datetime, resolution: Resolution) -> datetime:
@@ -117,8 +126,9 @@ def summarize_performance(
     first, last = inside[0], inside[-1]
     with exact():
         value_change = last.value_usd - first.value_usd
-        pnl_change = last.total_pnl_usd - first.total_pnl_usd
-        net_deposits = last.invested_usd - first.invested_usd
+        withdrawn_gain = last.withdrawn_gain_usd - first.withdrawn_gain_usd
+        pnl_change = last.total_pnl_usd - first.total_pnl_usd + withdrawn_gain
+        net_deposits = last.invested_usd - first.invested_usd - withdrawn_gain
     return PerformanceView(
         user_id=user_id,
         period=period,
@@ -130,6 +140,11 @@ def summarize_performance(
         value_change_percent=percent(value_change, first.value_usd),
         pnl_change_usd=cents(pnl_change),
         net_deposits_usd=cents(net_deposits),
+        withdrawn_gain_usd=cents(withdrawn_gain),
+        twr_percent=time_weighted_percent([(point.value_before_usd, point.value_usd) for point in inside]),
+        mwr_percent=money_weighted_percent(
+            [(point.timestamp, point.value_before_usd, point.value_usd) for point in inside]
+        ),
         series=[
             ValuePoint(timestamp=point.timestamp, value_usd=cents(point.value_usd)) for point in downsample(inside)
         ],
@@ -165,6 +180,7 @@ def history_points(
         if due > applied:
             ledger = extend(ledger, pending[applied:due])
             applied = due
+        before = dict(latest)
         for token_key, series in prices.items():
             index = cursors[token_key]
             while index < len(series) and series[index][0] <= moment:
@@ -172,11 +188,22 @@ def history_points(
                 index += 1
             cursors[token_key] = index
         if ledger.transaction_count:
-            points.append(_point(moment, ledger, latest))
+            points.append(_point(moment, ledger, latest, before))
     return points
 
 
-def _point(moment: datetime, ledger: Ledger, latest: Mapping[str, Decimal]) -> HistoryPoint:
+def _value(ledger: Ledger, prices: Mapping[str, Decimal], fallback: Mapping[str, Decimal]) -> Decimal:
+    value = ZERO
+    for position in ledger.open_positions():
+        price = prices.get(position.token.key, fallback.get(position.token.key))
+        if price is not None:
+            value = EXACT.add(value, EXACT.multiply(position.amount, price))
+    return value
+
+
+def _point(
+    moment: datetime, ledger: Ledger, latest: Mapping[str, Decimal], before: Mapping[str, Decimal]
+) -> HistoryPoint:
     value = unrealized = ZERO
     for position in ledger.open_positions():
         price = latest.get(position.token.key)
@@ -187,6 +214,10 @@ def _point(moment: datetime, ledger: Ledger, latest: Mapping[str, Decimal]) -> H
     return HistoryPoint(
         timestamp=moment,
         value_usd=cents(value),
-        invested_usd=cents(ledger.invested),
+        invested_usd=cents(ledger.net_invested),
         total_pnl_usd=cents(EXACT.add(ledger.realized_pnl, unrealized)),
+        withdrawn_gain_usd=cents(ledger.withdrawn_gain),
+        # Today's holdings at the previous moment's prices (a token first priced now at today's):
+        # what the interval since then started with, after the money that came in or went out.
+        value_before_usd=cents(_value(ledger, before, latest)),
     )

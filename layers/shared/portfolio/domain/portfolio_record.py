@@ -17,6 +17,13 @@ class CostBasisMethod(StrEnum):
     AVERAGE = "average"  # one pool at its average cost
 
 
+class CostBasisScope(StrEnum):
+    """Which lots a removal may take."""
+
+    CHAIN = "chain"  # the lots of the same token on the same chain
+    ASSET = "asset"  # the lots of the same asset on every chain (the token registry's asset ids)
+
+
 class MissingAcquisitions(StrEnum):
     """What a sale or transfer out of more than is held does."""
 
@@ -30,6 +37,7 @@ class PortfolioRecord(CamelModel):
     user_id: str
     version: int = Field(0, description="0 until the first write")
     cost_basis_method: CostBasisMethod = CostBasisMethod.FIFO
+    cost_basis_scope: CostBasisScope = CostBasisScope.CHAIN
     missing_acquisitions: MissingAcquisitions = MissingAcquisitions.REFUSE
     updated_at: datetime | None = Field(None, description="When the transactions or settings last changed")
 

@@ -39,4 +39,9 @@ class StoredPortfolio:
     @classmethod
     def new(cls, user_id: str) -> StoredPortfolio:
         record = PortfolioRecord(user_id=user_id)
-        return cls(record=record, ledger=Ledger.empty(record.cost_basis_method, accept_missing=record.accepts_missing))
+        return cls(
+            record=record,
+            ledger=Ledger.empty(
+                record.cost_basis_method, scope=record.cost_basis_scope, accept_missing=record.accepts_missing
+            ),
+        )

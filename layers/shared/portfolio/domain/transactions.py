@@ -62,7 +62,23 @@ class Transaction(CamelModel):
             "transaction's time (priceSource market); a sale the market has no price for is refused"
         ),
     )
-    fee_usd: DecimalStr | None = None
+    fee_usd: DecimalStr | None = Field(
+        None,
+        description=(
+            "The fee's value in USD. With feeToken it is the value of the fee coins; left out, their market "
+            "value at the transaction's time"
+        ),
+    )
+    fee_token: str | None = Field(
+        None,
+        max_length=100,
+        description=(
+            "The token the fee was paid in, on the transaction's chain (e.g. ETH gas on a UNI buy): those "
+            "coins leave their own holding at cost, with no P&L; when it is the token that arrives, the fee "
+            "is taken out of the coins received. Needs feeAmount"
+        ),
+    )
+    fee_amount: DecimalStr | None = Field(None, description="How much of feeToken the fee took")
     timestamp: datetime
     tx_hash: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9]+$")
     category: Category | None = Field(None, description="Overrides the token registry's category")
@@ -75,6 +91,15 @@ class Transaction(CamelModel):
         None,
         pattern=WALLET_ID_PATTERN,
         description="The linked wallet this happened in; its sync then counts it instead of recording it again",
+    )
+    sequence: int | None = Field(
+        None,
+        ge=0,
+        json_schema_extra={"readOnly": True},
+        description=(
+            "Set when stored: transactions of the same timestamp count in the order they were recorded "
+            "(in a request, the order sent)"
+        ),
     )
     price_source: PriceSource | None = Field(
         None,
@@ -123,6 +148,16 @@ class Transaction(CamelModel):
             object.__setattr__(self, "destination_token_address", destination.address)
         elif self.destination_chain is not None or self.destination_token_address is not None:
             raise ValueError("destinationChain and destinationTokenAddress are for bridges only")
+        if (self.fee_token is None) != (self.fee_amount is None):
+            raise ValueError("feeToken and feeAmount go together")
+        if self.fee_token is not None and self.fee_amount is not None:
+            if self.fee_amount <= 0:
+                raise ValueError("feeAmount must be greater than 0")
+            fee_token = normalize_token(self.chain, self.fee_token, field="feeToken")
+            object.__setattr__(self, "fee_token", fee_token.address)
+            arriving = self.type in (TransactionType.BUY, TransactionType.TRANSFER_IN, TransactionType.INCOME)
+            if arriving and fee_token == token and self.fee_amount >= self.amount:
+                raise ValueError("a fee taken out of the coins that arrive must be less than their amount")
         return self
 
     @property
@@ -140,6 +175,15 @@ class Transaction(CamelModel):
         return TokenId(self.destination_chain, self.destination_token_address)
 
     @property
-    def sort_key(self) -> tuple[datetime, str]:
-        """Replay order: by time, ties broken by id so every replay is the same."""
-        return (self.timestamp, self.id)
+    def fee_token_id(self) -> TokenId | None:
+        """The token the fee coins left, when the fee was paid in a token."""
+        return None if self.fee_token is None else TokenId(self.chain, self.fee_token)
+
+    @property
+    def sort_key(self) -> SortKey:
+        """Replay order: by time, then in the order recorded (transactions stored before sequences were
+        kept count as 0), then by id, so every replay is the same."""
+        return (self.timestamp, self.sequence or 0, self.id)
+
+
+SortKey = tuple[datetime, int, str]

@@ -7,9 +7,13 @@
 - totalValueUsd counts every priced holding, unknown-cost amounts included (their part is
   unknownCostBasisValueUsd). costBasisUsd and unrealizedPnlUsd count the priced holdings' known-
   cost amounts only, so unrealized == total value - unknown-cost value - cost basis.
-- realizedPnlUsd counts every position, priced or not. ROI % = total P&L / invested * 100.
-- A holding's own ROI is its total P&L over the known cost that ever entered it (bought,
-  received with a price or bridged in).
+- realizedPnlUsd counts every position, priced or not. ROI % = total P&L / invested * 100, invested
+  being net of the cost of what was transferred out (and of coins spent on fees whose value went
+  into another trade's cost), and never below zero (coins received as income and sent out can take
+  more cost out than was put in: the ROI is then null): sending coins to an own wallet leaves the
+  ROI where it was, and the gain they left with is withdrawnGainUsd.
+- A holding's own ROI is its total P&L over the known cost that entered it (bought, received with
+  a price, bridged or pooled in) and did not leave it without P&L.
 - Breakdowns by asset (one line per canonical asset, with a line per chain), chain and category
   share the priced value; sorted by value, largest first.
 - Arithmetic is exact; USD figures are rounded to the cent and percentages to 0.01 only here,
@@ -115,7 +119,9 @@ def totals(ledger: Ledger, valued: Iterable[ValuedPosition]) -> Totals:
             cost_basis=sum((holding.position.cost_basis for holding in priced), ZERO),
             unrealized_pnl=sum((holding.unrealized_pnl or ZERO for holding in priced), ZERO),
             realized_pnl=ledger.realized_pnl,
-            invested=ledger.invested,
+            # More cost can leave than was put in (coins received as income, then sent out): nothing is
+            # invested any more, and the ROI has no base.
+            invested=max(ledger.net_invested, ZERO),
             untracked_proceeds=ledger.untracked_proceeds,
             withdrawn_cost=ledger.withdrawn_cost,
         )
@@ -152,6 +158,7 @@ def value_portfolio(
         income_usd=cents(ledger.income),
         untracked_proceeds_usd=cents(figures.untracked_proceeds),
         withdrawn_cost_usd=cents(figures.withdrawn_cost),
+        withdrawn_gain_usd=cents(ledger.withdrawn_gain),
         missing_acquisitions=_missing_acquisitions(ledger, prices, contract_symbols or {}),
         missing_acquisition_pnl_usd=cents(ledger.missing_pnl),
         breakdown=breakdown(valued, figures.total_value),
@@ -160,6 +167,7 @@ def value_portfolio(
         unpriced_count=sum(1 for holding in valued if not holding.priced),
         holding_count=len(valued),
         cost_basis_method=ledger.method,
+        cost_basis_scope=ledger.scope,
         updated_at=updated_at,
     )
     return PortfolioView(summary=summary, assets=assets)
@@ -204,7 +212,7 @@ def _asset_holding(holding: ValuedPosition, total_value: Decimal) -> AssetHoldin
     unrealized = holding.unrealized_pnl
     roi = None
     if unrealized is not None:
-        roi = percent(EXACT.add(position.realized_pnl, unrealized), position.acquired_cost)
+        roi = percent(EXACT.add(position.realized_pnl, unrealized), max(position.net_acquired_cost, ZERO))
     return AssetHolding(
         chain=position.token.chain,
         token_address=position.token.address,

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from portfolio.domain.money import DecimalValue
-from portfolio.domain.portfolio_record import CostBasisMethod
+from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope
 from portfolio.domain.transactions import Category, Transaction
 from portfolio.wire_format import CamelModel
 
@@ -68,8 +68,13 @@ class PortfolioSummary(CamelModel):
     realized_pnl_usd: DecimalValue
     unrealized_pnl_usd: DecimalValue
     total_pnl_usd: DecimalValue
-    invested_usd: DecimalValue
-    roi_percent: DecimalValue | None = Field(description="null while nothing is invested")
+    invested_usd: DecimalValue = Field(
+        description=(
+            "What was put in (buys and priced transfers in, fees included), less the cost of what was "
+            "transferred out: a withdrawal to an own wallet leaves the ROI as it was"
+        )
+    )
+    roi_percent: DecimalValue | None = Field(description="totalPnlUsd / investedUsd; null while nothing is invested")
     unknown_cost_basis_value_usd: DecimalValue = Field(
         description="Value of holdings received without a price: counted in totalValueUsd, not in P&L"
     )
@@ -83,6 +88,13 @@ class PortfolioSummary(CamelModel):
     withdrawn_cost_usd: DecimalValue = Field(
         Decimal(0), description="Cost basis of what was transferred out: it left the portfolio, it was not lost"
     )
+    withdrawn_gain_usd: DecimalValue = Field(
+        Decimal(0),
+        description=(
+            "What the coins transferred out had gained while held (their value when they left less their "
+            "cost): it left with them, so it is no longer in totalPnlUsd, and it was not lost"
+        ),
+    )
     missing_acquisitions: list[MissingAcquisition] = Field(
         default_factory=list, description="Per token, what was sold or sent without being held, at cost zero"
     )
@@ -95,6 +107,7 @@ class PortfolioSummary(CamelModel):
     unpriced_count: int
     holding_count: int
     cost_basis_method: CostBasisMethod
+    cost_basis_scope: CostBasisScope = CostBasisScope.CHAIN
     updated_at: datetime | None = Field(description="When the transactions or settings last changed")
 
 
@@ -151,12 +164,15 @@ class Resolution(StrEnum):
 
 class HistoryPoint(CamelModel):
     """The portfolio at one moment, computed when read from the positions then and the prices recorded
-    then. invested + P&L let a change ignore deposits."""
+    then. invested + P&L let a change ignore deposits; the value before (these holdings at the
+    previous point's prices) lets a return ignore them."""
 
     timestamp: datetime
     value_usd: DecimalValue
-    invested_usd: DecimalValue
+    invested_usd: DecimalValue  # net of the cost of what was transferred out
     total_pnl_usd: DecimalValue
+    withdrawn_gain_usd: DecimalValue = Decimal(0)
+    value_before_usd: DecimalValue | None = None  # None: no money moved since the previous point
 
 
 class ValuePoint(CamelModel):
@@ -176,9 +192,32 @@ class PerformanceView(CamelModel):
     value_change_usd: DecimalValue | None
     value_change_percent: DecimalValue | None
     pnl_change_usd: DecimalValue | None = Field(
-        description="Change in total P&L: money put in is not a gain; coins sent out take their unrealized gain along"
+        description=(
+            "Change in total P&L, counting the gain of coins transferred out as they left (withdrawnGainUsd): "
+            "money put in is not a gain, coins taken out are not a loss"
+        )
     )
-    net_deposits_usd: DecimalValue | None
+    net_deposits_usd: DecimalValue | None = Field(
+        description="Money put in (at cost) less coins transferred out (at their value when they left)"
+    )
+    withdrawn_gain_usd: DecimalValue | None = Field(
+        None, description="The gain that coins transferred out during the period took with them"
+    )
+    twr_percent: DecimalValue | None = Field(
+        None,
+        description=(
+            "Time-weighted return: the returns between observations chained, each measured on the holdings "
+            "as they stood after the money that came in or went out (buys, sales, transfers): what the "
+            "holdings did, whatever the deposits"
+        ),
+    )
+    mwr_percent: DecimalValue | None = Field(
+        None,
+        description=(
+            "Money-weighted return over the period (its internal rate of return, not annualized): the start "
+            "value and each deposit or withdrawal weighted by how long it was invested; null when none exists"
+        ),
+    )
     series: list[ValuePoint] = Field(description="At most about 300 points, oldest first")
 
 

@@ -4,7 +4,8 @@ number of transactions), the quotes of the held tokens (memory, then Redis where
 them), a pure valuation and a fill of the cache.
 
 Performance values the positions over time at each token's price history: one Query per token,
-plus the history only when a transaction falls inside the period.
+plus the history only when a transaction falls inside the period. Prices from before a token's
+first sweep are taken from the coins API's chart once, within a budget (HistoryBackfill).
 
 Concurrent misses on one key load once (PortfolioCache.get_or_load); when Redis is down every
 read is a miss and still answers. Every read marks the user active, so the refresh keeps their
@@ -17,7 +18,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from portfolio.domain.accounting import Ledger
 from portfolio.domain.asset_query import AssetQuery
 from portfolio.domain.performance import (
     history_points,
@@ -33,6 +33,7 @@ from portfolio.services.ports import (
     ActivityLog,
     CacheKind,
     PriceHistory,
+    PriceHistoryBackfill,
     PriceLookup,
     ReadCache,
     TransactionListing,
@@ -53,6 +54,7 @@ class PortfolioReader:
         price_history: PriceHistory,
         *,
         activity: ActivityLog | None = None,
+        backfill: PriceHistoryBackfill | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -60,6 +62,7 @@ class PortfolioReader:
         self._cache = cache
         self._price_history = price_history
         self._activity = activity
+        self._backfill = backfill
         self._clock = clock
 
     def summary(self, user_id: str) -> bytes:
@@ -123,11 +126,14 @@ class PortfolioReader:
             # Nothing changed within the period: today's positions held throughout.
             before, tokens = ledger, ledger.held_tokens()
         else:
-            before = Ledger.empty(ledger.method, accept_missing=ledger.accept_missing)
+            before = ledger.restarted()
             later = history if history is not None else self._store.load_history(user_id)
             tokens = [position.token for position in ledger.positions.values()]
         coin_of = {token.key: token.price_coin_id for token in tokens}
         series = self._price_history.series(coin_of.values(), resolution_for(period), start, end)
+        if self._backfill is not None and ledger.first_applied_at is not None:
+            since = max(start, ledger.first_applied_at)
+            series = self._backfill.complete(series, coin_of.values(), resolution_for(period), since, end)
         by_token = {key: series[coin] for key, coin in coin_of.items() if coin in series}
         return history_points(before, later, by_token)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -68,6 +68,28 @@ class ChunkResult:
 
     requested: tuple[str, ...]
     quotes: dict[str, PriceQuote] = field(default_factory=dict)
+    attempts: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - 1)
+
+
+@dataclass(frozen=True)
+class ChartResult:
+    """What one `/chart` call got from the coins API: each coin's prices (observed at, price), oldest
+    first, and its confidence; a coin the answer leaves out, or gives no price, is absent. An error
+    text instead when the call failed."""
+
+    requested: tuple[str, ...]
+    series: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
+    confidence: dict[str, Decimal] = field(default_factory=dict)
     attempts: int = 0
     latency_ms: list[float] = field(default_factory=list)
     error: str | None = None
@@ -261,6 +283,51 @@ class PriceHistory(Protocol):
 
 class PriceHistoryWriter(Protocol):
     def record(self, prices: Mapping[str, Decimal], window: datetime) -> int: ...
+
+
+class PriceChartSource(Protocol):
+    def fetch_chart(
+        self,
+        coin_ids: Sequence[str],
+        *,
+        start: datetime,
+        step: timedelta,
+        points: int,
+        deadline: float | None = None,
+    ) -> ChartResult:
+        """Each coin's prices at `start`, `start + step`, ... (at most `points` moments, none in the
+        future), each the price observed nearest its moment."""
+        ...
+
+
+class PriceHistoryBackfillWriter(Protocol):
+    def record_backfill(
+        self,
+        series: Mapping[str, PriceSeries],
+        resolution: Resolution,
+        *,
+        empty_from: datetime,
+        empty_until: datetime,
+    ) -> int:
+        """Stores each coin's prices in the buckets of `resolution` they fall in. Buckets starting
+        within [empty_from, empty_until) are known to be empty and written as they are; any other
+        only where still empty, so no price a sweep recorded is replaced. Returns the items written;
+        raises PriceTierUnavailableError."""
+        ...
+
+
+class PriceHistoryBackfill(Protocol):
+    def complete(
+        self,
+        series: Mapping[str, PriceSeries],
+        coin_ids: Iterable[str],
+        resolution: Resolution,
+        since: datetime,
+        until: datetime,
+    ) -> dict[str, PriceSeries]:
+        """`series` (the stored prices of the coins, by coin id), with prices from before the first
+        stored one filled in back to `since` where they can be had in time; never raises."""
+        ...
 
 
 class HeldTokenSource(Protocol):

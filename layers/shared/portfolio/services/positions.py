@@ -27,8 +27,10 @@ def stored_or_replayed(portfolio: StoredPortfolio, transactions: Sequence[Transa
 
 
 def replay_under(record: PortfolioRecord, transactions: Iterable[Transaction]) -> Ledger:
-    """The history replayed under the portfolio's settings (method, missing acquisitions)."""
-    return replay(transactions, record.cost_basis_method, accept_missing=record.accepts_missing)
+    """The history replayed under the portfolio's settings (method, scope, missing acquisitions)."""
+    return replay(
+        transactions, record.cost_basis_method, scope=record.cost_basis_scope, accept_missing=record.accepts_missing
+    )
 
 
 def holder_changes(before: Ledger, after: Ledger) -> dict[str, int]:

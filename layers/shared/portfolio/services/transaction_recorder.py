@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import batched
 
-from portfolio.domain.accounting import ARRIVING, Ledger, ReplayNeeded, extend, replay
+from portfolio.domain.accounting import ARRIVING, Ledger, ReplayNeeded, extend
+from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.chain_movements import match_chain_arrivals
 from portfolio.domain.errors import (
     InvalidInputError,
@@ -37,7 +38,7 @@ from portfolio.domain.errors import (
     WalletNotFound,
 )
 from portfolio.domain.import_plan import plan_import
-from portfolio.domain.portfolio_record import CostBasisMethod, MissingAcquisitions, PortfolioRecord
+from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope, MissingAcquisitions, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import PriceSource, Transaction, TransactionSource, TransactionType
@@ -46,7 +47,14 @@ from portfolio.domain.views import PortfolioView
 from portfolio.domain.wallets import Wallet, find_wallet
 from portfolio.observability import logger
 from portfolio.services.portfolio_rendering import warm_bodies
-from portfolio.services.ports import ActivityLog, HistoricalPriceLookup, PortfolioWriter, PriceLookup, WarmableCache
+from portfolio.services.ports import (
+    ActivityLog,
+    HistoricalPriceLookup,
+    PortfolioWriter,
+    PriceLookup,
+    PricesUnavailableError,
+    WarmableCache,
+)
 from portfolio.services.positions import holder_changes, positions_of, replay_under, stored_or_replayed
 
 DEFAULT_MAX_COMMIT_ATTEMPTS = 4
@@ -121,6 +129,7 @@ class TransactionRecorder:
             _check_wallets_named(portfolio, unique)
             stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
             new = self._market_priced([transaction for transaction in unique if transaction.id not in stored], deadline)
+            new = in_recorded_order(portfolio.version, new)
             if new and not self._commit_matched(portfolio, new, deadline=deadline):
                 self._commit_import(portfolio, new, deadline=deadline)
             elif portfolio.version > 0:
@@ -168,6 +177,7 @@ class TransactionRecorder:
         user_id: str,
         *,
         method: CostBasisMethod | None = None,
+        scope: CostBasisScope | None = None,
         missing_acquisitions: MissingAcquisitions | None = None,
         deadline: float | None = None,
     ) -> PortfolioRecord:
@@ -176,7 +186,11 @@ class TransactionRecorder:
         self.touch(user_id)
         update = {
             name: value
-            for name, value in (("cost_basis_method", method), ("missing_acquisitions", missing_acquisitions))
+            for name, value in (
+                ("cost_basis_method", method),
+                ("cost_basis_scope", scope),
+                ("missing_acquisitions", missing_acquisitions),
+            )
             if value is not None
         }
 
@@ -214,7 +228,9 @@ class TransactionRecorder:
             planned = plan(portfolio, ledger)
             ids = [transaction.id for transaction in planned.transactions]
             known = self._store.get_transactions(user_id, ids) if ids else {}
-            new = [transaction for transaction in planned.transactions if transaction.id not in known]
+            new = in_recorded_order(
+                portfolio.version, [transaction for transaction in planned.transactions if transaction.id not in known]
+            )
             changed = replace(portfolio, ledger=ledger, wallets=planned.wallets)
             if new:
                 return self._commit_import(changed, new, deadline=deadline)
@@ -290,7 +306,7 @@ class TransactionRecorder:
                 # Backdated: the positions at its date are only known from the whole history.
                 if history is None:
                     history = self._store.load_history(user_id, consistent_read=True)
-                return replay([*history, *prefix], base.method, accept_missing=base.accept_missing)
+                return extend(base.restarted(), [*history, *prefix])
 
         steps = plan_import(apply, new, max_actions=MAX_ACTIONS_PER_STEP)
         # Limits apply to where the import ends: its steps may pass through more open tokens.
@@ -309,31 +325,41 @@ class TransactionRecorder:
 
     def _market_priced(self, transactions: Sequence[Transaction], deadline: float | None) -> list[Transaction]:
         """The transactions, those sent without a price valued at the market price of their time
-        (priceSource market), all of them in a few coins API calls. A sale the market has no price for
-        is refused (InvalidInputError); a buy or transfer in without one is of unknown cost. Raises
-        PricesUnavailableError when the coins API cannot be asked (nothing written)."""
-        unpriced = [
-            t
-            for t in transactions
-            if t.price_usd is None and t.type in _MARKET_PRICED and t.source is TransactionSource.USER
-        ]
-        if not unpriced:
+        (priceSource market), and a fee paid in a token without feeUsd at that token's, all of them in
+        a few coins API calls. A sale the market has no price for is refused (InvalidInputError); a buy
+        or transfer in without one is of unknown cost, a transfer out leaves at cost, a fee in a token
+        is valued at the coins' cost. Raises PricesUnavailableError when the coins API cannot be asked
+        and a cost depends on it (nothing written); transfers out and fees are then recorded at cost."""
+        wanted = [moment for transaction in transactions for moment in _market_prices_wanted(transaction)]
+        if not wanted:
             return list(transactions)
         found: dict[tuple[TokenId, datetime], Decimal] = {}
         if self._historical is not None:
-            found = self._historical.prices_at_many([(t.token, t.timestamp) for t in unpriced], deadline=deadline)
-        unpriced_ids = {transaction.id for transaction in unpriced}
+            try:
+                found = self._historical.prices_at_many(list(dict.fromkeys(wanted)), deadline=deadline)
+            except PricesUnavailableError:
+                if any(_cost_needs_price(transaction) for transaction in transactions):
+                    raise
+                # Only transfers out and fees asked: they are recorded at cost, without the market's word.
+                logger.warning("market prices unavailable: recorded at cost", extra={"transactions": len(wanted)})
         priced = []
         for index, transaction in enumerate(transactions):
-            price = found.get((transaction.token, transaction.timestamp)) if transaction.id in unpriced_ids else None
-            if price is not None:
-                transaction = transaction.model_copy(update={"price_usd": price, "price_source": PriceSource.MARKET})
-            elif transaction.type is TransactionType.SELL and transaction.price_usd is None:
-                raise InvalidInputError(
-                    f"no market price for {transaction.token} at {transaction.timestamp.isoformat()}: send priceUsd",
-                    field=f"transactions[{index}].priceUsd",
-                )
-            priced.append(transaction)
+            update: dict[str, object] = {}
+            if _MARKET_PRICE in _wants(transaction):
+                price = found.get((transaction.token, transaction.timestamp))
+                if price is not None:
+                    update |= {"price_usd": price, "price_source": PriceSource.MARKET}
+                elif transaction.type is TransactionType.SELL:
+                    moment = transaction.timestamp.isoformat()
+                    raise InvalidInputError(
+                        f"no market price for {transaction.token} at {moment}: send priceUsd",
+                        field=f"transactions[{index}].priceUsd",
+                    )
+            if _FEE_PRICE in _wants(transaction) and transaction.fee_token_id and transaction.fee_amount:
+                fee_price = found.get((transaction.fee_token_id, transaction.timestamp))
+                if fee_price is not None:
+                    update["fee_usd"] = EXACT.multiply(transaction.fee_amount, fee_price)
+            priced.append(transaction.model_copy(update=update) if update else transaction)
         return priced
 
     def _commit_matched(
@@ -429,8 +455,48 @@ class TransactionRecorder:
             self._activity.touch(user_id)
 
 
-# What a user may send without a price: the market's at its time is looked up.
-_MARKET_PRICED = frozenset({*ARRIVING, TransactionType.SELL})
+# What a user may send without a price: the market's at its time is looked up (for a transfer out,
+# to know the gain that left with the coins).
+_MARKET_PRICED = frozenset({*ARRIVING, TransactionType.SELL, TransactionType.TRANSFER_OUT})
+_MARKET_PRICE, _FEE_PRICE = "price", "fee"
+
+
+def _wants(transaction: Transaction) -> set[str]:
+    """Which market prices a transaction sent by the user needs looked up."""
+    if transaction.source is not TransactionSource.USER:
+        return set()
+    wants = set()
+    if transaction.price_usd is None and transaction.type in _MARKET_PRICED:
+        wants.add(_MARKET_PRICE)
+    if transaction.fee_token_id is not None and transaction.fee_usd is None:
+        wants.add(_FEE_PRICE)
+    return wants
+
+
+def _cost_needs_price(transaction: Transaction) -> bool:
+    """A buy, sale, transfer in or income without a price: its cost or proceeds are the market's."""
+    return _MARKET_PRICE in _wants(transaction) and transaction.type is not TransactionType.TRANSFER_OUT
+
+
+def _market_prices_wanted(transaction: Transaction) -> list[tuple[TokenId, datetime]]:
+    wants = _wants(transaction)
+    moments = []
+    if _MARKET_PRICE in wants:
+        moments.append((transaction.token, transaction.timestamp))
+    if _FEE_PRICE in wants and transaction.fee_token_id is not None:
+        moments.append((transaction.fee_token_id, transaction.timestamp))
+    return moments
+
+
+# Transactions of one write are numbered after those of every earlier write: room for this many per write.
+SEQUENCES_PER_WRITE = 1_000_000
+
+
+def in_recorded_order(version: int, transactions: Sequence[Transaction]) -> list[Transaction]:
+    """The transactions numbered in the order given, after everything a write before `version` stored,
+    so that those of the same timestamp replay in the order they were recorded."""
+    base = (version + 1) * SEQUENCES_PER_WRITE
+    return [transaction.model_copy(update={"sequence": base + index}) for index, transaction in enumerate(transactions)]
 
 
 @dataclass(frozen=True, slots=True)

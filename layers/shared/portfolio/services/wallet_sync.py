@@ -42,6 +42,7 @@ from portfolio.services.ports import (
     ChainUnavailableError,
     HistoricalPriceLookup,
     LiveSync,
+    PricesUnavailableError,
     WalletSyncBoard,
 )
 from portfolio.services.transaction_recorder import TransactionRecorder, WalletChange
@@ -326,13 +327,20 @@ class WalletSync:
         result.wallet_errors += sum(1 for read in reads.values() if read.error is not None)
         priced: dict[tuple[datetime, TokenId], Decimal | None] = {}
 
-        def market_prices(moment: datetime, arriving: list[TokenId]) -> dict[TokenId, Decimal]:
-            """Looked up once per token and moment, however often the plan runs (a preview, a retry)."""
-            missing = [token for token in arriving if (moment, token) not in priced]
+        def market_prices(moment: datetime, moved: Mapping[TokenId, Decimal]) -> dict[TokenId, Decimal]:
+            """Looked up once per token and moment, however often the plan runs (a preview, a retry).
+            Arrivals need theirs (their cost); a departure only tells the gain that left with it, so
+            when the coins API is out, coins that left are recorded without one."""
+            missing = [token for token in moved if (moment, token) not in priced]
             if missing:
-                found = self._prices.prices_at(missing, moment, deadline=deadline)
+                try:
+                    found = self._prices.prices_at(missing, moment, deadline=deadline)
+                except PricesUnavailableError:
+                    if any(moved[token] > 0 for token in missing):
+                        raise
+                    found = {}
                 priced.update({(moment, token): found.get(token) for token in missing})
-            return {token: price for token in arriving if (price := priced[(moment, token)]) is not None}
+            return {token: price for token in moved if (price := priced.get((moment, token))) is not None}
 
         older: set[tuple[str, str, str]] = set()  # reads older than what another sync stored meanwhile
 
@@ -355,13 +363,12 @@ class WalletSync:
                     movements = chain_movements(ledger, wallet.wallet_id, read.amounts)
                     block = read.snapshot.block
                     moment = min(block.timestamp, read.state.last_synced_at or block.timestamp)
-                    arriving = [token for token, difference in movements.items() if difference > 0]
                     transactions += chain_transactions(
                         wallet.wallet_id,
                         movements,
                         block_number=block.number,
                         block_time=moment,
-                        prices=market_prices(moment, arriving),
+                        prices=market_prices(moment, movements),
                     )
                     wallet = wallet.with_chain(self._durable(sync, read.state, bool(movements)))
                 wallets.append(wallet)

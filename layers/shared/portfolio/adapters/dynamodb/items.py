@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 
 from portfolio.adapters.positions_codec import UnreadablePositionsError, decode_positions, encode_positions
 from portfolio.domain.errors import PortfolioLimitError
-from portfolio.domain.portfolio_record import MissingAcquisitions, PortfolioRecord
+from portfolio.domain.portfolio_record import CostBasisScope, MissingAcquisitions, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.wallets import Wallet
@@ -91,7 +91,10 @@ def sortable_time(moment: datetime) -> str:
 
 
 def transaction_sort_key(transaction: Transaction) -> str:
-    return f"{sortable_time(transaction.timestamp)}#{transaction.id}"
+    """Time, then the order recorded (fixed width), then id: the replay order, as text."""
+    if transaction.sequence is None:  # stored before sequences were kept
+        return f"{sortable_time(transaction.timestamp)}#{transaction.id}"
+    return f"{sortable_time(transaction.timestamp)}#{transaction.sequence:020d}#{transaction.id}"
 
 
 def _stable_bucket(text: str, buckets: int) -> int:
@@ -161,6 +164,7 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
         "userShard": {"S": user_shard(record.user_id, shards)},
         "version": {"N": str(version)},
         "costBasisMethod": {"S": record.cost_basis_method.value},
+        "costBasisScope": {"S": record.cost_basis_scope.value},
         "missingAcquisitions": {"S": record.missing_acquisitions.value},
         "positions": {"B": positions},
         "lots": {"B": lots},
@@ -175,7 +179,9 @@ def record_item(portfolio: StoredPortfolio, *, version: int, shards: int) -> dic
 
 # What a valuation reads of a portfolio item: everything but the lots.
 VALUATION_PROJECTION: dict[str, Any] = {
-    "ProjectionExpression": "pk, userId, #version, costBasisMethod, missingAcquisitions, updatedAt, positions, wallets",
+    "ProjectionExpression": (
+        "pk, userId, #version, costBasisMethod, costBasisScope, missingAcquisitions, updatedAt, positions, wallets"
+    ),
     "ExpressionAttributeNames": {"#version": "version"},
 }
 
@@ -186,6 +192,7 @@ def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> Stor
         user_id=item["userId"]["S"],
         version=int(item["version"]["N"]),
         cost_basis_method=item["costBasisMethod"]["S"],
+        cost_basis_scope=item.get("costBasisScope", {}).get("S", CostBasisScope.CHAIN),
         missing_acquisitions=item.get("missingAcquisitions", {}).get("S", MissingAcquisitions.REFUSE),
         updated_at=item["updatedAt"]["S"] if "updatedAt" in item else None,
     )
@@ -198,7 +205,9 @@ def portfolio_from_item(item: dict[str, Any], *, with_lots: bool = True) -> Stor
             # Rebuilt from the history by the caller, like an item stored before positions were kept.
             logger.warning("stored positions unreadable", extra={"user_id": record.user_id, "error": str(error)})
     if ledger is not None and (
-        ledger.method is not record.cost_basis_method or ledger.accept_missing != record.accepts_missing
+        ledger.method is not record.cost_basis_method
+        or ledger.scope is not record.cost_basis_scope
+        or ledger.accept_missing != record.accepts_missing
     ):
         ledger = None
     wallets = wallets_from_document(item["wallets"]["S"]) if "wallets" in item else ()

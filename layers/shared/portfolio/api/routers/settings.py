@@ -1,5 +1,5 @@
-"""PUT /portfolios/{userId}/settings: the cost-basis method and what removing more than is held does;
-the portfolio is recomputed under them."""
+"""PUT /portfolios/{userId}/settings: the cost-basis method, its scope (per chain or per asset) and
+what removing more than is held does; the portfolio is recomputed under them."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ router = Router()
 @router.put(
     "/portfolios/<userId>/settings",
     operation_id="putSettings",
-    summary="Choose the cost-basis method (fifo, lifo, hifo or average) and whether missing acquisitions are accepted",
+    summary=(
+        "Choose the cost-basis method (fifo, lifo, hifo or average), its scope (chain or asset) and whether "
+        "missing acquisitions are accepted"
+    ),
     tags=["settings"],
     responses=answers({HTTPStatus.OK: (PortfolioSettings, "The settings now in force")}, errors=WRITE_ERRORS),
 )
@@ -28,9 +31,13 @@ def put_settings(user_id: UserId, update: Annotated[SettingsUpdate, Body()]) -> 
     record = transaction_recorder().change_settings(
         user_id,
         method=update.cost_basis_method,
+        scope=update.cost_basis_scope,
         missing_acquisitions=update.missing_acquisitions,
         deadline=pricing_deadline(router.lambda_context),
     )
     return PortfolioSettings(
-        user_id=user_id, cost_basis_method=record.cost_basis_method, missing_acquisitions=record.missing_acquisitions
+        user_id=user_id,
+        cost_basis_method=record.cost_basis_method,
+        cost_basis_scope=record.cost_basis_scope,
+        missing_acquisitions=record.missing_acquisitions,
     )
