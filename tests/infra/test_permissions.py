@@ -12,30 +12,16 @@ AWS_MANAGED = {
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
 }
-SQS_EVENT_SOURCE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
-# What that AWS managed policy grants (its published document, logs left out).
-SQS_EVENT_SOURCE_STATEMENTS = [
-    {
-        "Effect": "Allow",
-        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
-        "Resource": "*",
-    }
-]
 
 
 def _updater_statements(stack: Stack) -> list[dict]:
-    statements = stack.role_statements("PriceUpdaterFunction")
-    if SQS_EVENT_SOURCE_POLICY in stack.managed_policy_arns("PriceUpdaterFunction"):
-        statements += SQS_EVENT_SOURCE_STATEMENTS
-    return statements
+    return stack.role_statements("PriceUpdaterFunction")
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_given_any_role_then_its_managed_policies_are_only_logs_tracing_and_vpc_networking(stack: Stack, function):
-    # The updater also gets the SQS event source's policy, which SAM attaches for the SQS event.
-    allowed = AWS_MANAGED | ({SQS_EVENT_SOURCE_POLICY} if function == "PriceUpdaterFunction" else set())
-
-    assert set(stack.managed_policy_arns(function)) <= allowed
+    # No event source's managed policy either (SAM's for SQS allows every queue): roles say what they use.
+    assert set(stack.managed_policy_arns(function)) <= AWS_MANAGED
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
