@@ -107,6 +107,9 @@ def _local_stack() -> Any:
             )
             # moto answers the seeding's large writes far slower than DynamoDB: the 2 s default would time out.
             os.environ.update(environment, DYNAMODB_READ_TIMEOUT_S="30")
+            # Thousands of reads by one user: per-user limits high enough never to refuse one, still
+            # checked on every request, so the cached read's figures include the limit's round trip.
+            os.environ.update(USER_READ_RATE_PER_S="10000", USER_READ_BURST="100000")
             yield redis_server
     finally:
         os.environ.clear()

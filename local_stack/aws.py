@@ -118,7 +118,7 @@ class MotoStack:
         )
         queues = physical_names(list(template_resources.resources_of_type(template, "AWS::SQS::Queue")), self._stage)
         aws = LocalAws(endpoint, self._region, tables, {})
-        template_resources.create_tables(aws.client("dynamodb"), tables, template)
+        template_resources.create_tables(aws.client("dynamodb"), tables, template, streams=True)
         queue_urls = template_resources.create_queues(aws.client("sqs"), queues, template)
         return LocalAws(endpoint, self._region, tables, dict(queue_urls))
 

@@ -34,6 +34,7 @@ FUNCTIONS_DIR = REPOSITORY_ROOT / "functions"
 API_FUNCTION = "ApiFunction"
 REFRESH_SCHEDULER_FUNCTION = "RefreshSchedulerFunction"
 PRICE_UPDATER_FUNCTION = "PriceUpdaterFunction"
+CACHE_INVALIDATOR_FUNCTION = "CacheInvalidatorFunction"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -142,6 +143,7 @@ class Functions:
     api: LocalFunction
     refresh_scheduler: LocalFunction
     price_updater: LocalFunction
+    cache_invalidator: LocalFunction
     invocation_lock: threading.Lock
     limits: dict[str, FunctionLimits]
 
@@ -167,7 +169,7 @@ def function_limits(template: dict[str, Any] | None = None) -> dict[str, Functio
 
 
 def load_functions(region: str, template: dict[str, Any] | None = None) -> Functions:
-    """Import the three handlers, with the limits the template gives them (their contexts report them)."""
+    """Import the handlers, with the limits the template gives them (their contexts report them)."""
     limits = function_limits(template)
     lock = threading.Lock()
 
@@ -178,6 +180,7 @@ def load_functions(region: str, template: dict[str, Any] | None = None) -> Funct
         api=function("api", API_FUNCTION),
         refresh_scheduler=function("refresh-scheduler", REFRESH_SCHEDULER_FUNCTION),
         price_updater=function("price-updater", PRICE_UPDATER_FUNCTION),
+        cache_invalidator=function("cache-invalidator", CACHE_INVALIDATOR_FUNCTION),
         invocation_lock=lock,
         limits=limits,
     )

@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,12 +21,15 @@ from local_stack.http_events import (
     gateway_error,
     http_api_event,
     http_response,
+    json_response,
     match_route,
 )
 from local_stack.jwt_auth import JwtAuthorizer
 
 # API Gateway's payload limit for HTTP APIs.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# The methods an HTTP API route can declare; any other (TRACE, CONNECT, ...) is answered 405 here.
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 Handler = Callable[[dict[str, Any], Any], Any]
 LocalRoute = Callable[[IncomingRequest], HttpResponse]
@@ -60,6 +64,8 @@ class Gateway:
         self._on_error = on_error
 
     def dispatch(self, request: IncomingRequest) -> HttpResponse:
+        if request.method.upper() not in HTTP_METHODS:
+            return self._method_not_allowed(request)
         if len(request.body) > MAX_REQUEST_BYTES:
             return gateway_error(413, "Request Entity Too Large")
         local_route = self._local_routes.get((request.method.upper(), request.raw_path))
@@ -82,6 +88,13 @@ class Gateway:
             return gateway_error(500, "Internal Server Error")
         return http_response(result)
 
+    def _method_not_allowed(self, request: IncomingRequest) -> HttpResponse:
+        """405 in the API's error shape, with the methods the path's routes declare in Allow."""
+        allowed = {route.method for route in self._routes if match_route(route.method, request.raw_path, (route,))}
+        allowed |= {method for method, path in self._local_routes if path == request.raw_path}
+        body = {"error": {"code": "method_not_allowed", "message": f"{request.method} is not allowed here"}}
+        return json_response(HTTPStatus.METHOD_NOT_ALLOWED.value, body, [("Allow", ", ".join(sorted(allowed)))])
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     server: GatewayServer
@@ -89,26 +102,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "local-http-api"
     sys_version = ""
 
-    def do_GET(self) -> None:
-        self._serve()
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server serves a method through do_<METHOD> and answers any other with its own 501 HTML
+        # page; here every method reaches the gateway, which decides (405 JSON for one it does not route).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, a line or headers too long) in API
+        Gateway's JSON, like every other answer here, never its HTML error page."""
+        self.close_connection = True
+        self._write(gateway_error(code, HTTPStatus(code).phrase))
 
     def _serve(self) -> None:
         started = time.perf_counter()

@@ -35,6 +35,7 @@ from local_stack.jwt_auth import JwtAuthorizer, load_or_create_secret
 from local_stack.refresh import RefreshRunner, window_run_handler
 from local_stack.scheduler import ScheduleThread
 from local_stack.sqs_poller import PollerThread, PollResult, QueueTurns, SqsPoller
+from local_stack.stream_poller import StreamPoller, StreamPollerThread, StreamPollResult
 
 REFRESH_PATH = "/_local/refresh"
 FORCE_VALUES = {"true": True, "1": True, "false": False, "0": False}
@@ -169,6 +170,21 @@ class LocalStack:
         )
         poller_thread.start()
         self._on_stop("sqs poller", poller_thread.stop)
+
+        table = aws.client("dynamodb").describe_table(TableName=aws.table_names[PORTFOLIO_TABLE])["Table"]
+        stream_thread = StreamPollerThread(
+            StreamPoller(
+                aws.client("dynamodbstreams"),
+                table["LatestStreamArn"],
+                functions.cache_invalidator,
+                region=settings.aws_region,
+                context_factory=functions.cache_invalidator.context,
+            ),
+            on_result=self._log_stream,
+            on_error=lambda error: self._say(f"[stream] polling failed: {type(error).__name__}: {error}"),
+        )
+        stream_thread.start()
+        self._on_stop("stream poller", stream_thread.stop)
 
         schedule = ScheduleThread(
             settings.refresh_interval_s,
@@ -373,6 +389,12 @@ class LocalStack:
         self._say(
             f"[sqs] price updater: {len(result.received)} message(s), "
             f"{len(result.deleted)} done, {len(result.failed)} failed{problem}"
+        )
+
+    def _log_stream(self, result: StreamPollResult) -> None:
+        self._say(
+            f"[stream] cache invalidator: {result.delivered} portfolio change(s), {result.failed} to retry"
+            + (f", {result.given_up} given up" if result.given_up else "")
         )
 
     def _banner(self, aws: LocalAws, redis: LocalRedis, prices: PricesSource, functions: Functions) -> None:

@@ -54,13 +54,24 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     }
 
 
-def create_tables(dynamodb_client: Any, table_names: dict[str, str], template: dict[str, Any] | None = None) -> None:
-    """Create each AWS::DynamoDB::Table of the template under the physical name given for it."""
+def create_tables(
+    dynamodb_client: Any,
+    table_names: dict[str, str],
+    template: dict[str, Any] | None = None,
+    *,
+    streams: bool = False,
+) -> None:
+    """Create each AWS::DynamoDB::Table of the template under the physical name given for it; with
+    `streams`, with the stream the template gives it. Only where something reads the stream: moto
+    keeps every record, and each write to a streamed table gets slower as they pile up."""
     template = template or load_template()
     for logical_name, properties in resources_of_type(template, "AWS::DynamoDB::Table").items():
         if logical_name not in table_names:
             continue
         arguments = {key: properties[key] for key in _TABLE_KEYS if key in properties}
+        if streams and "StreamSpecification" in properties:
+            # CloudFormation enables a stream by naming its view type; the API wants it said.
+            arguments["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
         dynamodb_client.create_table(TableName=table_names[logical_name], **arguments)
         dynamodb_client.get_waiter("table_exists").wait(TableName=table_names[logical_name])
         ttl = properties.get("TimeToLiveSpecification")

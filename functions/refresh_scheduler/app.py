@@ -14,11 +14,18 @@ from portfolio.observability import logger, metrics, tracer
 from portfolio.services.refresh_planner import refresh_window
 
 
+class ScheduledEvent(EventBridgeModel):
+    """EventBridge's scheduled event. EventBridge sends "version": "0"; the sample SAM CLI generates
+    (`sam local generate-event cloudwatch scheduled-event`) has no version, and is taken as it is."""
+
+    version: str = "0"
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-@event_parser(model=EventBridgeModel)
-def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=ScheduledEvent)
+def lambda_handler(event: ScheduledEvent, context: LambdaContext) -> dict[str, Any]:
     window = refresh_window(event.time, wiring.settings().refresh_interval_s)
     # Pricing may use half of what is left; queueing the users needs the rest.
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 / 2

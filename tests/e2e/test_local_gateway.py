@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -169,6 +170,65 @@ def test_a_body_over_10_mb_is_refused_with_413_without_being_read():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def listening_gateway():
+    """The gateway on a loopback port, in front of a recording stand-in function."""
+    handler = RecordingHandler()
+    server = GatewayServer(("127.0.0.1", 0), _gateway(handler))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server, handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [("TRACE", "/health", "GET"), ("CONNECT", "/nowhere", "")])
+def test_a_method_no_route_can_declare_is_a_json_405_in_the_apis_error_shape(listening_gateway, method, path, allowed):
+    # Given the gateway listening on loopback
+    server, handler = listening_gateway
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        # When a client sends a method no HTTP API route can declare
+        connection.request(method, path)
+        response = connection.getresponse()
+
+        # Then it hears a JSON 405 like the API's own, naming what the path does take; the function never ran
+        assert response.status == 405
+        assert response.getheader("Content-Type") == "application/json"
+        assert response.getheader("Allow") == allowed
+        assert json.loads(response.read()) == {
+            "error": {"code": "method_not_allowed", "message": f"{method} is not allowed here"}
+        }
+        assert handler.events == []
+
+        # And the connection still serves the next request
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+
+
+def test_a_request_http_server_refuses_to_parse_is_answered_in_json_not_an_html_page(listening_gateway):
+    # Given the gateway listening on loopback
+    server, handler = listening_gateway
+
+    # When a client sends more header lines than http.server reads
+    headers = b"".join(b"X-Filler-%d: x\r\n" % number for number in range(101))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+        client.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+        answer = client.makefile("rb").read()
+
+    # Then the refusal is API Gateway's JSON, the connection is closed and the function never ran
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 ")
+    assert b"Content-Type: application/json" in head
+    assert b"Connection: close" in head
+    assert json.loads(body) == {"message": "Request Header Fields Too Large"}
+    assert handler.events == []
 
 
 def test_the_signing_key_is_created_once_readable_by_its_owner_only_and_reused(tmp_path):

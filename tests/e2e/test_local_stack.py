@@ -242,6 +242,14 @@ def test_a_user_records_a_cross_chain_history_and_reads_exact_figures_after_a_re
     assert after["investedUsd"] == "6074.21"
     assert after["holdingCount"] == 4
 
+    # And the table's stream delivered the portfolio's changes to the cache invalidator, none to retry
+    deadline = time.monotonic() + 10
+    while "[stream] cache invalidator" not in stack.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    delivered = [line for line in stack.output().splitlines() if "[stream] cache invalidator" in line]
+    assert delivered, stack.output()[-4000:]
+    assert all(", 0 to retry" in line for line in delivered), delivered
+
 
 def test_a_token_opens_only_its_own_portfolio_and_no_token_opens_nothing(stack):
     # Given two users and an admin, each with a token

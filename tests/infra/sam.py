@@ -16,7 +16,7 @@ from samtranslator.translator.transform import transform
 
 from local_stack.template_resources import load_template
 
-FUNCTIONS = ("ApiFunction", "RefreshSchedulerFunction", "PriceUpdaterFunction")
+FUNCTIONS = ("ApiFunction", "RefreshSchedulerFunction", "PriceUpdaterFunction", "CacheInvalidatorFunction")
 # (method, path) of every API route; all but the public ones need a valid JWT.
 ROUTES = {
     ("GET", "/health"),
@@ -77,6 +77,15 @@ class Stack:
 
     def properties(self, logical_name: str) -> dict[str, Any]:
         return self.resources[logical_name]["Properties"]
+
+    def event_source_mapping(self, source: str) -> dict[str, Any]:
+        """The event source mapping that reads the queue or table stream of this logical id."""
+        (mapping,) = [
+            mapping
+            for mapping in self.of_type("AWS::Lambda::EventSourceMapping").values()
+            if mapping["EventSourceArn"].get("Fn::GetAtt", [None])[0] == source
+        ]
+        return mapping
 
     def role_statements(self, function: str) -> list[dict[str, Any]]:
         """Every inline statement of the function's execution role, resources rendered as ARNs."""

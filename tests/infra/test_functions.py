@@ -17,10 +17,19 @@ POWERTOOLS_VARIABLES = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE
 
 # What each function's code reads from Settings, beyond STAGE (set for every function).
 EXPECTED_SETTINGS = {
+    "CacheInvalidatorFunction": {
+        "TABLE_NAME",
+        "REDIS_URL",
+        "REDIS_CLUSTER_MODE",
+        "REDIS_USERNAME",
+        "REDIS_PASSWORD_SECRET_ARN",
+    },
     "ApiFunction": {
         "TABLE_NAME",
         "REDIS_URL",
         "REDIS_CLUSTER_MODE",
+        "REDIS_USERNAME",
+        "REDIS_PASSWORD_SECRET_ARN",
         "PORTFOLIO_CACHE_TTL_SECONDS",
         "TRANSACTIONS_CACHE_TTL_SECONDS",
         "PRICES_API_URL",
@@ -44,6 +53,8 @@ EXPECTED_SETTINGS = {
         "IDLE_REFRESH_EVERY_CYCLES",
         "REDIS_URL",
         "REDIS_CLUSTER_MODE",
+        "REDIS_USERNAME",
+        "REDIS_PASSWORD_SECRET_ARN",
         "PRICES_API_URL",
         "PRICE_BATCH_SIZE",
     },
@@ -51,6 +62,8 @@ EXPECTED_SETTINGS = {
         "TABLE_NAME",
         "REDIS_URL",
         "REDIS_CLUSTER_MODE",
+        "REDIS_USERNAME",
+        "REDIS_PASSWORD_SECRET_ARN",
         "PORTFOLIO_CACHE_TTL_SECONDS",
         "PRICES_API_URL",
         "PRICE_BATCH_SIZE",

@@ -32,7 +32,7 @@ def test_given_a_failed_scheduler_run_then_lambda_does_not_retry_it_and_runs_nev
 
 
 def test_given_the_updater_then_it_consumes_the_refresh_queue_reporting_failures_per_message(stack: Stack):
-    (mapping,) = stack.of_type("AWS::Lambda::EventSourceMapping").values()
+    mapping = stack.event_source_mapping("RefreshQueue")
 
     assert mapping["FunctionName"] == {"Ref": "PriceUpdaterFunctionAliaslive"}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RefreshQueue", "Arn"]}

@@ -77,7 +77,8 @@ def test_given_a_service_that_invokes_a_function_then_it_is_allowed_on_the_alias
 
 
 def test_given_the_event_sources_then_each_invokes_an_alias_never_the_unpublished_function(stack: Stack):
-    (mapping,) = stack.of_type("AWS::Lambda::EventSourceMapping").values()
+    mapping = stack.event_source_mapping("RefreshQueue")
+    stream = stack.event_source_mapping("PortfolioTable")
     (rule,) = stack.of_type("AWS::Events::Rule").values()
     (api,) = stack.of_type("AWS::ApiGatewayV2::Api").values()
     integrations = [
@@ -87,6 +88,7 @@ def test_given_the_event_sources_then_each_invokes_an_alias_never_the_unpublishe
     ]
 
     assert mapping["FunctionName"] == {"Ref": _alias("PriceUpdaterFunction")}
+    assert stream["FunctionName"] == {"Ref": _alias("CacheInvalidatorFunction")}
     assert [target["Arn"] for target in rule["Targets"]] == [{"Ref": _alias("RefreshSchedulerFunction")}]
     assert integrations
     assert all("${" + _alias("ApiFunction") + "}/invocations" in uri for uri in integrations)

@@ -13,13 +13,39 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 SERVICE_NAME = "cross-chain-portfolio"
 METRICS_NAMESPACE = "CrossChainPortfolio"
 
+
+class InvocationMetricsProvider(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider, except that every flush (the end of each invocation, under
+    log_metrics) empties the metric set, metrics disabled or not.
+
+    With POWERTOOLS_METRICS_DISABLED (the local stack's default) Powertools keeps the set: each
+    invocation's values then pile onto the earlier ones for the container's life (UsersRefreshed 2,
+    4, 6 for three invocations of two users) and, once a metric holds 100 values, are printed all
+    the same, as one running total.
+    """
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+        self.clear_metrics()
+
+
 # POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE from the template win over these defaults.
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+# The same sets Metrics shares between its instances, behind the provider above.
+metrics.provider = InvocationMetricsProvider(
+    namespace=METRICS_NAMESPACE,
+    service=SERVICE_NAME,
+    metric_set=metrics.metric_set,
+    dimension_set=metrics.dimension_set,
+    metadata_set=metrics.metadata_set,
+    default_dimensions=metrics.default_dimensions,
+)
 
 
 @functools.cache

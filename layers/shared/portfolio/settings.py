@@ -10,13 +10,21 @@ from decimal import Decimal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOCAL_STAGE = "local"
+# Anyone can read this key here: it may sign cursors only where STAGE is local.
+LOCAL_CURSOR_SIGNING_KEY = "local-cursor-key"
+
+
+class UnsafeSettingsError(ValueError):
+    """A setting that is fine on one machine would be unsafe in a deployed stage."""
+
 
 class Settings(BaseSettings):
     """Every setting the functions read, with the defaults used when a variable is unset."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    stage: str = Field("local", alias="STAGE")
+    stage: str = Field(LOCAL_STAGE, alias="STAGE")
     aws_region: str = Field("us-east-1", alias="AWS_REGION")
     # Set only for local runs and tests (moto's server); in AWS the SDK finds the endpoints itself.
     aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
@@ -28,13 +36,16 @@ class Settings(BaseSettings):
     dynamodb_max_attempts: int = Field(4, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
     user_index_shards: int = Field(16, alias="USER_INDEX_SHARDS", ge=1, le=256)
     # Signs transaction page cursors so a client cannot forge one.
-    cursor_signing_key: SecretStr = Field(SecretStr("local-cursor-key"), alias="CURSOR_SIGNING_KEY")
+    cursor_signing_key: SecretStr = Field(SecretStr(LOCAL_CURSOR_SIGNING_KEY), alias="CURSOR_SIGNING_KEY")
 
     # Redis / ElastiCache
     redis_url: str | None = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     redis_cluster_mode: bool = Field(False, alias="REDIS_CLUSTER_MODE")
     redis_username: str | None = Field(None, alias="REDIS_USERNAME")
     redis_password: SecretStr | None = Field(None, alias="REDIS_PASSWORD")
+    # Where the password lives in AWS (ElastiCache user group): read on each new connection, never
+    # kept in the environment, so rotating the secret needs no deploy.
+    redis_password_secret_arn: str | None = Field(None, alias="REDIS_PASSWORD_SECRET_ARN")
     redis_socket_timeout_ms: int = Field(50, alias="REDIS_SOCKET_TIMEOUT_MS", gt=0)
     redis_connect_timeout_ms: int = Field(100, alias="REDIS_CONNECT_TIMEOUT_MS", gt=0)
     portfolio_cache_ttl_s: int = Field(300, alias="PORTFOLIO_CACHE_TTL_SECONDS", gt=0)
@@ -100,6 +111,25 @@ class Settings(BaseSettings):
     max_transactions_per_request: int = Field(500, alias="MAX_TRANSACTIONS_PER_REQUEST", ge=1, le=5000)
     max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", gt=0)
     admin_scope: str = Field("portfolio/admin", alias="ADMIN_SCOPE")
+    # Per-caller token buckets in Redis (by the token's sub), inside the route throttles of API Gateway:
+    # requests a second and the most at once; a rate of 0 lifts that limit.
+    user_write_rate_per_s: float = Field(2.0, alias="USER_WRITE_RATE_PER_S", ge=0, le=10_000)
+    user_write_burst: int = Field(10, alias="USER_WRITE_BURST", ge=1, le=100_000)
+    # Reads are off by default: a cached read is one Redis round trip, and the check would be a second.
+    user_read_rate_per_s: float = Field(0.0, alias="USER_READ_RATE_PER_S", ge=0, le=10_000)
+    user_read_burst: int = Field(40, alias="USER_READ_BURST", ge=1, le=100_000)
+
+    def check_cursor_signing_key(self) -> None:
+        """Refuse the local default cursor key outside STAGE=local: with it anyone could sign a cursor.
+
+        Checked when the API starts: it alone signs and reads cursors, and it alone is given the key
+        (the other functions keep the default, unused)."""
+        if self.stage != LOCAL_STAGE and self.cursor_signing_key.get_secret_value() == LOCAL_CURSOR_SIGNING_KEY:
+            raise UnsafeSettingsError(
+                f"STAGE is {self.stage!r} but CURSOR_SIGNING_KEY is unset or the local default key, which "
+                "anyone can read in the source: set CURSOR_SIGNING_KEY to a secret of its own (the template "
+                f"passes a generated one), or run with STAGE={LOCAL_STAGE}"
+            )
 
 
 RPC_URL_PREFIX = "RPC_URL_"

@@ -33,10 +33,11 @@ if TYPE_CHECKING:
     from portfolio.services.history_backfill import HistoryBackfill
     from portfolio.services.portfolio_reader import PortfolioReader
     from portfolio.services.portfolio_refresher import PortfolioRefresher
-    from portfolio.services.ports import ChainReader
+    from portfolio.services.ports import ChainReader, RateLimiter
     from portfolio.services.price_service import PriceService
     from portfolio.services.price_sweep import PriceSweep
     from portfolio.services.refresh_planner import RefreshPlanner
+    from portfolio.services.stale_views import StaleViewRetirement
     from portfolio.services.transaction_recorder import TransactionRecorder
     from portfolio.services.wallet_links import WalletLinks
     from portfolio.services.wallet_sync import WalletSync
@@ -86,6 +87,13 @@ def portfolio_cache() -> PortfolioCache:
 
 
 @cache
+def stale_view_retirement() -> StaleViewRetirement:
+    from portfolio.services.stale_views import StaleViewRetirement
+
+    return StaleViewRetirement(portfolio_cache())
+
+
+@cache
 def coins_api() -> CoinsApi:
     from portfolio.adapters.coins_api import make_coins_api
 
@@ -120,6 +128,22 @@ def activity_log() -> RedisActivityLog:
     from portfolio.adapters.activity_log import RedisActivityLog
 
     return RedisActivityLog(redis_client())
+
+
+@cache
+def rate_limiter() -> RateLimiter:
+    """Per-caller token buckets in Redis (a rate of 0 lifts that limit; no Redis, no limit)."""
+    from portfolio.adapters.rate_limiter import BucketLimit, RedisRateLimiter
+    from portfolio.services.ports import RequestKind
+
+    config = settings()
+    return RedisRateLimiter(
+        redis_client(),
+        {
+            RequestKind.WRITE: BucketLimit(config.user_write_rate_per_s, config.user_write_burst),
+            RequestKind.READ: BucketLimit(config.user_read_rate_per_s, config.user_read_burst),
+        },
+    )
 
 
 @cache
@@ -305,6 +329,7 @@ _FACTORIES = (
     portfolio_store,
     redis_client,
     portfolio_cache,
+    stale_view_retirement,
     coins_api,
     price_service,
     sqs_client,
@@ -313,6 +338,7 @@ _FACTORIES = (
     idempotency_store,
     price_history_store,
     activity_log,
+    rate_limiter,
     history_backfill,
     portfolio_reader,
     transaction_recorder,

@@ -70,6 +70,13 @@ def api_settings(function_environment: Callable[..., Settings], coins_api: Coins
 
 
 @pytest.fixture
+def no_rate_limits(function_environment: Callable[..., Settings], api_settings: Settings) -> Settings:
+    """The handler without per-user rate limits, for a test that sends one caller's requests faster
+    than its burst to check something else (the limits themselves: test_rate_limits.py)."""
+    return function_environment(USER_WRITE_RATE_PER_S="0", USER_READ_RATE_PER_S="0")
+
+
+@pytest.fixture
 def dynamo_calls(api_settings: Settings) -> DynamoCalls:
     calls = DynamoCalls(operations=[])
 

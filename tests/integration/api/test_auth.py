@@ -112,3 +112,54 @@ def test_given_requests_with_a_bearer_token_when_handled_then_neither_token_nor_
     assert SAMPLE_BEARER_TOKEN not in logs
     assert SAMPLE_BEARER_TOKEN.split(".")[2] not in logs
     assert "authorization" not in logs.lower()
+
+
+@pytest.mark.parametrize("path", ["/portfolios/{user}\n", "/portfolios/{user}%0A"], ids=["decoded", "percent-encoded"])
+def test_given_a_token_whose_sub_is_a_user_id_and_a_newline_when_reading_that_path_then_403_and_no_data(
+    call: Call, user_id: str, dynamo_calls: DynamoCalls, path: str
+) -> None:
+    # Given a user with a holding
+    assert call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("tx-1", "1")).status == 201
+    dynamo_calls.reset()
+
+    # When a token whose sub is that user id followed by a newline reads the path ending the same way
+    answer = call("GET", path.format(user=user_id), sub=f"{user_id}\n")
+
+    # Then it is refused, before anything is read, and nothing of the user's portfolio is answered
+    assert answer.status == 403
+    assert answer.error["code"] == "forbidden"
+    assert user_id not in answer.raw_body
+    assert dynamo_calls.operations == []
+
+
+@pytest.mark.parametrize(("sub", "scopes"), [("{user}", ()), ("ops-admin", (ADMIN_SCOPE,))], ids=["owner", "admin"])
+def test_given_a_path_whose_user_id_ends_in_a_newline_when_read_then_404_not_the_portfolio_without_it(
+    call: Call, user_id: str, sub: str, scopes: tuple[str, ...]
+) -> None:
+    # Given a user with a holding
+    assert call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("tx-1", "1")).status == 201
+
+    # When a caller allowed to read it asks for the same path with a final newline
+    answer = call("GET", f"/portfolios/{user_id}\n", sub=sub.format(user=user_id), scopes=list(scopes))
+
+    # Then no route owns that path: the portfolio without the newline is not served
+    assert answer.status == 404
+    assert answer.error["code"] == "not_found"
+    assert "totalValueUsd" not in answer.raw_body
+
+
+@pytest.mark.parametrize("sub", ["a%41", "al ice", "-leading-dash"])
+@pytest.mark.parametrize(("method", "path", "body"), [READS[0], WRITES[0]], ids=["read", "write"])
+def test_given_a_token_whose_sub_is_not_a_valid_user_id_when_calling_its_own_path_then_403(
+    call: Call, dynamo_calls: DynamoCalls, sub: str, method: str, path: str, body: object
+) -> None:
+    # Given a verified token whose sub no route accepts as a userId
+    dynamo_calls.reset()
+
+    # When it calls the path spelled exactly like its sub
+    answer = call(method, path.format(user=sub), sub=sub, body=body)
+
+    # Then it is refused as a caller (403), not answered as a request with a bad parameter (422)
+    assert answer.status == 403
+    assert answer.error == {"code": "forbidden", "message": "the token's subject is not a valid user id"}
+    assert dynamo_calls.operations == []

@@ -140,3 +140,36 @@ def test_given_a_market_priced_record_when_it_is_sent_back_as_listed_then_it_is_
 
     assert again.status == 201
     assert again.json["transactions"][0]["priceUsd"] == listed["priceUsd"]
+
+
+def test_given_a_buy_recorded_at_the_market_price_when_sent_again_as_first_sent_or_as_listed_then_200_unchanged(
+    call: Call, user_id: str
+) -> None:
+    # Given a buy sent without a price, stored at the market's 3000 (priceSource market)
+    path = f"/portfolios/{user_id}/transactions"
+    first = call("POST", path, sub=user_id, body=unpriced("b1", "buy", "2"))
+    assert first.json["transactions"][0]["priceSource"] == "market"
+
+    # When it is sent again without a price, and again as the list answered it
+    [listed] = call("GET", f"{path}", sub=user_id).json["transactions"]
+    as_sent = call("POST", path, sub=user_id, body=unpriced("b1", "buy", "2"))
+    as_listed = call("POST", path, sub=user_id, body=listed)
+
+    # Then neither differs from what is stored: what the server filled in is not the client's content
+    assert (as_sent.status, as_listed.status) == (200, 200)
+    assert as_sent.json == as_listed.json == first.json
+
+
+def test_given_a_buy_recorded_at_the_market_price_when_sent_again_with_a_price_of_its_own_then_409(
+    call: Call, user_id: str
+) -> None:
+    # Given a buy stored at the market price
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body=unpriced("b1", "buy", "2"))
+
+    # When the same id comes with a price the client chose
+    answer = call("POST", path, sub=user_id, body=unpriced("b1", "buy", "2") | {"priceUsd": "2500"})
+
+    # Then that is other content
+    assert answer.status == 409
+    assert answer.error["details"]["fields"] == ["priceUsd", "priceSource"]

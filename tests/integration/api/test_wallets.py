@@ -90,6 +90,7 @@ def test_given_bad_input_when_linking_then_a_400_names_the_field_and_nothing_is_
     assert call("GET", f"/portfolios/{user_id}/wallets", sub=user_id).json == {"wallets": []}
 
 
+@pytest.mark.usefixtures("no_rate_limits")  # 22 links in a row: past the default burst of writes
 def test_given_twenty_wallets_when_a_twenty_first_is_linked_then_it_is_refused_and_says_why(
     call: Call, user_id: str
 ) -> None:

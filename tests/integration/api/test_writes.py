@@ -39,17 +39,64 @@ def test_given_the_same_id_twice_when_posted_then_one_record_and_the_same_answer
     assert stored_ids(user_id) == ["tx-1"]
 
 
-def test_given_a_known_id_with_other_content_when_posted_then_the_stored_record_is_answered(
+def test_given_a_known_id_with_other_content_when_posted_then_409_naming_the_id_and_nothing_changes(
     call: Call, user_id: str
 ) -> None:
+    # Given a buy of 1 WETH recorded as tx-1
     path = f"/portfolios/{user_id}/transactions"
     call("POST", path, sub=user_id, body=buy("tx-1", "1"))
 
-    repeat = call("POST", path, sub=user_id, body=buy("tx-1", "7"))
+    # When tx-1 is sent again as a buy of 7 at another price
+    repeat = call("POST", path, sub=user_id, body=buy("tx-1", "7", price="2100"))
 
-    assert repeat.json["transactions"][0]["amount"] == "1"
+    # Then it is a conflict that names the id and what differs, and the stored buy is unchanged
+    assert repeat.status == 409
+    assert repeat.error["code"] == "transaction_id_conflict"
+    assert "'tx-1'" in repeat.error["message"]
+    assert repeat.error["details"] == {
+        "transactionId": "tx-1",
+        "fields": ["amount", "priceUsd"],
+        "field": "transactions[0].id",
+    }
     summary = call("GET", f"/portfolios/{user_id}", sub=user_id).json
     assert Decimal(summary["totalValueUsd"]) == Decimal("3000")
+
+
+def test_given_a_batch_with_one_known_id_of_other_content_when_posted_then_409_and_the_new_ones_are_not_written(
+    call: Call, user_id: str
+) -> None:
+    # Given tx-1 recorded
+    path = f"/portfolios/{user_id}/transactions"
+    call("POST", path, sub=user_id, body=buy("tx-1", "1"))
+
+    # When a batch brings a new tx-2 and tx-1 at another time
+    batch = [buy("tx-2", "2"), buy("tx-1", "1", at="2024-01-02T00:00:00Z")]
+    answer = call("POST", path, sub=user_id, body={"transactions": batch})
+
+    # Then the batch is refused as a whole, naming the item
+    assert answer.status == 409
+    assert answer.error["details"]["field"] == "transactions[1].id"
+    assert answer.error["details"]["fields"] == ["timestamp"]
+    assert stored_ids(user_id) == ["tx-1"]
+
+
+def test_given_a_known_id_sent_again_in_another_spelling_of_the_same_content_when_posted_then_200_as_stored(
+    call: Call, user_id: str
+) -> None:
+    # Given tx-1 recorded
+    path = f"/portfolios/{user_id}/transactions"
+    first = call("POST", path, sub=user_id, body=buy("tx-1", "1.5"))
+
+    # When the same buy is sent with trailing zeros, a number, an upper-case address and another time zone
+    same = buy("tx-1", "1.50", price="2000.00") | {
+        "tokenAddress": WETH.upper().replace("0X", "0x"),
+        "timestamp": "2024-01-01T01:00:00+01:00",
+    }
+    repeat = call("POST", path, sub=user_id, body=same)
+
+    # Then it is the same transaction: the stored record, as first answered
+    assert repeat.status == 200
+    assert repeat.json == first.json
 
 
 def test_given_a_batch_mixing_known_and_new_ids_when_posted_then_only_the_new_are_added(

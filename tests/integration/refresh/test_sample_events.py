@@ -42,6 +42,26 @@ def test_given_the_sample_scheduled_event_when_the_scheduler_runs_then_every_use
     assert body["window"] == answer["window"].replace("+00:00", "Z")
 
 
+def test_given_sam_clis_generated_scheduled_event_without_a_version_when_the_scheduler_runs_then_it_is_taken(
+    store, sqs_client, refresh_queues, lambda_context
+):
+    # Given a user with holdings, and events/scheduled-event-sam.json: what `sam local generate-event
+    # cloudwatch scheduled-event` prints, with no "version" (EventBridge itself sends "0")
+    event = sample("scheduled-event-sam.json")
+    assert "version" not in event
+    user_id = f"sample-{uuid.uuid4().hex[:10]}"
+    seed_user(store, user_id, [random_token()])
+
+    # When the scheduler gets it
+    answer = scheduler(event, lambda_context)
+
+    # Then it runs the window of the event's time and queues the user
+    assert answer["window"] == "1970-01-01T00:00:00+00:00"
+    assert (answer["started"], answer["usersQueued"]) == (True, 1)
+    [message] = receive_all(sqs_client, refresh_queues.url)
+    assert json.loads(message["Body"])["userIds"] == [user_id]
+
+
 def test_given_the_sample_sqs_batch_when_the_updater_runs_then_every_message_succeeds(store, coins_api, lambda_context):
     # Given events/sqs-refresh-batch.json, its users renamed so no other test shares their cache keys
     event = sample("sqs-refresh-batch.json")

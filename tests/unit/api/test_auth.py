@@ -69,3 +69,18 @@ def test_given_a_sub_that_only_differs_in_case_when_authorizing_then_it_is_anoth
 
     with pytest.raises(Forbidden):
         authorize(caller, "user-alice", write=False, admin_scope=ADMIN)
+
+
+@pytest.mark.parametrize("sub", ["user-alice\n", "user alice", "a%41", "-user-alice", "x" * 129])
+@pytest.mark.parametrize("scopes", [(), (ADMIN,)], ids=["user", "admin"])
+def test_given_a_sub_that_is_not_a_valid_user_id_when_authorizing_even_its_own_id_then_forbidden(
+    sub: str, scopes: tuple[str, ...]
+) -> None:
+    # Given a verified token whose sub no route would accept as a userId (a final newline included)
+    caller = caller_from_event(http_event("GET", "/", sub=sub, scopes=scopes))
+
+    # When it asks for the portfolio of exactly that id, or of a valid one
+    # Then it is refused either way
+    for user_id in (sub, "user-alice"):
+        with pytest.raises(Forbidden, match="not a valid user id"):
+            authorize(caller, user_id, write=False, admin_scope=ADMIN)

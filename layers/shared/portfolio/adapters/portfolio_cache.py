@@ -146,6 +146,19 @@ return 1
 """
 
 
+# Retire every view of a user unless views of this version (or a later one) were written already.
+_RETIRE_BEFORE_LUA = """
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '-1') then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+
 class CacheKey:
     """The Redis keys of one cached view."""
 
@@ -236,6 +249,7 @@ class PortfolioCache:
             self._release_script = self._client.register_script(_RELEASE_LUA)
             self._new_generation = self._client.register_script(_NEW_GENERATION_LUA)
             self._replace_script = self._client.register_script(_REPLACE_LUA)
+            self._retire_before_script = self._client.register_script(_RETIRE_BEFORE_LUA)
 
     @property
     def enabled(self) -> bool:
@@ -358,6 +372,24 @@ class PortfolioCache:
             return False
 
     # Invalidation
+
+    def retire_views_before(self, user_id: str, version: int) -> bool:
+        """Retire every cached view of the user unless views of `version` or a later one were written
+        (the writer of `version` warmed them). True once no view older than `version` can be served,
+        including when there is no cache; False when Redis is unavailable."""
+        if self._client is None:
+            return True
+        renewed = [CacheKey(kind, user_id).generation for kind in CacheKind]
+        token = secrets.token_hex(GENERATION_BYTES // 2)
+        try:
+            self._retire_before_script(
+                keys=[version_key(user_id), *renewed], args=[version, token, self._generation_ttl_ms]
+            )
+        except self._unavailable as error:
+            for kind in CacheKind:
+                self._record_error(kind, "retire", error)
+            return False
+        return True
 
     def invalidate(self, user_id: str, kinds: Iterable[CacheKind]) -> bool:
         """Retire every cached value of these kinds for the user (all filter keys) in one round trip."""

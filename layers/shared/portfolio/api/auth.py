@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portfolio.api.errors import Forbidden, Unauthorized
+from portfolio.api.schemas import is_user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,15 @@ def _scopes(listed: Any, claim: Any) -> frozenset[str]:
 
 
 def authorize(caller: Caller | None, user_id: str, *, write: bool, admin_scope: str) -> Caller:
-    """The caller, when it may act on this user's portfolio; else Unauthorized (no claims) or Forbidden."""
+    """The caller, when it may act on this user's portfolio; else Unauthorized (no claims) or Forbidden.
+
+    `user_id` is the one the route receives. A token whose `sub` is not a valid user id is refused
+    whatever its scopes: no portfolio can be its own, and no comparison should have to be lenient.
+    """
     if caller is None:
         raise Unauthorized("a bearer token is required")
+    if not is_user_id(caller.subject):
+        raise Forbidden("the token's subject is not a valid user id")
     allowed = caller.may_write(user_id) if write else caller.may_read(user_id, admin_scope)
     if not allowed:
         raise Forbidden("this token may not access this portfolio")

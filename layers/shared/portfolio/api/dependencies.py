@@ -7,6 +7,7 @@ from typing import Any
 
 from portfolio import wiring
 from portfolio.services.portfolio_reader import PortfolioReader
+from portfolio.services.ports import RateLimiter
 from portfolio.services.transaction_recorder import TransactionRecorder
 from portfolio.services.wallet_links import WalletLinks
 
@@ -24,6 +25,10 @@ def transaction_recorder() -> TransactionRecorder:
 
 def wallet_links() -> WalletLinks:
     return wiring.wallet_links()
+
+
+def rate_limiter() -> RateLimiter:
+    return wiring.rate_limiter()
 
 
 def pricing_deadline(lambda_context: Any) -> float | None:

@@ -28,6 +28,7 @@ from portfolio.domain.errors import (
     OverdraftError,
     PortfolioLimitError,
     RecordedBySyncError,
+    TransactionIdConflict,
     VersionConflict,
     WalletNotFound,
 )
@@ -75,6 +76,13 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(RecordedBySyncError)
     def _recorded_by_sync(error: RecordedBySyncError) -> Response:
         conflict = Conflict(error.message, details={"field": error.field} if error.field else None)
+        conflict.code = error.code
+        return error_response(conflict)
+
+    @app.exception_handler(TransactionIdConflict)
+    def _id_taken(error: TransactionIdConflict) -> Response:
+        details = {"transactionId": error.transaction_id, "fields": list(error.fields), "field": error.field}
+        conflict = Conflict(error.message, details=details)
         conflict.code = error.code
         return error_response(conflict)
 

@@ -37,6 +37,10 @@ class ApiError(Exception):
     def body(self) -> ErrorResponse:
         return ErrorResponse(error=ErrorDetail(code=self.code, message=self.message, details=self.details))
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the body's (Retry-After, ...)."""
+        return {}
+
 
 class InvalidRequest(ApiError):
     code = "invalid_request"
@@ -101,6 +105,19 @@ class UnprocessableLimit(ApiError):
 class TooManyRequests(ApiError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     code = "too_many_requests"
+
+
+class RateLimited(TooManyRequests):
+    """The caller is past its per-user rate limit; Retry-After (whole seconds) says when to come back."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={**(details or {}), "retryAfterSeconds": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class InternalError(ApiError):

@@ -1,9 +1,11 @@
-"""Checks every request passes before a route runs: body size, and who may touch which portfolio."""
+"""Checks every request passes before a route runs: body size, who may touch which portfolio, and
+how often a caller may."""
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -13,7 +15,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from portfolio.api.auth import authorize, caller_from_event
-from portfolio.api.errors import ApiError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from portfolio.api.errors import ApiError, InvalidRequest, PayloadTooLarge, RateLimited, UnsupportedMediaType
+from portfolio.services.ports import RateLimiter, RequestKind
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 JSON_MEDIA_TYPE = "application/json"
@@ -69,20 +72,43 @@ def _is_utf8_text(body: str, *, base64_encoded: bool) -> bool:
     return True
 
 
-def access_refusal(event: Mapping[str, Any], admin_scope: str) -> ApiError | None:
-    """401 or 403 for a caller who may not touch the portfolio in the path, else None.
+def access_refusal(event: Mapping[str, Any], admin_scope: str, user_id: str | None) -> ApiError | None:
+    """401 or 403 for a caller who may not touch the portfolio of `user_id`, else None.
 
-    Checked on the raw event before routing, so a refusal comes before parameter validation and
-    before any data is read.
+    `user_id` is the `userId` argument the matched route will be called with (None: the route has
+    none), never read from the path a second way, so the user checked is the user served. Checked
+    before the route runs, so a refusal comes before parameter validation and before any data is read.
     """
-    # The same path the router matches (rawPath less a named stage), so the checked user is the routed one.
-    request = APIGatewayProxyEventV2(dict(event))
-    match = _PORTFOLIO_PATH.match(request.path or "")
-    if match is None:
+    if user_id is None:
         return None
-    write = request.http_method.upper() not in READ_METHODS
+    write = APIGatewayProxyEventV2(dict(event)).http_method.upper() not in READ_METHODS
     try:
-        authorize(caller_from_event(event), match["user_id"], write=write, admin_scope=admin_scope)
+        authorize(caller_from_event(event), user_id, write=write, admin_scope=admin_scope)
     except ApiError as refusal:
         return refusal
     return None
+
+
+def rate_limit_refusal(event: Mapping[str, Any], limiter: RateLimiter) -> ApiError | None:
+    """429 `rate_limited` (with Retry-After) for a caller past its per-user limit on a portfolio route.
+
+    Reads and writes have buckets of their own, keyed by the token's sub, not by the path's user id:
+    an admin reading other portfolios spends its own reads. Checked after access_refusal (a request
+    without claims never gets here) and before the body is parsed or any data is read.
+    """
+    request = APIGatewayProxyEventV2(dict(event))
+    if _PORTFOLIO_PATH.match(request.path or "") is None:
+        return None
+    caller = caller_from_event(event)
+    if caller is None:
+        return None
+    kind = RequestKind.READ if request.http_method.upper() in READ_METHODS else RequestKind.WRITE
+    decision = limiter.take(caller.subject, kind)
+    if decision.allowed:
+        return None
+    retry_after_s = max(1, math.ceil(decision.retry_after_s))
+    return RateLimited(
+        f"too many {kind.value}s from this caller; retry in {retry_after_s} s",
+        retry_after_s=retry_after_s,
+        details={"limit": kind.value},
+    )

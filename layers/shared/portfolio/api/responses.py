@@ -41,5 +41,5 @@ def error_response(error: ApiError) -> Response:
         status_code=error.status,
         content_type=content_types.APPLICATION_JSON,
         body=body,
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **error.headers()},
     )

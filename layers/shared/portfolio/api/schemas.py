@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -15,7 +16,15 @@ from portfolio.domain.wallets import SyncStatus
 from portfolio.wire_format import CamelModel
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+# pydantic (Rust regex) and JSON Schema read `$` as the end of the text; Python's re also lets it
+# match before a final newline, so Python code checks a user id with fullmatch, never match.
+_USER_ID = re.compile(USER_ID_PATTERN)
 DOMAIN_ERROR_TYPE = "domain_invalid_input"
+
+
+def is_user_id(value: str) -> bool:
+    """Whether `value` is a user id the routes accept (USER_ID_PATTERN over the whole string)."""
+    return _USER_ID.fullmatch(value) is not None
 
 
 def _domain_errors_as_validation_errors(value: Any, handler: Any, _info: ValidationInfo) -> Any:

@@ -77,6 +77,21 @@ class TransactionNotFound(StoreConflict):
         self.transaction_id = transaction_id
 
 
+class TransactionIdConflict(DomainError):
+    """An id already recorded was sent again with other content; the stored transaction stays as it is."""
+
+    code = "transaction_id_conflict"
+
+    def __init__(self, transaction_id: str, *, fields: Sequence[str], field: str = "id") -> None:
+        super().__init__(
+            f"transaction {transaction_id!r} is already recorded with other content ({', '.join(fields)}); "
+            "send it as stored, or under a new id (or delete the stored one first)",
+            field=field,
+        )
+        self.transaction_id = transaction_id
+        self.fields = tuple(fields)
+
+
 class RecordedBySyncError(DomainError):
     """A transaction wallet sync recorded cannot be changed by hand; unlinking its wallet removes it."""
 

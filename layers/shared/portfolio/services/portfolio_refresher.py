@@ -51,22 +51,6 @@ class OutOfTimeError(Exception):
 
 
 @dataclass
-class RefreshBatch:
-    """What the prefetch found: each user's portfolio (or why it failed to load) and the quotes."""
-
-    portfolios: dict[str, StoredPortfolio] = field(default_factory=dict)
-    load_errors: dict[str, Exception] = field(default_factory=dict)
-    quotes: dict[str, PriceQuote] = field(default_factory=dict)
-    tokens: int = 0
-    deadline: float | None = None  # time.monotonic() past which no user may start
-    idle: set[str] = field(default_factory=set)  # loaded for their wallets only
-
-    @property
-    def stale_tokens(self) -> int:
-        return sum(1 for quote in self.quotes.values() if quote.stale)
-
-
-@dataclass
 class RefreshCounts:
     users_valued: int = 0  # valued and their views warmed
     users_missing: int = 0
@@ -75,6 +59,25 @@ class RefreshCounts:
     users_idle: int = 0
     wallet_users_synced: int = 0
     wallet_transactions: int = 0
+
+
+@dataclass
+class RefreshBatch:
+    """What the prefetch found: each user's portfolio (or why it failed to load) and the quotes; and
+    what became of the batch's users. Each invocation has its own batch, so its counts (and the
+    metrics reported from them) are that invocation's alone, however long the container lives."""
+
+    portfolios: dict[str, StoredPortfolio] = field(default_factory=dict)
+    load_errors: dict[str, Exception] = field(default_factory=dict)
+    quotes: dict[str, PriceQuote] = field(default_factory=dict)
+    tokens: int = 0
+    deadline: float | None = None  # time.monotonic() past which no user may start
+    idle: set[str] = field(default_factory=set)  # loaded for their wallets only
+    counts: RefreshCounts = field(default_factory=RefreshCounts)
+
+    @property
+    def stale_tokens(self) -> int:
+        return sum(1 for quote in self.quotes.values() if quote.stale)
 
 
 class PortfolioRefresher:
@@ -96,15 +99,20 @@ class PortfolioRefresher:
         self._wallet_budget_s = wallet_budget_s
         self._user_budget_s = user_budget_s
         self._monotonic = monotonic
-        self.counts = RefreshCounts()
+        self._last_counts = RefreshCounts()
+
+    @property
+    def counts(self) -> RefreshCounts:
+        """The counts of the batch prefetched last (what its invocation reported)."""
+        return self._last_counts
 
     def prefetch(
         self, user_ids: Iterable[str], *, idle_user_ids: Iterable[str] = (), deadline: float | None = None
     ) -> RefreshBatch:
         """Every user's portfolio item (idle users' too: their wallets are synced) and the quotes of
         the active users' held tokens, each read once."""
-        self.counts = RefreshCounts()
         batch = RefreshBatch(deadline=deadline)
+        self._last_counts = batch.counts
         active = list(dict.fromkeys(user_ids))
         unique = list(dict.fromkeys([*active, *idle_user_ids]))
         try:
@@ -147,7 +155,7 @@ class PortfolioRefresher:
         """
         self._sync_wallets(message, batch)
         if message.tier == "idle":
-            self.counts.users_idle += len(message.user_ids)
+            batch.counts.users_idle += len(message.user_ids)
             return 0
         failures: dict[str, BaseException] = {}
         refreshed = 0
@@ -157,10 +165,10 @@ class PortfolioRefresher:
                     refreshed += 1
             except OutOfTimeError as error:
                 failures[user_id] = error
-                self.counts.users_deferred += 1
+                batch.counts.users_deferred += 1
             except Exception as error:
                 failures[user_id] = error
-                self.counts.users_failed += 1
+                batch.counts.users_failed += 1
                 logger.warning(
                     "user not refreshed",
                     extra={"user_id": user_id, "window": message.window.isoformat(), "error": repr(error)[:300]},
@@ -185,8 +193,8 @@ class PortfolioRefresher:
         if batch.deadline is not None:
             reads_end = min(batch.deadline, reads_end)
         result = wallet_sync.sync(linked, deadline=batch.deadline, read_deadline=reads_end)
-        self.counts.wallet_users_synced += result.users_synced
-        self.counts.wallet_transactions += result.transactions_recorded
+        batch.counts.wallet_users_synced += result.users_synced
+        batch.counts.wallet_transactions += result.transactions_recorded
         batch.portfolios.update(result.committed)
         unpriced = {
             token.key: token
@@ -206,7 +214,7 @@ class PortfolioRefresher:
             raise OutOfTimeError(f"less than {self._user_budget_s} s left in the invocation")
         portfolio = batch.portfolios.get(user_id)
         if portfolio is None or portfolio.ledger is None:
-            self.counts.users_missing += 1
+            batch.counts.users_missing += 1
             return False
         view = value_portfolio(
             user_id,
@@ -216,11 +224,11 @@ class PortfolioRefresher:
             contract_symbols=portfolio.contract_symbols,
         )
         self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
-        self.counts.users_valued += 1
+        batch.counts.users_valued += 1
         return True
 
     def report(self, *, messages: int, failed_messages: int, batch: RefreshBatch, duration_ms: float) -> None:
-        counts = self.counts
+        counts = batch.counts
         logger.info(
             "refresh batch done",
             extra={

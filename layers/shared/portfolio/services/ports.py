@@ -44,6 +44,10 @@ class PricesUnavailableError(Exception):
     """The coins API could not be asked (every request failed): absent prices are not known to be absent."""
 
 
+class CacheUnavailableError(Exception):
+    """Redis did not answer: what had to change in the cache has not changed yet."""
+
+
 class ActivityUnavailableError(Exception):
     """The activity log did not answer: who is active cannot be told right now."""
 
@@ -218,6 +222,33 @@ class ActivityLog(Protocol):
 
     def active_since(self, since: datetime) -> Iterable[list[str]]:
         """Pages of user ids; raises ActivityUnavailableError."""
+        ...
+
+
+class RequestKind(StrEnum):
+    """What a request to a portfolio costs: reads and writes have per-user limits of their own."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Whether a caller's request may go ahead; when not, how long until it may (seconds).
+
+    `checked` is False when the limit could not be asked (Redis down): the request is let through."""
+
+    allowed: bool
+    retry_after_s: float = 0.0
+    remaining: int | None = None
+    checked: bool = True
+
+
+class RateLimiter(Protocol):
+    """Per-caller limits: one token a request from the caller's bucket of that kind."""
+
+    def take(self, subject: str, kind: RequestKind) -> RateDecision:
+        """Never raises: a limit that cannot be checked allows the request (fail open)."""
         ...
 
 
@@ -497,3 +528,11 @@ class WalletSyncBoard(Protocol):
     def claim_on_demand_sync(self, user_id: str, every_s: int) -> bool:
         """True at most once per `every_s` per user (True too when the board cannot tell)."""
         ...
+
+
+class ViewRetirement(Protocol):
+    """The read cache, as stale-view invalidation uses it."""
+
+    def retire_views_before(self, user_id: str, version: int) -> bool: ...
+
+    def invalidate_user(self, user_id: str) -> bool: ...

@@ -18,7 +18,7 @@ Every write follows the same steps, so a failed request leaves the stored portfo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +32,7 @@ from portfolio.domain.errors import (
     OverdraftError,
     PortfolioLimitError,
     RecordedBySyncError,
+    TransactionIdConflict,
     TransactionNotFound,
     TransactionsExist,
     VersionConflict,
@@ -117,9 +118,11 @@ class TransactionRecorder:
     def record(
         self, user_id: str, transactions: Sequence[Transaction], *, deadline: float | None = None
     ) -> RecordOutcome:
-        """Store the transactions whose ids are new; a known id answers with the record already stored.
+        """Store the transactions whose ids are new; a known id sent with the content stored answers
+        with the record already stored.
 
-        Raises OverdraftError or PortfolioLimitError (nothing written).
+        Raises TransactionIdConflict for a known id sent with other content, OverdraftError or
+        PortfolioLimitError (nothing written).
         """
         unique = _unique_by_id(transactions)
         self.touch(user_id)
@@ -128,6 +131,7 @@ class TransactionRecorder:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             _check_wallets_named(portfolio, unique)
             stored = self._store.get_transactions(user_id, [transaction.id for transaction in unique])
+            _check_repeats_match(transactions, stored)
             new = self._market_priced([transaction for transaction in unique if transaction.id not in stored], deadline)
             new = in_recorded_order(portfolio.version, new)
             if new and not self._commit_matched(portfolio, new, deadline=deadline):
@@ -515,6 +519,29 @@ def _check_wallets_named(portfolio: StoredPortfolio, transactions: Sequence[Tran
                 f"walletId {transaction.wallet_id} is not a wallet linked to this portfolio",
                 field=f"transactions[{index}].walletId",
             )
+
+
+def _check_repeats_match(sent: Sequence[Transaction], stored: Mapping[str, Transaction]) -> None:
+    """A known id sent again must carry the content stored under it (TransactionIdConflict otherwise),
+    so a repeat is a no-op and never a change that is silently dropped."""
+    for index, transaction in enumerate(sent):
+        known = stored.get(transaction.id)
+        differing = [] if known is None else _differing_fields(transaction, known)
+        if differing:
+            raise TransactionIdConflict(transaction.id, fields=differing, field=f"transactions[{index}].id")
+
+
+def _differing_fields(sent: Transaction, stored: Transaction) -> list[str]:
+    """The fields (as the API names them) in which `sent` differs from the stored record, leaving out
+    what the server set: the sequence, and a price or fee value looked up from the market because the
+    client sent none. Values compare as values: "1.50" is "1.5", a time is the same instant in any zone."""
+    ignored = {"sequence"}
+    if sent.price_usd is None and stored.price_source is PriceSource.MARKET:
+        ignored |= {"price_usd", "price_source"}
+    if sent.fee_usd is None and sent.fee_token is not None:
+        ignored.add("fee_usd")
+    mine, theirs = sent.model_dump(exclude=ignored), stored.model_dump(exclude=ignored)
+    return [Transaction.model_fields[name].alias or name for name in mine if mine[name] != theirs[name]]
 
 
 def _unique_by_id(transactions: Sequence[Transaction]) -> list[Transaction]:

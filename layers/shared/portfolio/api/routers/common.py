@@ -12,7 +12,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from portfolio.api.responses import json_body_response
 from portfolio.api.schemas import USER_ID_PATTERN
 
-UserId = Annotated[str, Path(alias="userId", pattern=USER_ID_PATTERN, max_length=128, description="The token's sub")]
+USER_ID_PARAMETER = "userId"
+UserId = Annotated[
+    str, Path(alias=USER_ID_PARAMETER, pattern=USER_ID_PATTERN, max_length=128, description="The token's sub")
+]
 
 
 def write_response(status: HTTPStatus, body: str) -> Response[Any]:

@@ -70,7 +70,9 @@ def list_transactions(
     operation_id="recordTransactions",
     summary="Record one transaction or a batch; an id already stored answers its stored record",
     description=(
-        "201 when at least one transaction was created, 200 when every id was already stored. "
+        "201 when at least one transaction was created, 200 when every id was already stored with the "
+        "same content (fields the server set, such as sequence or a market price, aside); an id stored "
+        "with other content is a 409 transaction_id_conflict naming it, and nothing is written. "
         "One invalid item (400), an overdraft anywhere in the history or a per-user limit passed (422) "
         "writes nothing. An import that fits one DynamoDB transaction (99 writes: its transactions and "
         "one per token it touches) is stored all at once; a larger one is stored in steps that each leave "

@@ -1,0 +1,149 @@
+"""What Lambda's DynamoDB stream event source mapping does, for a table on this machine.
+
+Read each shard of the table's stream from where the poller started (StartingPosition LATEST),
+keep the records the mapping's filter lets through (portfolio items), and hand them to the
+handler in the event shape Lambda uses. With ReportBatchItemFailures, a record the handler names
+(and every later one of its shard) is delivered again on the next poll, up to `max_attempts`
+times; then it is given up, as Lambda hands it to the failure destination.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from local_stack.lambda_context import LocalLambdaContext
+
+Handler = Callable[[dict[str, Any], Any], Any]
+PORTFOLIO_SORT_KEY = "PROFILE"  # the template's FilterCriteria: {"dynamodb": {"Keys": {"sk": {"S": ["PROFILE"]}}}}
+
+
+@dataclass
+class StreamPollResult:
+    delivered: int = 0
+    failed: int = 0
+    given_up: int = 0
+
+
+@dataclass
+class _Shard:
+    iterator: str | None
+    pending: list[dict[str, Any]] = field(default_factory=list)  # delivered, failed: to deliver again
+    attempts: int = 0
+
+
+class StreamPoller:
+    def __init__(
+        self,
+        streams_client: Any,
+        stream_arn: str,
+        handler: Handler,
+        *,
+        region: str,
+        max_attempts: int = 100,
+        context_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self._streams = streams_client
+        self._arn = stream_arn
+        self._handler = handler
+        self._region = region
+        self._max_attempts = max_attempts
+        self._context_factory = context_factory or (lambda: LocalLambdaContext("cache-invalidator"))
+        self._lock = threading.Lock()
+        self._shards: dict[str, _Shard] = {}
+        self._discover()
+
+    def _discover(self) -> None:
+        description = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]
+        for shard in description["Shards"]:
+            if shard["ShardId"] not in self._shards:
+                iterator = self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+                )["ShardIterator"]
+                self._shards[shard["ShardId"]] = _Shard(iterator)
+
+    def poll_once(self) -> StreamPollResult:
+        """One delivery per shard of what is new (after what failed last time)."""
+        result = StreamPollResult()
+        with self._lock:
+            self._discover()
+            for shard in self._shards.values():
+                self._deliver(shard, result)
+        return result
+
+    def _deliver(self, shard: _Shard, result: StreamPollResult) -> None:
+        if shard.iterator is not None:
+            answer = self._streams.get_records(ShardIterator=shard.iterator)
+            shard.iterator = answer.get("NextShardIterator")
+            shard.pending += [self._lambda_record(record) for record in answer["Records"] if _passes_filter(record)]
+        if not shard.pending:
+            return
+        batch, shard.pending = shard.pending, []
+        response = self._handler({"Records": batch}, self._context_factory()) or {}
+        failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+        result.delivered += len(batch)
+        if not failed:
+            shard.attempts = 0
+            return
+        first = min(index for index, record in enumerate(batch) if record["dynamodb"]["SequenceNumber"] in failed)
+        result.failed += len(batch) - first
+        shard.attempts += 1
+        if shard.attempts >= self._max_attempts:
+            result.given_up += len(batch) - first
+            shard.attempts = 0
+            return
+        shard.pending = batch[first:]
+
+    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        stream = dict(record["dynamodb"])
+        created = stream.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            stream["ApproximateCreationDateTime"] = int(created.timestamp())
+        return {
+            **record,
+            "eventVersion": "1.1",
+            "awsRegion": self._region,
+            "dynamodb": stream,
+            "eventSourceARN": self._arn,
+        }
+
+
+def _passes_filter(record: dict[str, Any]) -> bool:
+    return record.get("dynamodb", {}).get("Keys", {}).get("sk", {}).get("S") == PORTFOLIO_SORT_KEY
+
+
+class StreamPollerThread(threading.Thread):
+    """Polls the stream in the background until stopped, every `interval_s`."""
+
+    def __init__(
+        self,
+        poller: StreamPoller,
+        *,
+        interval_s: float = 1.0,
+        on_result: Callable[[StreamPollResult], None] = lambda _result: None,
+        on_error: Callable[[BaseException], None] = lambda _error: None,
+    ) -> None:
+        super().__init__(name="stream-poller", daemon=True)
+        self._poller = poller
+        self._interval_s = interval_s
+        self._on_result = on_result
+        self._on_error = on_error
+        self._stop_requested = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_requested.wait(self._interval_s):
+            try:
+                result = self._poller.poll_once()
+            except Exception as error:  # the stream is unreachable: report, try again next time
+                self._on_error(error)
+                continue
+            if result.delivered:
+                self._on_result(result)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop_requested.set()
+        if self.is_alive():
+            self.join(timeout=timeout_s)
