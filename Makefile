@@ -41,8 +41,11 @@ lint: $(STAMP) ## ruff (check and format), mypy (strict on domain and services),
 	$(BIN)/mypy --strict layers/shared/portfolio/domain layers/shared/portfolio/services
 	$(BIN)/lint-imports
 
+# Two workers, each with its own moto, Redis and chain nodes; a test file stays on one worker.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP) $(ANVIL) lint ## Lint and run the whole test suite (starts a Redis if REDIS_URL is not set)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-faults: $(STAMP) $(ANVIL) ## Only the reliability suite (real faults)
 	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)

@@ -37,8 +37,9 @@ class ScheduleThread(threading.Thread):
         fire: Callable[[], Any],
         *,
         on_error: Callable[[BaseException], None] = lambda _error: None,
+        name: str = "refresh-schedule",
     ) -> None:
-        super().__init__(name="refresh-schedule", daemon=True)
+        super().__init__(name=name, daemon=True)
         self._interval_s = interval_s
         self._fire = fire
         self._on_error = on_error

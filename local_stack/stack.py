@@ -35,11 +35,12 @@ from local_stack.jwt_auth import JwtAuthorizer, load_or_create_secret
 from local_stack.refresh import RefreshRunner, window_run_handler
 from local_stack.scheduler import ScheduleThread
 from local_stack.sqs_poller import PollerThread, PollResult, QueueTurns, SqsPoller
-from local_stack.stream_poller import StreamPoller, StreamPollerThread, StreamPollResult
+from local_stack.stream_poller import StreamPoller, StreamPollResult
 
 REFRESH_PATH = "/_local/refresh"
 FORCE_VALUES = {"true": True, "1": True, "false": False, "0": False}
 POLL_WAIT_S = 1
+STREAM_POLL_INTERVAL_S = 1.0  # Lambda polls a stream shard about once a second
 # The offline coins API keeps the last requests it answered, not every one of a long session.
 PRICE_REQUESTS_KEPT = 1000
 
@@ -172,16 +173,18 @@ class LocalStack:
         self._on_stop("sqs poller", poller_thread.stop)
 
         table = aws.client("dynamodb").describe_table(TableName=aws.table_names[PORTFOLIO_TABLE])["Table"]
-        stream_thread = StreamPollerThread(
-            StreamPoller(
-                aws.client("dynamodbstreams"),
-                table["LatestStreamArn"],
-                functions.cache_invalidator,
-                region=settings.aws_region,
-                context_factory=functions.cache_invalidator.context,
-            ),
-            on_result=self._log_stream,
+        stream = StreamPoller(
+            aws.client("dynamodbstreams"),
+            table["LatestStreamArn"],
+            functions.cache_invalidator,
+            region=settings.aws_region,
+            context_factory=functions.cache_invalidator.context,
+        )
+        stream_thread = ScheduleThread(
+            STREAM_POLL_INTERVAL_S,
+            lambda: self._log_stream(stream.poll_once()),
             on_error=lambda error: self._say(f"[stream] polling failed: {type(error).__name__}: {error}"),
+            name="stream-poller",
         )
         stream_thread.start()
         self._on_stop("stream poller", stream_thread.stop)
@@ -392,6 +395,8 @@ class LocalStack:
         )
 
     def _log_stream(self, result: StreamPollResult) -> None:
+        if not result.delivered:
+            return
         self._say(
             f"[stream] cache invalidator: {result.delivered} portfolio change(s), {result.failed} to retry"
             + (f", {result.given_up} given up" if result.given_up else "")

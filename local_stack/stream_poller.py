@@ -113,37 +113,3 @@ class StreamPoller:
 
 def _passes_filter(record: dict[str, Any]) -> bool:
     return record.get("dynamodb", {}).get("Keys", {}).get("sk", {}).get("S") == PORTFOLIO_SORT_KEY
-
-
-class StreamPollerThread(threading.Thread):
-    """Polls the stream in the background until stopped, every `interval_s`."""
-
-    def __init__(
-        self,
-        poller: StreamPoller,
-        *,
-        interval_s: float = 1.0,
-        on_result: Callable[[StreamPollResult], None] = lambda _result: None,
-        on_error: Callable[[BaseException], None] = lambda _error: None,
-    ) -> None:
-        super().__init__(name="stream-poller", daemon=True)
-        self._poller = poller
-        self._interval_s = interval_s
-        self._on_result = on_result
-        self._on_error = on_error
-        self._stop_requested = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_requested.wait(self._interval_s):
-            try:
-                result = self._poller.poll_once()
-            except Exception as error:  # the stream is unreachable: report, try again next time
-                self._on_error(error)
-                continue
-            if result.delivered:
-                self._on_result(result)
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop_requested.set()
-        if self.is_alive():
-            self.join(timeout=timeout_s)

@@ -3,9 +3,11 @@ template's tables, the functions' environment, a Lambda context."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from local_stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 
@@ -141,3 +143,25 @@ def cluster_url() -> Iterator[str]:
         yield node.url
     finally:
         node.stop()
+
+
+# Figures the fault tests report (tests/faults, the `fault_figures` fixture), printed at the end of the
+# run. Under pytest-xdist each worker hands its own to the controller, which prints them all.
+FAULT_FIGURES: dict[str, dict[str, Any]] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        worker_output["fault_figures"] = json.dumps(FAULT_FIGURES, default=str)
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    FAULT_FIGURES.update(json.loads(getattr(node, "workeroutput", {}).get("fault_figures", "{}")))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FAULT_FIGURES:
+        terminalreporter.write_sep("-", "fault figures")
+        for name, figures in sorted(FAULT_FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {json.dumps(figures, default=str)}")

@@ -12,7 +12,6 @@ Figures worth reporting (retries, stale prices served, durations) are collected 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,10 +24,10 @@ from portfolio.settings import Settings
 from local_stack.coins_api import CoinsApiServer
 from local_stack.embedded_redis import RedisServer
 from local_stack.template_resources import create_queues
+from tests.conftest import FAULT_FIGURES
 from tests.faults.handlers import RefreshQueues
 
 FAULTS_DIR = Path(__file__).parent
-_FIGURES: dict[str, dict[str, Any]] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,17 +36,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.faults)
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _FIGURES:
-        terminalreporter.write_sep("-", "fault figures")
-        for name, figures in sorted(_FIGURES.items()):
-            terminalreporter.write_line(f"{name}: {json.dumps(figures, default=str)}")
-
-
 @pytest.fixture
 def fault_figures(request: pytest.FixtureRequest) -> dict[str, Any]:
     """A dict printed at the end of the run under this test's name (for docs/reliability.md)."""
-    return _FIGURES.setdefault(request.node.name, {})
+    return FAULT_FIGURES.setdefault(request.node.name, {})
 
 
 @pytest.fixture
