@@ -66,6 +66,9 @@ def api_settings(function_environment: Callable[..., Settings], coins_api: Coins
         # Other suites share this machine's two cores: a generous timeout keeps a busy Redis a hit.
         REDIS_SOCKET_TIMEOUT_MS="2000",
         REDIS_CONNECT_TIMEOUT_MS="2000",
+        # moto takes seconds for a 100-item transaction on a busy machine; a client-side timeout would
+        # resend the write and fail the test for moto's slowness.
+        DYNAMODB_READ_TIMEOUT_S="30",
     )
 
 
