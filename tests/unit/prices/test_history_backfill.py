@@ -262,7 +262,9 @@ def test_given_a_chart_that_starts_after_the_gap_when_read_again_then_the_gap_is
         def fetch_chart(self, coin_ids, *, start, step, points, deadline=None):
             result = super().fetch_chart(coin_ids, start=start, step=step, points=points, deadline=deadline)
             return ChartResult(
-                result.requested, {c: [p for p in s if p[0] >= launched] for c, s in result.series.items()}, attempts=1
+                result.requested,
+                series={c: [p for p in s if p[0] >= launched] for c, s in result.series.items()},
+                attempts=1,
             )
 
     young = Young(prices={NEW: Decimal("0.25")})

@@ -67,11 +67,10 @@ PRICED_KINDS: tuple[CacheKind, ...] = (CacheKind.PORTFOLIO, CacheKind.ASSETS, Ca
 
 
 @dataclass(frozen=True)
-class ChunkResult:
-    """What one chunk of coin ids got from the coins API: quotes on success, an error text otherwise."""
+class CoinsApiCall:
+    """How one call to the coins API went: its attempts, their latencies, and an error text when it failed."""
 
     requested: tuple[str, ...]
-    quotes: dict[str, PriceQuote] = field(default_factory=dict)
     attempts: int = 0
     latency_ms: list[float] = field(default_factory=list)
     error: str | None = None
@@ -86,25 +85,20 @@ class ChunkResult:
 
 
 @dataclass(frozen=True)
-class ChartResult:
+class ChunkResult(CoinsApiCall):
+    """What one chunk of coin ids got from the coins API: quotes on success, an error text otherwise."""
+
+    quotes: dict[str, PriceQuote] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChartResult(CoinsApiCall):
     """What one `/chart` call got from the coins API: each coin's prices (observed at, price), oldest
     first, and its confidence; a coin the answer leaves out, or gives no price, is absent. An error
     text instead when the call failed."""
 
-    requested: tuple[str, ...]
     series: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
     confidence: dict[str, Decimal] = field(default_factory=dict)
-    attempts: int = 0
-    latency_ms: list[float] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def retries(self) -> int:
-        return max(0, self.attempts - 1)
 
 
 @dataclass(frozen=True, slots=True)
