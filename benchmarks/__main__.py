@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.cost import cost_usd_per_month
 
 # Cheap ones first; refresh last, it runs the longest.
-MODULES = ("cache_read", "price_calls", "api_read", "imports", "wallet_sync", "refresh")
+MODULES = ("cache_read", "alerts_eval", "price_calls", "api_read", "imports", "push_fanout", "wallet_sync", "refresh")
 MODULE_TIMEOUT_S = 900
 
 
@@ -153,6 +153,22 @@ FIGURES: tuple[Figure, ...] = (
         "-",
         ratio_key="wallet_sync_bare_rpc_ratio",
     ),
+    Figure(
+        "alerts_eval_us_per_user",
+        "alert rules evaluated per user and refresh (5 rules, 50 holdings), p50",
+        "us",
+        "valuing the user's holdings",
+        "-",
+        ratio_key="alerts_eval_ratio",
+    ),
+    Figure(
+        "push_fanout_ms_100",
+        "one live update to 100 connections of one user (lookup + posts), in-process",
+        "ms",
+        "the same 100 posts one after another",
+        "-",
+        ratio_key="push_fanout_sequential_ratio",
+    ),
     Figure("import_boto3_ms", "import boto3 in a fresh interpreter", "ms", "-", "-"),
     Figure(
         "updater_peak_rss_mb",
@@ -214,6 +230,8 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     imports = results.get("imports", {})
     refresh = results.get("refresh", {})
     wallet_sync = results.get("wallet_sync", {})
+    push_fanout = results.get("push_fanout", {})
+    alerts_eval = results.get("alerts_eval", {})
     figures = {
         "cached_read_ratio": api_read.get("ratio_p50"),
         "cached_read_p50_us": api_read.get("handler_hit_p50_us"),
@@ -234,6 +252,10 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "wallet_rpc_requests_per_message": _dig(wallet_sync, "warm", "node_requests"),
         "wallet_sync_users_per_cpu_s": _dig(wallet_sync, "steady_state", "users_per_cpu_second"),
         "wallet_sync_bare_rpc_ratio": _dig(wallet_sync, "steady_state", "ratio_to_bare_json_rpc"),
+        "alerts_eval_us_per_user": alerts_eval.get("alerts_eval_us_per_user"),
+        "alerts_eval_ratio": alerts_eval.get("ratio_to_valuation"),
+        "push_fanout_ms_100": push_fanout.get("fanout_ms_p50"),
+        "push_fanout_sequential_ratio": push_fanout.get("ratio_to_sequential"),
         "import_ms": imports.get("import_ms"),
         "import_boto3_ms": imports.get("import_boto3_ms"),
         "updater_peak_rss_mb": _dig(refresh, "memory", "process_max_rss_mb"),

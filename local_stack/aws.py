@@ -1,11 +1,11 @@
-"""AWS on loopback: moto's server, with the template's tables and queues created in it."""
+"""AWS on loopback: moto's server, with the template's tables, queues and event buses created in it."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -19,6 +19,7 @@ DUMMY_ACCESS_KEY_ID = "local"
 DUMMY_SECRET_ACCESS_KEY = "local"  # noqa: S105 - a placeholder moto accepts, not a secret
 PORTFOLIO_TABLE = "PortfolioTable"
 REFRESH_QUEUE = "RefreshQueue"
+ALERT_EVENT_BUS = "AlertEventBus"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class LocalAws:
     region: str
     table_names: dict[str, str]  # logical name -> physical name
     queue_urls: dict[str, str]  # logical name -> queue url
+    event_bus_names: dict[str, str] = field(default_factory=dict)  # logical name -> bus name
 
     def client(self, service: str) -> Any:
         return local_client(service, self.endpoint, self.region)
@@ -103,7 +105,8 @@ class MotoProcess:
 
 
 class MotoStack:
-    """moto's server with the template's tables and queues, named `<stage>-<logical name>`; stop() ends it."""
+    """moto's server with the template's tables, queues and event buses, named `<stage>-<logical name>`;
+    stop() ends it."""
 
     def __init__(self, region: str, stage: str) -> None:
         self._region = region
@@ -120,7 +123,11 @@ class MotoStack:
         aws = LocalAws(endpoint, self._region, tables, {})
         template_resources.create_tables(aws.client("dynamodb"), tables, template, streams=True)
         queue_urls = template_resources.create_queues(aws.client("sqs"), queues, template)
-        return LocalAws(endpoint, self._region, tables, dict(queue_urls))
+        buses = physical_names(
+            list(template_resources.resources_of_type(template, "AWS::Events::EventBus")), self._stage
+        )
+        bus_names = template_resources.create_event_buses(aws.client("events"), buses, template)
+        return LocalAws(endpoint, self._region, tables, dict(queue_urls), bus_names)
 
     def stop(self) -> None:
         self._server.stop()

@@ -1,8 +1,9 @@
-"""Demo portfolios (DEMO=1): three users with history on several chains, recorded through the API itself.
+"""Demo portfolios (DEMO=1): three users with history on several chains, recorded through the API itself,
+each with a sample alert rule.
 
-Every transaction goes through the gateway and the API function (token, validation, overdraft
-checks), exactly as a client's would. Recording is idempotent by transaction id, so starting
-the demo twice against the same data changes nothing.
+Every transaction and rule goes through the gateway and the API function (token, validation, overdraft
+checks), exactly as a client's would. Recording is idempotent by transaction id, and a rule's id is
+derived from the rule, so starting the demo twice against the same data changes nothing.
 """
 
 from __future__ import annotations
@@ -90,6 +91,23 @@ DEMO_TRANSACTIONS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+# One sample rule per demo user, in the API's own format. Alice's holds at any ETH price of recent
+# years: it fires on the demo's first refresh (GET /portfolios/alice/alerts then shows it fired).
+DEMO_ALERTS: dict[str, dict[str, str]] = {
+    "alice": {"kind": "price", "asset": "ETH", "above": "1000"},
+    "bob": {"kind": "value_change", "thresholdPercent": "5", "window": "24h", "direction": "either"},
+    "carol": {"kind": "price", "asset": "AAVE", "below": "100"},
+}
+
+
+@dataclass(frozen=True)
+class DemoAlertResult:
+    user_id: str
+    status: int
+    alert_id: str | None = None
+    problem: str | None = None
+
+
 @dataclass(frozen=True)
 class DemoUserResult:
     user_id: str
@@ -139,6 +157,23 @@ def load_demo(dispatch: Dispatch, authorizer: JwtAuthorizer, now: datetime | Non
                 user_id=user_id,
                 status=response.status,
                 recorded=len(entries) if ok else 0,
+                problem=None if ok else response.body.decode(errors="replace")[:500],
+            )
+        )
+    return results
+
+
+def load_demo_alerts(dispatch: Dispatch, authorizer: JwtAuthorizer) -> list[DemoAlertResult]:
+    """Set every demo user's sample alert rule through the API (201 the first time, 200 after)."""
+    results = []
+    for user_id, rule in DEMO_ALERTS.items():
+        response = post_as(dispatch, authorizer, user_id, f"/portfolios/{user_id}/alerts", rule)
+        ok = response.status in (200, 201)
+        results.append(
+            DemoAlertResult(
+                user_id=user_id,
+                status=response.status,
+                alert_id=json.loads(response.body)["alertId"] if ok else None,
                 problem=None if ok else response.body.decode(errors="replace")[:500],
             )
         )

@@ -1,4 +1,4 @@
-"""The three Lambda handlers: found through template.yaml, imported from functions/, invoked one at a time.
+"""The Lambda handlers: found through template.yaml, imported from functions/, invoked one at a time.
 
 `load_handler` is the one way to get a handler, here and in the tests: the template names each
 function's folder (CodeUri) and `module.attribute` (Handler); the module is imported as
@@ -10,7 +10,7 @@ on this machine. Set it before a handler is imported or `portfolio.wiring.reset(
 
 In AWS a container runs one invocation at a time, and the handlers rely on it: Powertools'
 resolver keeps the current event on the app object, and Logger, Metrics and Tracer are shared
-module state. The local stack runs all three functions in one process, so one lock serializes
+module state. The local stack runs every function in one process, so one lock serializes
 every invocation of the `LocalFunction`s that `load_functions` returns.
 """
 
@@ -35,6 +35,8 @@ API_FUNCTION = "ApiFunction"
 REFRESH_SCHEDULER_FUNCTION = "RefreshSchedulerFunction"
 PRICE_UPDATER_FUNCTION = "PriceUpdaterFunction"
 CACHE_INVALIDATOR_FUNCTION = "CacheInvalidatorFunction"
+WEBSOCKET_AUTHORIZER_FUNCTION = "WebSocketAuthorizerFunction"
+WEBSOCKET_CONNECTIONS_FUNCTION = "WebSocketConnectionsFunction"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -81,6 +83,11 @@ def function_environment(
     refresh_queue_url: str | None = None,
     refresh_interval_s: int | None = None,
     stage: str | None = None,
+    websocket_callback_url: str | None = None,
+    jwt_issuer: str | None = None,
+    jwt_audience: str | None = None,
+    local_jwt_secret: str | None = None,
+    alert_event_bus_name: str | None = None,
 ) -> dict[str, str]:
     """The variables template.yaml sets on the functions, and the region and credentials Lambda provides,
     for the endpoints given. What is not given here keeps its default from portfolio.settings."""
@@ -102,6 +109,12 @@ def function_environment(
         "PRICES_API_URL": prices_api_url,
         "REFRESH_QUEUE_URL": refresh_queue_url,
         "REFRESH_INTERVAL_SECONDS": None if refresh_interval_s is None else str(refresh_interval_s),
+        "WEBSOCKET_CALLBACK_URL": websocket_callback_url,
+        "JWT_ISSUER": jwt_issuer,
+        "JWT_AUDIENCE": jwt_audience,
+        # The WebSocket authorizer takes the local stack's HS256 key only where STAGE is local.
+        "LOCAL_JWT_SECRET": local_jwt_secret,
+        "ALERT_EVENT_BUS_NAME": alert_event_bus_name,
     }
     environment.update({name: value for name, value in optional.items() if value is not None})
     return environment
@@ -146,6 +159,7 @@ class Functions:
     cache_invalidator: LocalFunction
     invocation_lock: threading.Lock
     limits: dict[str, FunctionLimits]
+    by_logical_name: dict[str, LocalFunction]
 
     def local(
         self, name: str, handler: Handler, *, like: str = REFRESH_SCHEDULER_FUNCTION, region: str
@@ -173,14 +187,26 @@ def load_functions(region: str, template: dict[str, Any] | None = None) -> Funct
     limits = function_limits(template)
     lock = threading.Lock()
 
-    def function(name: str, logical_name: str) -> LocalFunction:
-        return LocalFunction(name, load_handler(logical_name, template), lock, limits[logical_name], region=region)
-
+    names = {
+        API_FUNCTION: "api",
+        REFRESH_SCHEDULER_FUNCTION: "refresh-scheduler",
+        PRICE_UPDATER_FUNCTION: "price-updater",
+        CACHE_INVALIDATOR_FUNCTION: "cache-invalidator",
+        WEBSOCKET_AUTHORIZER_FUNCTION: "websocket-authorizer",
+        WEBSOCKET_CONNECTIONS_FUNCTION: "websocket-connections",
+    }
+    loaded = {
+        logical_name: LocalFunction(
+            name, load_handler(logical_name, template), lock, limits[logical_name], region=region
+        )
+        for logical_name, name in names.items()
+    }
     return Functions(
-        api=function("api", API_FUNCTION),
-        refresh_scheduler=function("refresh-scheduler", REFRESH_SCHEDULER_FUNCTION),
-        price_updater=function("price-updater", PRICE_UPDATER_FUNCTION),
-        cache_invalidator=function("cache-invalidator", CACHE_INVALIDATOR_FUNCTION),
+        api=loaded[API_FUNCTION],
+        refresh_scheduler=loaded[REFRESH_SCHEDULER_FUNCTION],
+        price_updater=loaded[PRICE_UPDATER_FUNCTION],
+        cache_invalidator=loaded[CACHE_INVALIDATOR_FUNCTION],
         invocation_lock=lock,
         limits=limits,
+        by_logical_name=loaded,
     )

@@ -1,7 +1,8 @@
-"""The HTTP API in front of the API function: routing, the JWT authorizer, size limit, event translation.
+"""The HTTP API in front of the API function: routing, the JWT authorizer, size limit, event translation;
+and, on the same port, the WebSocket API at /ws with its management API (websocket_api.py).
 
 `Gateway.dispatch` makes every decision API Gateway makes before and after the function runs;
-`GatewayServer` only moves bytes between a socket and it.
+`GatewayServer` only moves bytes between a socket and it (and hands a WebSocket upgrade over).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from local_stack.http_events import (
     match_route,
 )
 from local_stack.jwt_auth import JwtAuthorizer
+from local_stack.websocket_api import CONNECTIONS_PATH, WEBSOCKET_PATH, LocalWebSocketApi, is_websocket_upgrade
 
 # API Gateway's payload limit for HTTP APIs.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -55,7 +57,9 @@ class Gateway:
         *,
         local_routes: dict[tuple[str, str], LocalRoute] | None = None,
         on_error: Callable[[str], None] = lambda _text: None,
+        websocket: LocalWebSocketApi | None = None,
     ) -> None:
+        self.websocket = websocket
         self._api_handler = api_handler
         self._routes = routes
         self._authorizer = authorizer
@@ -71,6 +75,10 @@ class Gateway:
         local_route = self._local_routes.get((request.method.upper(), request.raw_path))
         if local_route is not None:
             return local_route(request)
+        if self.websocket is not None and request.raw_path.startswith(CONNECTIONS_PATH):
+            return self.websocket.manage(request)
+        if self.websocket is not None and request.raw_path == WEBSOCKET_PATH:
+            return gateway_error(426, "Upgrade Required")
         match = match_route(request.method, request.raw_path, self._routes)
         if match is None:
             return gateway_error(404, "Not Found")
@@ -136,9 +144,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 source_ip=self.client_address[0],
                 protocol=self.request_version,
             )
+            websocket = self.server.gateway.websocket
+            if websocket is not None and is_websocket_upgrade(request):
+                # The socket is the WebSocket's until it closes; the query (the token) is never logged.
+                self.close_connection = True
+                status = websocket.serve(request, self._raw_request(), self.connection, self.rfile)
+                self.server.on_exchange(Exchange(self.command, path, status, (time.perf_counter() - started) * 1000))
+                return
             response = self.server.gateway.dispatch(request)
         self._write(response)
         self.server.on_exchange(Exchange(self.command, path, response.status, (time.perf_counter() - started) * 1000))
+
+    def _raw_request(self) -> bytes:
+        """The request line and headers as the client sent them (http.server has read them already)."""
+        lines = [self.requestline, *(f"{name}: {value}" for name, value in self.headers.items()), "", ""]
+        return "\r\n".join(lines).encode("latin-1")
 
     def _declared_length(self) -> int | None:
         value = self.headers.get("Content-Length")
@@ -168,6 +188,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The functions push to the management API on this port many connections at once (socketserver's
+    # backlog of 5 would drop the rest of a burst, which then waits a second for its SYN again).
+    request_queue_size = 128
     # Restarting right after Ctrl-C should not fail on a port stuck in TIME_WAIT.
     allow_reuse_address = True
 

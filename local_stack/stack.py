@@ -14,7 +14,7 @@ import httpx
 from redis.exceptions import RedisError
 
 from local_stack.api_routes import api_routes
-from local_stack.aws import PORTFOLIO_TABLE, REFRESH_QUEUE, LocalAws, MotoStack
+from local_stack.aws import ALERT_EVENT_BUS, PORTFOLIO_TABLE, REFRESH_QUEUE, LocalAws, MotoStack
 from local_stack.chain_nodes import (
     ChainNodeError,
     ChainNodes,
@@ -24,18 +24,19 @@ from local_stack.chain_nodes import (
 )
 from local_stack.coins_api import CoinsApiServer
 from local_stack.config import PUBLIC_PRICES_API_URL, LocalStackSettings
-from local_stack.demo import load_demo
+from local_stack.demo import DEMO_ALERTS, load_demo, load_demo_alerts
 from local_stack.demo_wallets import DemoWallet, link_wallets, seed_evm_wallet, seed_solana_wallet
 from local_stack.embedded_redis import LocalRedis, RedisKind, start_redis
 from local_stack.evm_node import AnvilRpcError
 from local_stack.functions import Functions, function_environment, load_functions
 from local_stack.gateway import Exchange, Gateway, GatewayServer
 from local_stack.http_events import HttpResponse, IncomingRequest, json_response
-from local_stack.jwt_auth import JwtAuthorizer, load_or_create_secret
+from local_stack.jwt_auth import AUDIENCE, ISSUER, JwtAuthorizer, load_or_create_secret
 from local_stack.refresh import RefreshRunner, window_run_handler
 from local_stack.scheduler import ScheduleThread
 from local_stack.sqs_poller import PollerThread, PollResult, QueueTurns, SqsPoller
 from local_stack.stream_poller import StreamPoller, StreamPollResult
+from local_stack.websocket_api import WEBSOCKET_PATH, LocalWebSocketApi, websocket_config
 
 REFRESH_PATH = "/_local/refresh"
 FORCE_VALUES = {"true": True, "1": True, "false": False, "0": False}
@@ -91,13 +92,16 @@ class LocalStack:
         self._say = say
         self._stoppers: list[tuple[str, Callable[[], None]]] = []
         self.url = ""
+        self.websocket_url = ""
         self.authorizer: JwtAuthorizer | None = None
+        self._jwt_secret = ""
         self.chains = ChainNodes()
         self.demo_wallets = DemoWallets()
 
     def start(self) -> None:
         settings = self.settings
-        self.authorizer = JwtAuthorizer(load_or_create_secret(settings.resolved_data_dir, settings.jwt_secret_value))
+        self._jwt_secret = load_or_create_secret(settings.resolved_data_dir, settings.jwt_secret_value)
+        self.authorizer = JwtAuthorizer(self._jwt_secret)
 
         try:
             redis = start_redis(settings.redis_url)
@@ -137,6 +141,13 @@ class LocalStack:
             region=settings.aws_region,
             window_handler=functions.local("refresh-window", window_run_handler(), region=settings.aws_region),
         )
+        websocket = LocalWebSocketApi(
+            websocket_config(),
+            functions.by_logical_name,
+            stage=settings.stage,
+            region=settings.aws_region,
+            say=self._say,
+        )
         gateway = Gateway(
             functions.api,
             api_routes(),
@@ -144,6 +155,7 @@ class LocalStack:
             functions.api.context,
             local_routes={("POST", REFRESH_PATH): lambda request: self._refresh(runner, request)},
             on_error=lambda text: self._say(f"[api] the function raised:\n{text}"),
+            websocket=websocket,
         )
         try:
             server = GatewayServer(("127.0.0.1", settings.port), gateway, on_exchange=self._log_exchange)
@@ -151,11 +163,15 @@ class LocalStack:
             if error.errno == errno.EADDRINUSE:
                 raise StartupError(f"port {settings.port} is in use on 127.0.0.1: set PORT to another one") from error
             raise
+        self.url = f"http://127.0.0.1:{server.port}"
+        self.websocket_url = f"ws://127.0.0.1:{server.port}{WEBSOCKET_PATH}"
+        # The functions push to the management API of this very port (its callback URL), known once bound.
+        self._export_callback_url(f"{self.url}{WEBSOCKET_PATH}")
         server_thread = threading.Thread(target=server.serve_forever, name="http-api", daemon=True)
         server_thread.start()
-        self.url = f"http://127.0.0.1:{server.port}"
 
         def stop_server() -> None:
+            websocket.close_all()
             server.shutdown()
             server.server_close()
             server_thread.join(timeout=10)
@@ -243,6 +259,10 @@ class LocalStack:
                 refresh_queue_url=aws.queue_urls[REFRESH_QUEUE],
                 refresh_interval_s=self.settings.refresh_interval_s,
                 stage=self.settings.stage,
+                jwt_issuer=ISSUER,
+                jwt_audience=AUDIENCE,
+                local_jwt_secret=self._jwt_secret,
+                alert_event_bus_name=aws.event_bus_names.get(ALERT_EVENT_BUS),
             )
         )
         # Wallet sync's nodes started here; a node given in the environment reaches the functions as it is.
@@ -258,6 +278,13 @@ class LocalStack:
         os.environ.setdefault("REDIS_CONNECT_TIMEOUT_MS", "1000")
         from portfolio import wiring
 
+        wiring.reset()
+
+    @staticmethod
+    def _export_callback_url(url: str) -> None:
+        from portfolio import wiring
+
+        os.environ["WEBSOCKET_CALLBACK_URL"] = url
         wiring.reset()
 
     def _refresh(self, runner: RefreshRunner, request: IncomingRequest) -> HttpResponse:
@@ -286,6 +313,10 @@ class LocalStack:
                 self._say(f"[demo] {result.user_id}: HTTP {result.status}: {result.problem}")
             else:
                 self._say(f"[demo] {result.user_id}: {result.recorded} transactions recorded (HTTP {result.status})")
+        for alert in load_demo_alerts(gateway.dispatch, self.authorizer):
+            rule = json.dumps(DEMO_ALERTS[alert.user_id])
+            outcome = f"alert {alert.alert_id}" if alert.problem is None else f"HTTP {alert.status}: {alert.problem}"
+            self._say(f"[demo] {alert.user_id}: {outcome}: {rule}")
         self._link_demo_wallets(gateway, prices)
         # A window of its own: the demo's wallets are read now, whatever ran before (a Redis kept from an
         # earlier run remembers the refresh messages it saw, window by window).
@@ -415,9 +446,13 @@ class LocalStack:
             f"Local stack ready at {self.url}",
             "",
             f"  HTTP API     {self.url}  -> functions/http_api ({functions.api.name}); JWT authorizer emulated (HS256)",
+            f"  WebSocket    {self.websocket_url}?token=<JWT>  -> functions/websocket_connections; the REQUEST "
+            "authorizer functions/websocket_authorizer (HS256 here);",
+            f"               pushes through the management API at {self.url}{WEBSOCKET_PATH}/@connections/<id>",
             f"  AWS (moto)   {aws.endpoint}",
             f"               tables: {', '.join(aws.table_names.values())}",
             f"               queues: {', '.join(url.rsplit('/', 1)[-1] for url in aws.queue_urls.values())}",
+            f"               event buses: {', '.join(aws.event_bus_names.values()) or '-'} (fired alerts)",
             f"  Redis        {redact_url(redis.url)}  ({redis_how})",
             f"  Prices       {prices.description}",
             *self._node_lines(),
@@ -448,6 +483,7 @@ class LocalStack:
             "",
             "Get a token:  make token USER=alice   (admin: .venv/bin/python -m local_stack.token alice --admin)",
             f'Try:          curl -H "Authorization: Bearer $(make -s token USER=alice)" {self.url}/portfolios/alice',
+            f'Listen:       python -m websockets "{self.websocket_url}?token=$(make -s token USER=alice)"',
             "Stop:         Ctrl-C",
             "",
         ]

@@ -1,5 +1,5 @@
-"""Creates the template's DynamoDB tables (and queues) against any endpoint, so that tests and the
-local stack use the very definitions that get deployed, not a second copy of them."""
+"""Creates the template's DynamoDB tables (and queues, and event buses) against any endpoint, so that
+tests and the local stack use the very definitions that get deployed, not a second copy of them."""
 
 from __future__ import annotations
 
@@ -80,6 +80,20 @@ def create_tables(
                 TableName=table_names[logical_name],
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
+
+
+def create_event_buses(
+    events_client: Any, bus_names: Mapping[str, str], template: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Create each AWS::Events::EventBus of the template named in `bus_names` (logical -> physical
+    name); returns logical name -> bus name."""
+    template = template or load_template()
+    created = {}
+    for logical_name in resources_of_type(template, "AWS::Events::EventBus"):
+        if logical_name in bus_names:
+            events_client.create_event_bus(Name=bus_names[logical_name])
+            created[logical_name] = bus_names[logical_name]
+    return created
 
 
 # The AWS::SQS::Queue properties that are queue attributes in the SQS API, under the same names.

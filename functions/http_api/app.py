@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from portfolio import wiring
 from portfolio.api.resolver import build_resolver
 from portfolio.observability import logger, metrics, tracer
 
@@ -17,4 +18,8 @@ app = build_resolver()
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        # A write's live updates go out concurrently with the rest of the request; bounded wait here.
+        wiring.finish_live_updates()

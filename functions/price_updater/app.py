@@ -24,8 +24,8 @@ RESERVE_S = 1.0
 
 
 def _user_ids_by_tier(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """Users of every well-formed message: (active ones, valued and synced; idle ones, synced only).
-    A malformed message fails later, in its own record handler."""
+    """Users of every well-formed message: (those valued: active ones, and those queued for their alert
+    rules; idle ones, synced only). A malformed message fails later, in its own record handler."""
     active: list[str] = []
     idle: list[str] = []
     for record in records:
@@ -33,7 +33,7 @@ def _user_ids_by_tier(records: list[dict[str, Any]]) -> tuple[list[str], list[st
             message = RefreshMessage.model_validate_json(record.get("body", ""))
         except ValidationError:
             continue
-        (active if message.tier == "active" else idle).extend(message.user_ids)
+        (idle if message.tier == "idle" else active).extend(message.user_ids)
     return active, idle
 
 
@@ -97,6 +97,10 @@ def process_refresh_event(
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_refresh_event(
-        event, context, refresher=wiring.portfolio_refresher(), persistence_store=wiring.idempotency_store()
-    )
+    try:
+        return process_refresh_event(
+            event, context, refresher=wiring.portfolio_refresher(), persistence_store=wiring.idempotency_store()
+        )
+    finally:
+        # The live updates the batch started, all at once; bounded, and within what is left of the invocation.
+        wiring.finish_live_updates(context.get_remaining_time_in_millis() / 1000 - RESERVE_S)

@@ -122,7 +122,7 @@ def test_without_redis_url_an_embedded_redis_serves_until_stopped(find_executabl
         client.ping()
 
 
-def test_moto_gets_the_templates_tables_and_queues():
+def test_moto_gets_the_templates_tables_queues_and_event_bus():
     # Given the AWS part of the local stack
     moto = MotoStack(region="us-east-1", stage=f"t{uuid.uuid4().hex[:6]}")
     aws = moto.start()
@@ -139,6 +139,10 @@ def test_moto_gets_the_templates_tables_and_queues():
             QueueUrl=aws.queue_urls["RefreshDeadLetterQueue"], AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
         assert json.loads(attributes["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"] == dead_letter_arn
+        # And fired alerts have the template's bus to go to, named for the stage
+        bus = aws.event_bus_names["AlertEventBus"]
+        assert bus.endswith("-AlertEventBus")
+        assert aws.client("events").describe_event_bus(Name=bus)["Name"] == bus
     finally:
         moto.stop()
 

@@ -16,7 +16,16 @@ from samtranslator.translator.transform import transform
 
 from local_stack.template_resources import load_template
 
-FUNCTIONS = ("ApiFunction", "RefreshSchedulerFunction", "PriceUpdaterFunction", "CacheInvalidatorFunction")
+FUNCTIONS = (
+    "ApiFunction",
+    "RefreshSchedulerFunction",
+    "PriceUpdaterFunction",
+    "CacheInvalidatorFunction",
+    "WebSocketAuthorizerFunction",
+    "WebSocketConnectionsFunction",
+)
+# The WebSocket authorizer reads neither the table nor Redis: it only verifies tokens.
+REDIS_FUNCTIONS = tuple(function for function in FUNCTIONS if function != "WebSocketAuthorizerFunction")
 # (method, path) of every API route; all but the public ones need a valid JWT.
 ROUTES = {
     ("GET", "/health"),
@@ -31,6 +40,9 @@ ROUTES = {
     ("GET", "/portfolios/{userId}/wallets"),
     ("DELETE", "/portfolios/{userId}/wallets/{walletId}"),
     ("POST", "/portfolios/{userId}/wallets/{walletId}/sync"),
+    ("POST", "/portfolios/{userId}/alerts"),
+    ("GET", "/portfolios/{userId}/alerts"),
+    ("DELETE", "/portfolios/{userId}/alerts/{alertId}"),
 }
 PUBLIC_ROUTES = {("GET", "/health")}
 ACCOUNT = "123456789012"
@@ -106,6 +118,8 @@ class Stack:
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{logical_name}"
         if resource_type == "AWS::SQS::Queue":
             return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical_name}"
+        if resource_type == "AWS::Events::EventBus":
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{logical_name}"
         raise ValueError(f"no ARN shape for {resource_type}")
 
     def render(self, value: Any, variables: dict[str, Any] | None = None) -> Any:

@@ -50,7 +50,14 @@ def test_given_refresh_runs_stop_completing_then_an_alarm_fires_on_missing_data(
 
 
 def test_given_the_price_api_failure_rate_then_a_metric_math_alarm_divides_failures_by_calls(stack: Stack):
-    (alarm,) = [a for a in _alarms(stack).values() if "Metrics" in a]
+    (alarm,) = [
+        a
+        for a in _alarms(stack).values()
+        if any(
+            query.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "PriceApiFailures"
+            for query in a.get("Metrics", [])
+        )
+    ]
     metrics = {query["Id"]: query for query in alarm["Metrics"]}
 
     names = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.sam import FUNCTIONS, Stack, allows
+from tests.infra.sam import REDIS_FUNCTIONS, Stack, allows
 
 
 def _variables(stack: Stack, function: str) -> dict:
@@ -21,7 +21,7 @@ def test_given_the_cache_then_a_user_group_guards_it_with_a_default_user_that_ca
     assert stack.properties("CacheAppUser")["AuthenticationMode"]["Type"] == "password"
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("function", REDIS_FUNCTIONS)
 def test_given_a_function_then_it_connects_as_the_app_user_with_the_password_read_from_the_secret(
     stack: Stack, function: str
 ):

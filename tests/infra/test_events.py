@@ -116,3 +116,13 @@ def test_given_the_events_readme_then_it_names_every_event_file():
 
     missing = [path.name for path in EVENTS.glob("*.json") if f"events/{path.name}" not in readme]
     assert missing == []
+
+
+def test_given_the_alert_events_then_the_post_sets_a_price_rule_and_the_delete_names_its_id():
+    from portfolio.api.alert_schemas import AlertInput
+    from portfolio.domain.alerts import alert_id_for, resolved
+
+    rule = TypeAdapter(AlertInput).validate_json(_load("api-post-alert.json")["body"])
+
+    assert (rule.kind, rule.asset, str(rule.above)) == ("price", "ETH", "4000")
+    assert _load("api-delete-alert.json")["pathParameters"]["alertId"] == alert_id_for(resolved(rule))

@@ -40,9 +40,11 @@ EXPECTED_SETTINGS = {
         "MAX_TRANSACTIONS_PER_USER",
         "MAX_TOKENS_PER_USER",
         "MAX_WALLETS_PER_USER",
+        "MAX_ALERT_RULES_PER_USER",
         "REFRESH_INTERVAL_SECONDS",
         "RPC_URLS_SECRET_ARN",
         "WALLET_START_BLOCKS",
+        "WEBSOCKET_CALLBACK_URL",
     },
     "RefreshSchedulerFunction": {
         "TABLE_NAME",
@@ -72,6 +74,16 @@ EXPECTED_SETTINGS = {
         "MAX_TOKENS_PER_USER",
         "RPC_URLS_SECRET_ARN",
         "WALLET_START_BLOCKS",
+        "ALERT_EVENT_BUS_NAME",
+        "WEBSOCKET_CALLBACK_URL",
+    },
+    "WebSocketAuthorizerFunction": {"JWT_ISSUER", "JWT_AUDIENCE"},
+    "WebSocketConnectionsFunction": {
+        "TABLE_NAME",
+        "REDIS_URL",
+        "REDIS_CLUSTER_MODE",
+        "REDIS_USERNAME",
+        "REDIS_PASSWORD_SECRET_ARN",
     },
 }
 

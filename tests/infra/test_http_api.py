@@ -8,8 +8,14 @@ from tests.infra.sam import PUBLIC_ROUTES, ROUTES, Stack
 
 
 def _api_body(stack: Stack) -> dict[str, Any]:
-    (api,) = stack.of_type("AWS::ApiGatewayV2::Api").values()
-    return api["Body"]
+    return stack.properties("HttpApi")["Body"]
+
+
+def _http_api_stage(stack: Stack) -> dict[str, Any]:
+    (stage,) = [
+        stage for stage in stack.of_type("AWS::ApiGatewayV2::Stage").values() if stage["ApiId"] == {"Ref": "HttpApi"}
+    ]
+    return stage
 
 
 def _operations(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
@@ -57,7 +63,7 @@ def test_given_no_issuer_parameter_then_a_user_pool_and_client_are_created(stack
 
 
 def test_given_the_stage_then_every_route_is_throttled_and_access_logged_with_a_retention(stack: Stack):
-    (stage,) = stack.of_type("AWS::ApiGatewayV2::Stage").values()
+    stage = _http_api_stage(stack)
 
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
@@ -66,7 +72,7 @@ def test_given_the_stage_then_every_route_is_throttled_and_access_logged_with_a_
 
 
 def test_given_the_access_log_format_then_it_never_records_request_headers(stack: Stack):
-    (stage,) = stack.of_type("AWS::ApiGatewayV2::Stage").values()
+    stage = _http_api_stage(stack)
 
     log_format = stage["AccessLogSettings"]["Format"]
     assert "$context.requestId" in log_format

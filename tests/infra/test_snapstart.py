@@ -80,7 +80,7 @@ def test_given_the_event_sources_then_each_invokes_an_alias_never_the_unpublishe
     mapping = stack.event_source_mapping("RefreshQueue")
     stream = stack.event_source_mapping("PortfolioTable")
     (rule,) = stack.of_type("AWS::Events::Rule").values()
-    (api,) = stack.of_type("AWS::ApiGatewayV2::Api").values()
+    api = stack.properties("HttpApi")
     integrations = [
         operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
         for methods in api["Body"]["paths"].values()

@@ -18,7 +18,9 @@ FAKE_RESULTS = {
         "heavy_miss_cpu_ms_buys_only": 41.0,
     },
     "price_calls": {"cycle_api_calls": 4, "lower_bound_calls": 4, "naive_api_calls": 1000},
+    "alerts_eval": {"alerts_eval_us_per_user": 233.7, "ratio_to_valuation": 0.173},
     "imports": {"import_ms": {"api": 900.0, "price_updater": 950.0}, "import_boto3_ms": 300.0},
+    "push_fanout": {"fanout_ms_p50": 48.2, "ratio_to_sequential": 0.31},
     "refresh": {
         "sweep": {"write_units_per_coin": 4.0},
         "price_updater": {
@@ -56,6 +58,8 @@ def test_given_every_module_result_when_summarized_then_each_promised_figure_is_
     assert figures["import_ms"] == {"api": 900.0, "price_updater": 950.0}
     assert figures["import_boto3_ms"] == 300.0
     assert figures["updater_peak_rss_mb"] == 129.4
+    assert (figures["alerts_eval_us_per_user"], figures["alerts_eval_ratio"]) == (233.7, 0.173)
+    assert (figures["push_fanout_ms_100"], figures["push_fanout_sequential_ratio"]) == (48.2, 0.31)
 
 
 def test_given_the_headline_figures_when_costed_then_the_cost_model_reads_every_measured_unit() -> None:
@@ -82,6 +86,8 @@ def test_given_results_when_reported_then_the_last_line_is_one_json_object_with_
     assert summary["modules"]["price_calls"]["naive_api_calls"] == 1000
     assert set(summary["cost_usd_per_month"]) == {"before", "after"}
     assert "import api.app in a fresh interpreter" in table
+    alerts_row = _rows(table)["alert rules evaluated per user and refresh (5 rules, 50 holdings), p50"]
+    assert "233.7 us" in alerts_row and "valuing the user's holdings: 0.173 x" in alerts_row
 
 
 def test_given_a_figure_past_its_target_when_tabled_then_its_row_says_missed_and_the_others_ok() -> None:

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # Per-user bounds (what one stored portfolio item can hold, with room to spare)
     max_transactions_per_user: int = Field(10_000, alias="MAX_TRANSACTIONS_PER_USER", ge=1, le=50_000)
     max_tokens_per_user: int = Field(1_000, alias="MAX_TOKENS_PER_USER", ge=1, le=5_000)
+    max_alert_rules_per_user: int = Field(20, alias="MAX_ALERT_RULES_PER_USER", ge=1, le=100)
+
+    # Alerts: the EventBridge bus fired alerts are put on (the template's AlertEventBus); unset, they
+    # reach the users' WebSocket connections only.
+    alert_event_bus_name: str | None = Field(None, alias="ALERT_EVENT_BUS_NAME")
 
     # Wallet sync (node URLs: chain_nodes below)
     # A Secrets Manager secret holding {"<chain>": "<node URL>", ...}: URLs that carry provider keys.
@@ -119,6 +124,18 @@ class Settings(BaseSettings):
     user_read_rate_per_s: float = Field(0.0, alias="USER_READ_RATE_PER_S", ge=0, le=10_000)
     user_read_burst: int = Field(40, alias="USER_READ_BURST", ge=1, le=100_000)
 
+    # Live updates (WebSocket API): where the functions push (the stage's callback URL,
+    # https://<api id>.execute-api.<region>.amazonaws.com/<stage>); unset, nothing is pushed.
+    websocket_callback_url: str | None = Field(None, alias="WEBSOCKET_CALLBACK_URL")
+    # The most an invocation waits for its pushes (each call to the management API is bounded by it too).
+    live_update_budget_ms: int = Field(1000, alias="LIVE_UPDATE_BUDGET_MS", gt=0, le=10_000)
+    live_update_concurrency: int = Field(16, alias="LIVE_UPDATE_CONCURRENCY", ge=1, le=128)
+    # The WebSocket authorizer: the identity provider's tokens (RS256, keys from <issuer>/.well-known/jwks.json).
+    jwt_issuer: str | None = Field(None, alias="JWT_ISSUER")
+    jwt_audience: str | None = Field(None, alias="JWT_AUDIENCE")
+    # The local stack's HS256 key: accepted only where STAGE is local (check_local_jwt_secret).
+    local_jwt_secret: SecretStr | None = Field(None, alias="LOCAL_JWT_SECRET")
+
     def check_cursor_signing_key(self) -> None:
         """Refuse the local default cursor key outside STAGE=local: with it anyone could sign a cursor.
 
@@ -129,6 +146,15 @@ class Settings(BaseSettings):
                 f"STAGE is {self.stage!r} but CURSOR_SIGNING_KEY is unset or the local default key, which "
                 "anyone can read in the source: set CURSOR_SIGNING_KEY to a secret of its own (the template "
                 f"passes a generated one), or run with STAGE={LOCAL_STAGE}"
+            )
+
+    def check_local_jwt_secret(self) -> None:
+        """Refuse the local HS256 key outside STAGE=local: a shared secret anyone holding it could sign
+        tokens with. Checked when the WebSocket authorizer starts."""
+        if self.stage != LOCAL_STAGE and self.local_jwt_secret is not None:
+            raise UnsafeSettingsError(
+                f"STAGE is {self.stage!r} but LOCAL_JWT_SECRET is set: outside {LOCAL_STAGE} tokens are verified "
+                "against the issuer's JWKS only; unset LOCAL_JWT_SECRET"
             )
 
 

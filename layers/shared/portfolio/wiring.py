@@ -24,16 +24,23 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
     from portfolio.adapters.activity_log import RedisActivityLog
+    from portfolio.adapters.alert_events import EventBridgeAlertPublisher
     from portfolio.adapters.coins_api import CoinsApi
+    from portfolio.adapters.connection_registry import DynamoConnectionRegistry
+    from portfolio.adapters.dynamodb.alerts import AlertStore
     from portfolio.adapters.dynamodb.store import PortfolioStore
     from portfolio.adapters.portfolio_cache import PortfolioCache
     from portfolio.adapters.price_history import PriceHistoryStore
     from portfolio.adapters.redis_connection import RedisClient
     from portfolio.adapters.wallet_sync_board import RedisWalletSyncBoard
+    from portfolio.services.alert_evaluation import AlertEvaluation
+    from portfolio.services.alert_rules import AlertRules
     from portfolio.services.history_backfill import HistoryBackfill
+    from portfolio.services.live_connections import LiveConnections
+    from portfolio.services.live_updates import LiveUpdatePublisher
     from portfolio.services.portfolio_reader import PortfolioReader
     from portfolio.services.portfolio_refresher import PortfolioRefresher
-    from portfolio.services.ports import ChainReader, RateLimiter
+    from portfolio.services.ports import ChainReader, PushOutcome, RateLimiter, TokenVerifier
     from portfolio.services.price_service import PriceService
     from portfolio.services.price_sweep import PriceSweep
     from portfolio.services.refresh_planner import RefreshPlanner
@@ -191,6 +198,7 @@ def transaction_recorder() -> TransactionRecorder:
         activity=activity_log(),
         historical=price_service(),
         limits=Limits(max_transactions=config.max_transactions_per_user, max_tokens=config.max_tokens_per_user),
+        live=live_updates(),
     )
 
 
@@ -275,6 +283,7 @@ def refresh_planner() -> RefreshPlanner:
         users_per_message=config.users_per_message,
         sweep=price_sweep(),
         activity=activity_log(),
+        alerting=alert_store(),
         active_for=timedelta(hours=config.active_user_hours),
         idle_every_cycles=config.idle_refresh_every_cycles,
         interval_s=config.refresh_interval_s,
@@ -292,6 +301,53 @@ def portfolio_refresher() -> PortfolioRefresher:
         wallets=_wallet_sync_when_configured,
         wallet_budget_s=settings().wallet_sync_budget_s,
         user_budget_s=settings().refresh_user_budget_ms / 1000,
+        live=live_updates(),
+        alerts=alert_evaluation(),
+    )
+
+
+@cache
+def alert_store() -> AlertStore:
+    from portfolio.adapters.dynamodb.alerts import AlertStore
+
+    return AlertStore(dynamodb_client(), settings().table_name)
+
+
+@cache
+def alert_rules() -> AlertRules:
+    from portfolio.services.alert_rules import AlertRules
+
+    return AlertRules(alert_store(), max_rules=settings().max_alert_rules_per_user)
+
+
+@cache
+def events_client():  # type: ignore[no-untyped-def]
+    from portfolio.adapters.alert_events import make_events_client
+
+    trace_aws_sdk_calls()
+    return make_events_client(settings())
+
+
+@cache
+def alert_publisher() -> EventBridgeAlertPublisher | None:
+    """None without ALERT_EVENT_BUS_NAME: fired alerts then reach WebSocket connections only."""
+    from portfolio.adapters.alert_events import EventBridgeAlertPublisher
+
+    bus_name = settings().alert_event_bus_name
+    return None if not bus_name else EventBridgeAlertPublisher(events_client(), bus_name)
+
+
+@cache
+def alert_evaluation() -> AlertEvaluation:
+    from portfolio.adapters.past_prices import PastPriceStore
+    from portfolio.services.alert_evaluation import AlertEvaluation
+
+    return AlertEvaluation(
+        alert_store(),
+        price_service(),
+        PastPriceStore(dynamodb_client(), settings().table_name),
+        publisher=alert_publisher(),
+        live=live_updates,
     )
 
 
@@ -311,6 +367,71 @@ def _wallet_sync_when_configured() -> WalletSync | None:
         logger.exception("wallet sync unavailable; tried again in a minute")
         _wallet_sync_failed_at[:] = [time.monotonic()]
         return None
+
+
+@cache
+def connection_registry() -> DynamoConnectionRegistry:
+    from portfolio.adapters.connection_registry import DynamoConnectionRegistry
+
+    return DynamoConnectionRegistry(dynamodb_client(), settings().table_name, redis_client())
+
+
+@cache
+def live_connections() -> LiveConnections:
+    from portfolio.services.live_connections import LiveConnections
+
+    return LiveConnections(connection_registry(), activity=activity_log())
+
+
+@cache
+def live_updates() -> LiveUpdatePublisher | None:
+    """Pushes to users' WebSocket connections; None without WEBSOCKET_CALLBACK_URL (nothing is pushed)."""
+    from portfolio.adapters.management_api import ManagementApiPusher, make_management_client
+    from portfolio.services.live_updates import LiveUpdatePublisher
+
+    config = settings()
+    if not config.websocket_callback_url:
+        return None
+    budget_s = config.live_update_budget_ms / 1000
+    client = make_management_client(
+        config.websocket_callback_url,
+        config.aws_region,
+        timeout_s=budget_s,
+        max_connections=config.live_update_concurrency,
+    )
+    return LiveUpdatePublisher(
+        connection_registry(),
+        ManagementApiPusher(client),
+        budget_s=budget_s,
+        max_concurrency=config.live_update_concurrency,
+    )
+
+
+def finish_live_updates(timeout_s: float | None = None) -> PushOutcome | None:
+    """Waits (at most the push budget, or `timeout_s`) for the pushes this invocation started, so none
+    is left frozen with the container; costs nothing when none was started. The handlers that push
+    call it last."""
+    if live_updates.cache_info().currsize == 0:
+        return None
+    publisher = live_updates()
+    return None if publisher is None else publisher.drain(timeout_s)
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    """The WebSocket authorizer's: JWT_ISSUER's JWKS, or the local stack's key where STAGE is local."""
+    from portfolio.adapters.token_verifier import JwtVerifier
+
+    config = settings()
+    config.check_local_jwt_secret()
+    if not config.jwt_issuer or not config.jwt_audience:
+        raise RuntimeError("JWT_ISSUER and JWT_AUDIENCE must be set")
+    secret = config.local_jwt_secret
+    return JwtVerifier(
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        local_secret=None if secret is None else secret.get_secret_value(),
+    )
 
 
 @cache
@@ -348,6 +469,15 @@ _FACTORIES = (
     wallet_sync_board,
     wallet_sync,
     wallet_links,
+    connection_registry,
+    live_connections,
+    live_updates,
+    token_verifier,
+    alert_store,
+    alert_rules,
+    events_client,
+    alert_publisher,
+    alert_evaluation,
 )
 
 
@@ -362,7 +492,7 @@ def reset() -> None:
 # snapshot), and the boto3 clients, the costly ones to build (botocore reconnects and refreshes its
 # credentials by itself). Everything else is rebuilt on next
 # use: Redis and httpx connections, the cache's own PRNG, and whatever holds one of them.
-_KEPT_ACROSS_RESTORES = (settings, dynamodb_client, sqs_client, chain_nodes)
+_KEPT_ACROSS_RESTORES = (settings, dynamodb_client, sqs_client, events_client, chain_nodes)
 
 # What the factories import on first use, beyond the modules below.
 _FIRST_USE_MODULES = ("boto3", "portfolio.settings", "aws_lambda_powertools.utilities.idempotency")

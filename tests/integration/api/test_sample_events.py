@@ -11,7 +11,7 @@ import pytest
 from tests.integration.api.conftest import Call
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
-# In the order a client would send them: record, read, change settings, delete; then a wallet's life.
+# In the order a client would send them: record, read, change settings, delete; then a wallet's life, and an alert's.
 SEQUENCE = [
     ("api-health.json", 200),
     ("api-post-transaction.json", 201),
@@ -26,6 +26,9 @@ SEQUENCE = [
     ("api-get-wallets.json", 200),
     ("api-post-wallet-sync.json", 200),
     ("api-delete-wallet.json", 204),
+    ("api-post-alert.json", 201),
+    ("api-get-alerts.json", 200),
+    ("api-delete-alert.json", 204),
 ]
 SAMPLE_USER = "user-alice"
 

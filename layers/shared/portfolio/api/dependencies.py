@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from portfolio import wiring
+from portfolio.services.alert_rules import AlertRules
 from portfolio.services.portfolio_reader import PortfolioReader
 from portfolio.services.ports import RateLimiter
 from portfolio.services.transaction_recorder import TransactionRecorder
@@ -25,6 +26,10 @@ def transaction_recorder() -> TransactionRecorder:
 
 def wallet_links() -> WalletLinks:
     return wiring.wallet_links()
+
+
+def alert_rules() -> AlertRules:
+    return wiring.alert_rules()
 
 
 def rate_limiter() -> RateLimiter:

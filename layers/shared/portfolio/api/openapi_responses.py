@@ -23,7 +23,8 @@ ERROR_DESCRIPTIONS = {
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "Body is not application/json",
     HTTPStatus.UNPROCESSABLE_ENTITY: (
         "The change would remove more of a holding than is held (details.holding names it), "
-        "or take the portfolio past a per-user limit (code portfolio_limit)"
+        "or take the portfolio past a per-user limit (code portfolio_limit); code unknown_asset: an alert "
+        "rule names an asset the service does not price"
     ),
     HTTPStatus.TOO_MANY_REQUESTS: (
         "Code rate_limited: past the caller's per-user limit of reads or of writes (details.limit); "

@@ -17,7 +17,7 @@ from portfolio.api.error_handlers import register_error_handlers
 from portfolio.api.errors import ApiError, NotFound
 from portfolio.api.request_guards import access_refusal, parse_json_body, rate_limit_refusal, unreadable_body
 from portfolio.api.responses import error_response
-from portfolio.api.routers import health, portfolios, settings, transactions, wallets
+from portfolio.api.routers import alerts, health, portfolios, settings, transactions, wallets
 from portfolio.api.routers.common import USER_ID_PARAMETER
 from portfolio.settings import Settings
 
@@ -66,7 +66,14 @@ def build_resolver() -> APIGatewayHttpResolver:
     # key outside STAGE=local. Read afresh, not through wiring's cache, which tests and the local stack reset.
     Settings().check_cursor_signing_key()  # type: ignore[call-arg]
     app = PortfolioApiResolver(enable_validation=True, json_body_deserializer=parse_json_body)
-    for router in (health.router, portfolios.router, transactions.router, settings.router, wallets.router):
+    for router in (
+        health.router,
+        portfolios.router,
+        transactions.router,
+        settings.router,
+        wallets.router,
+        alerts.router,
+    ):
         app.include_router(router)
     register_error_handlers(app)
     return app

@@ -7,7 +7,13 @@ The sweep has already priced every held token for the window, so this reads and 
 2. per message: sync the linked wallets of its users, active and idle (wallet_sync.py: one read
    per chain for the whole message), which writes only for users whose chains moved; then value
    each active user from its stored positions (never a replay) and replace the cached views,
-   guarded by the version read, so a write that lands meanwhile keeps its own, newer views.
+   guarded by the version read, so a write that lands meanwhile keeps its own, newer views; a user
+   with open WebSocket connections whose figures moved is sent `portfolio.updated` (started here,
+   all of the invocation's pushes concurrently; the handler waits for them once, bounded).
+
+Users with alert rules (a message's `alertUserIds`) have them evaluated against the same positions
+and quotes (alert_evaluation.py); users queued for their rules alone (tier "alerts") are not warmed
+and their wallets wait for their idle pass.
 
 Prices moving write nothing to DynamoDB: they do not change a user's positions. A user is started
 only while the invocation has time left for it; the others of the message are retried later.
@@ -25,8 +31,9 @@ from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.valuation import value_portfolio
 from portfolio.observability import logger, metrics
+from portfolio.services.alert_evaluation import AlertEvaluation, AlertRound
 from portfolio.services.portfolio_rendering import warm_bodies
-from portfolio.services.ports import PRICED_KINDS, PortfolioBatchSource, PriceLookup, WarmableCache
+from portfolio.services.ports import PRICED_KINDS, LiveUpdates, PortfolioBatchSource, PriceLookup, WarmableCache
 from portfolio.services.positions import positions_of
 from portfolio.services.refresh_message import RefreshMessage
 
@@ -59,6 +66,8 @@ class RefreshCounts:
     users_idle: int = 0
     wallet_users_synced: int = 0
     wallet_transactions: int = 0
+    alert_users_evaluated: int = 0
+    alerts_fired: int = 0
 
 
 @dataclass
@@ -91,8 +100,12 @@ class PortfolioRefresher:
         wallet_budget_s: float = DEFAULT_WALLET_BUDGET_S,
         user_budget_s: float = DEFAULT_USER_BUDGET_S,
         monotonic: Callable[[], float] = time.monotonic,
+        live: LiveUpdates | None = None,
+        alerts: AlertEvaluation | None = None,
     ) -> None:
         self._store = store
+        self._live = live
+        self._alerts = alerts
         self._prices = prices
         self._cache = cache
         self._wallets = wallets
@@ -151,17 +164,20 @@ class PortfolioRefresher:
         """Refresh every user of the message; if any fails, the others still complete, then this raises.
 
         The linked wallets of every user of the message are synced first; an idle message stops
-        there (its users are valued on their next read).
+        there (its users are valued on their next read). What fired is delivered once the message's
+        users are done, failed ones or not.
         """
-        self._sync_wallets(message, batch)
+        if message.tier != "alerts":
+            self._sync_wallets(message, batch)
         if message.tier == "idle":
             batch.counts.users_idle += len(message.user_ids)
             return 0
+        alerts = self._prepare_alerts(message, batch)
         failures: dict[str, BaseException] = {}
         refreshed = 0
         for user_id in message.user_ids:
             try:
-                if self.refresh_user(user_id, batch):
+                if self.refresh_user(user_id, batch, warm=message.tier == "active", alerts=alerts):
                     refreshed += 1
             except OutOfTimeError as error:
                 failures[user_id] = error
@@ -173,9 +189,25 @@ class PortfolioRefresher:
                     "user not refreshed",
                     extra={"user_id": user_id, "window": message.window.isoformat(), "error": repr(error)[:300]},
                 )
+        if alerts is not None and self._alerts is not None:
+            self._alerts.deliver(alerts)
+            batch.counts.alert_users_evaluated += alerts.users_evaluated
+            batch.counts.alerts_fired += len(alerts.fired)
         if failures:
             raise UserRefreshError(failures)
         return refreshed
+
+    def _prepare_alerts(self, message: RefreshMessage, batch: RefreshBatch) -> AlertRound | None:
+        if self._alerts is None or not message.alert_user_ids:
+            return None
+        ledgers = {
+            user_id: portfolio.ledger
+            for user_id in message.alert_user_ids
+            if (portfolio := batch.portfolios.get(user_id)) is not None and portfolio.ledger is not None
+        }
+        return self._alerts.prepare(
+            message.alert_user_ids, message.window, ledgers, batch.quotes, deadline=batch.deadline
+        )
 
     def _sync_wallets(self, message: RefreshMessage, batch: RefreshBatch) -> None:
         """Sync the message's users' wallets; who was recorded anew is valued from what was committed."""
@@ -206,8 +238,11 @@ class PortfolioRefresher:
         if unpriced:
             batch.quotes.update(self._prices.get_prices(unpriced.values(), deadline=batch.deadline))
 
-    def refresh_user(self, user_id: str, batch: RefreshBatch) -> bool:
-        """Value one active user and warm its views; False for a user with nothing stored."""
+    def refresh_user(
+        self, user_id: str, batch: RefreshBatch, *, warm: bool = True, alerts: AlertRound | None = None
+    ) -> bool:
+        """Value one active user and warm its views (`warm`), and evaluate its alert rules (`alerts`);
+        False for a user with nothing stored."""
         if user_id in batch.load_errors:
             raise batch.load_errors[user_id]
         if batch.deadline is not None and batch.deadline - self._monotonic() < self._user_budget_s:
@@ -215,16 +250,23 @@ class PortfolioRefresher:
         portfolio = batch.portfolios.get(user_id)
         if portfolio is None or portfolio.ledger is None:
             batch.counts.users_missing += 1
+            if alerts is not None and self._alerts is not None:  # price rules hold with nothing held too
+                self._alerts.evaluate(alerts, user_id, None, batch.quotes)
             return False
-        view = value_portfolio(
-            user_id,
-            portfolio.ledger,
-            batch.quotes,
-            updated_at=portfolio.record.updated_at,
-            contract_symbols=portfolio.contract_symbols,
-        )
-        self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
-        batch.counts.users_valued += 1
+        if warm:
+            view = value_portfolio(
+                user_id,
+                portfolio.ledger,
+                batch.quotes,
+                updated_at=portfolio.record.updated_at,
+                contract_symbols=portfolio.contract_symbols,
+            )
+            self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
+            if self._live is not None:
+                self._live.portfolio_updated(user_id, view.summary)
+            batch.counts.users_valued += 1
+        if alerts is not None and self._alerts is not None:
+            self._alerts.evaluate(alerts, user_id, portfolio.ledger, batch.quotes)
         return True
 
     def report(self, *, messages: int, failed_messages: int, batch: RefreshBatch, duration_ms: float) -> None:
@@ -241,6 +283,8 @@ class PortfolioRefresher:
                 "users_idle": counts.users_idle,
                 "wallet_users_synced": counts.wallet_users_synced,
                 "wallet_transactions": counts.wallet_transactions,
+                "alert_users_evaluated": counts.alert_users_evaluated,
+                "alerts_fired": counts.alerts_fired,
                 "users_not_loaded": len(batch.load_errors),
                 "unique_tokens": batch.tokens,
                 "stale_prices": batch.stale_tokens,

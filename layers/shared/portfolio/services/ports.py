@@ -15,12 +15,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from portfolio.domain.alerts import AlertRule, FiredAlert
 from portfolio.domain.performance import PriceSeries
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction, TransactionSource, TransactionType
-from portfolio.domain.views import Resolution
+from portfolio.domain.views import PortfolioSummary, Resolution
 
 # SQS's limit for SendMessageBatch: the planner sizes its runs by it.
 MAX_ENTRIES_PER_CALL = 10
@@ -530,3 +531,137 @@ class ViewRetirement(Protocol):
     def retire_views_before(self, user_id: str, version: int) -> bool: ...
 
     def invalidate_user(self, user_id: str) -> bool: ...
+
+
+# Live updates: messages to a user's open WebSocket connections ---------------------------------------
+
+
+class InvalidTokenError(Exception):
+    """A token that does not prove who its bearer is (signature, expiry, issuer, audience, subject)."""
+
+
+class TokenVerifier(Protocol):
+    def subject(self, token: str) -> str:
+        """The verified token's `sub`; raises InvalidTokenError."""
+        ...
+
+
+class ConnectionGoneError(Exception):
+    """The connection is closed (the management API answered 410): it will never take a message again."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushedFigures:
+    """What a user's connections were last told of the portfolio: a refresh that changes none of it
+    pushes nothing, and the next update's changeUsd is measured from it."""
+
+    total_value_usd: Decimal
+    total_pnl_usd: Decimal
+    stale_price_count: int
+
+
+class ConnectionRegistry(Protocol):
+    """The open WebSocket connections of each user, and what they were last told."""
+
+    def add(self, user_id: str, connection_id: str) -> None: ...
+
+    def remove(self, user_id: str, connection_id: str) -> None: ...
+
+    def keep_alive(self, user_id: str, connection_id: str) -> None:
+        """The connection is still there (a ping): never raises."""
+        ...
+
+    def connections_of(self, user_id: str) -> list[str]:
+        """The user's open connection ids; a user with none costs one cheap lookup."""
+        ...
+
+    def last_pushed(self, user_id: str) -> PushedFigures | None:
+        """None when nothing was pushed lately (or it cannot be told); never raises."""
+        ...
+
+    def remember_pushed(self, user_id: str, figures: PushedFigures) -> None:
+        """Never raises."""
+        ...
+
+
+class ConnectionPusher(Protocol):
+    """API Gateway's management API: posts one message to one connection."""
+
+    def post(self, connection_id: str, data: bytes) -> None:
+        """Raises ConnectionGoneError for a closed connection, any other error for a failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """What became of messages to connections: reached, found gone (and forgotten), failed or not
+    answered in time (kept: a later message may reach them)."""
+
+    delivered: int = 0
+    gone: int = 0
+    failed: int = 0
+
+
+class LiveUpdates(Protocol):
+    """Messages to every open connection of one user. No user is ever sent another user's message."""
+
+    def send(self, user_id: str, message: Mapping[str, Any]) -> PushOutcome:
+        """One JSON message to each of the user's connections, concurrently; waits at most the push
+        budget and never raises. A user with no connection costs one cheap lookup."""
+        ...
+
+    def portfolio_updated(self, user_id: str, summary: PortfolioSummary) -> None:
+        """Starts a `portfolio.updated` message to the user's connections when their figures changed
+        since the last one; returns at once (drain waits for it). Never raises."""
+        ...
+
+    def drain(self, timeout_s: float | None = None) -> PushOutcome:
+        """Waits for the messages started so far: at most the push budget, or `timeout_s` when shorter."""
+        ...
+
+
+# Alerts: the rules users set, who has any, the prices of a window's start, and where firings go ------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlerts:
+    """A user's alert rules as stored, and the version a write must still find (0: nothing stored yet)."""
+
+    user_id: str
+    rules: tuple[AlertRule, ...] = ()
+    version: int = 0
+
+
+class AlertRuleStore(Protocol):
+    def load_rules(self, user_id: str) -> StoredAlerts:
+        """The user's rules, strongly consistent (none stored: no rules at version 0)."""
+        ...
+
+    def load_many(self, user_ids: Iterable[str]) -> dict[str, StoredAlerts]:
+        """Many users' rules in as few reads as the store allows, eventually consistent; users with
+        nothing stored are left out."""
+        ...
+
+    def save(self, stored: StoredAlerts, rules: Sequence[AlertRule]) -> StoredAlerts:
+        """Replace the user's rules (and their states) if still at `stored.version`, else raise
+        VersionConflict; the user is listed among the alerting users exactly while it has rules."""
+        ...
+
+
+class AlertingUsers(Protocol):
+    def iter_alerting_users(self, page_size: int = 1000) -> Iterator[list[str]]:
+        """Every user with at least one alert rule, a page at a time."""
+        ...
+
+
+class PastPrices(Protocol):
+    def prices_at(self, coin_ids: Iterable[str], at: datetime, resolutions: Sequence[Resolution]) -> dict[str, Decimal]:
+        """Each coin's recorded price of the bucket `at` falls in, at the first of `resolutions` that
+        has one; coins with none are left out. Raises PriceTierUnavailableError."""
+        ...
+
+
+class AlertPublisher(Protocol):
+    def publish(self, alerts: Sequence[FiredAlert]) -> int:
+        """Sends every alert where users route them from; returns how many could not be sent. Never raises."""
+        ...

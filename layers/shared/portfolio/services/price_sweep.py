@@ -67,5 +67,8 @@ class PriceSweep:
             },
         )
         metrics.add_metric(name="SweptCoins", unit="Count", value=outcome.coins)
+        # The share of coins without a fresh price is alarmed on (PriceStalenessAlarm).
+        metrics.add_metric(name="SweptStaleCoins", unit="Count", value=outcome.stale)
+        metrics.add_metric(name="SweptUnpricedCoins", unit="Count", value=outcome.unpriced)
         metrics.add_metric(name="SweepDurationMs", unit="Milliseconds", value=outcome.duration_ms)
         return outcome

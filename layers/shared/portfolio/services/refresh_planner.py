@@ -5,10 +5,12 @@ once (price_sweep.py). Then the users are queued by tier:
 - active users (who read within ACTIVE_USER_HOURS, from the activity log) every cycle: their views
   are valued at the new prices and warmed;
 - idle users once every IDLE_REFRESH_EVERY_CYCLES cycles, a slice of the user index shards each
-  cycle so the load is spread evenly: their views are valued on their next read instead.
+  cycle so the load is spread evenly: their views are valued on their next read instead;
+- users with alert rules every cycle: an active one's message names it among its `alertUserIds`,
+  the others go in messages of tier "alerts" (valued for their rules only).
 Users stream from the sources straight into SendMessageBatch calls, so memory stays flat whether
 there are a hundred users or a million (the active ids of the cycle are kept, to skip them among
-the idle ones).
+the idle ones, and the ids of the users with alert rules, read first, to tag them).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from portfolio.services.ports import (
     MAX_ENTRIES_PER_CALL,
     ActivityLog,
     ActivityUnavailableError,
+    AlertingUsers,
     QueueEntry,
     RefreshQueue,
     RunLock,
@@ -36,7 +39,7 @@ from portfolio.services.refresh_message import RefreshMessage
 
 DEFAULT_USER_PAGE_SIZE = 1000
 
-Tier = Literal["active", "idle"]
+Tier = Literal["active", "idle", "alerts"]
 
 
 def refresh_window(moment: datetime, interval_s: int) -> datetime:
@@ -78,10 +81,17 @@ def refresh_sizing(
 class _MessageStream:
     """Turns pages of user ids into queue entries, counting as they go."""
 
-    def __init__(self, pages: Iterable[tuple[Tier, list[str]]], window: datetime, users_per_message: int) -> None:
+    def __init__(
+        self,
+        pages: Iterable[tuple[Tier, list[str]]],
+        window: datetime,
+        users_per_message: int,
+        alerting: set[str] | None = None,
+    ) -> None:
         self._pages = pages
         self._window = window
         self._users_per_message = users_per_message
+        self._alerting = alerting or set()
         self.users = 0
         self.messages = 0
 
@@ -102,8 +112,11 @@ class _MessageStream:
             yield self._entry(pending, pending_tier)
 
     def _entry(self, user_ids: list[str], tier: Tier) -> QueueEntry:
-        message = RefreshMessage(window=self._window, user_ids=user_ids, tier=tier)
-        body = message.model_dump_json(by_alias=True)
+        alert_user_ids = [user_id for user_id in user_ids if user_id in self._alerting] if tier != "idle" else []
+        message = RefreshMessage(
+            window=self._window, user_ids=user_ids, tier=tier, alert_user_ids=alert_user_ids or None
+        )
+        body = message.model_dump_json(by_alias=True, exclude_none=True)
         # Ids only need to be unique within one SendMessageBatch call; a sequence number is, and is stable.
         entry = QueueEntry(id=f"m{self.messages}", body=body)
         self.users += len(user_ids)
@@ -117,6 +130,7 @@ class RefreshRunResult:
     started: bool  # False when another run already owned the window
     users_queued: int = 0
     active_users: int = 0
+    alert_users: int = 0
     messages: int = 0
     send_calls: int = 0
     retried_entries: int = 0
@@ -134,6 +148,7 @@ class RefreshPlanner:
         users_per_message: int,
         sweep: PriceSweep | None = None,
         activity: ActivityLog | None = None,
+        alerting: AlertingUsers | None = None,
         active_for: timedelta = timedelta(hours=24),
         idle_every_cycles: int = 0,
         interval_s: int = 300,
@@ -146,6 +161,7 @@ class RefreshPlanner:
         self._users_per_message = users_per_message
         self._sweep = sweep
         self._activity = activity
+        self._alerting = alerting
         self._active_for = active_for
         self._idle_every_cycles = idle_every_cycles
         self._interval_s = interval_s
@@ -165,7 +181,8 @@ class RefreshPlanner:
 
         sweep = self._run_sweep(window, deadline)
         active: set[str] = set()
-        stream = _MessageStream(self._pages(window, active), window, self._users_per_message)
+        alerting = self._alerting_users(window)
+        stream = _MessageStream(self._pages(window, active, alerting), window, self._users_per_message, alerting)
         try:
             sent: SendStats = self._queue.send_all(stream)
         except Exception:
@@ -182,6 +199,7 @@ class RefreshPlanner:
             started=True,
             users_queued=stream.users,
             active_users=len(active),
+            alert_users=len(alerting),
             messages=stream.messages,
             send_calls=sent.calls,
             retried_entries=sent.retried_entries,
@@ -202,12 +220,17 @@ class RefreshPlanner:
             metrics.add_metric(name="SweepFailures", unit="Count", value=1)
             return None
 
-    def _pages(self, window: datetime, active: set[str]) -> Iterator[tuple[Tier, list[str]]]:
+    def _pages(self, window: datetime, active: set[str], alerting: set[str]) -> Iterator[tuple[Tier, list[str]]]:
         for page in self._active_pages(window):
             fresh = [user_id for user_id in page if user_id not in active]
             active.update(fresh)
             if fresh:
                 yield "active", fresh
+        # Sorted: the same users give the same messages, which the updater recognises when sent twice.
+        alert_only = sorted(alerting - active)
+        for start in range(0, len(alert_only), self._page_size):
+            yield "alerts", alert_only[start : start + self._page_size]
+        # Users with rules still get their idle pass: their wallets are synced there.
         for page in self._users.iter_user_ids(page_size=self._page_size, shards=self._idle_shards(window)):
             idle = [user_id for user_id in page if user_id not in active]
             if idle:
@@ -221,6 +244,19 @@ class RefreshPlanner:
         except ActivityUnavailableError as error:
             # Nobody's views can be warmed without Redis anyway; idle users are still queued.
             logger.warning("active users unknown; none warmed this cycle", extra={"error": str(error)})
+
+    def _alerting_users(self, window: datetime) -> set[str]:
+        """Every user with alert rules; none this cycle when they cannot be listed (the next one tries again)."""
+        if self._alerting is None:
+            return set()
+        try:
+            return {user_id for page in self._alerting.iter_alerting_users(self._page_size) for user_id in page}
+        except Exception:
+            logger.exception(
+                "users with alert rules not listed; no rule evaluated this cycle", extra={"window": window.isoformat()}
+            )
+            metrics.add_metric(name="AlertEvaluationFailures", unit="Count", value=1)
+            return set()
 
     def _idle_shards(self, window: datetime) -> list[int]:
         """The index shards whose users get their idle pass this cycle (none when idle refresh is off)."""
@@ -241,6 +277,7 @@ def _report(result: RefreshRunResult) -> None:
             "window": result.window.isoformat(),
             "users_queued": result.users_queued,
             "active_users": result.active_users,
+            "alert_users": result.alert_users,
             "messages": result.messages,
             "send_message_batch_calls": result.send_calls,
             "retried_entries": result.retried_entries,

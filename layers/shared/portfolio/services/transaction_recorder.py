@@ -13,7 +13,8 @@ Every write follows the same steps, so a failed request leaves the stored portfo
    consistent read, a bounded number of times. An import larger than one DynamoDB transaction is
    committed in steps that each leave a valid history (domain/import_plan.py); a repeat of the
    request completes an import that stopped part way, since stored ids are skipped;
-5. warm the cache: retire every cached view of the user, then store the fresh portfolio and assets.
+5. warm the cache: retire every cached view of the user, then store the fresh portfolio and assets;
+   and tell the user's open WebSocket connections (live_updates.py), without waiting for them.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from portfolio.services.portfolio_rendering import warm_bodies
 from portfolio.services.ports import (
     ActivityLog,
     HistoricalPriceLookup,
+    LiveUpdates,
     PortfolioWriter,
     PriceLookup,
     PricesUnavailableError,
@@ -105,8 +107,10 @@ class TransactionRecorder:
         limits: Limits = Limits(),
         max_commit_attempts: int = DEFAULT_MAX_COMMIT_ATTEMPTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        live: LiveUpdates | None = None,
     ) -> None:
         self._store = store
+        self._live = live
         self._prices = prices
         self._cache = cache
         self._activity = activity
@@ -452,6 +456,8 @@ class TransactionRecorder:
 
     def _warm(self, portfolio: StoredPortfolio, view: PortfolioView) -> None:
         self._cache.replace_views(portfolio.user_id, portfolio.version, warm_bodies(view))
+        if self._live is not None:
+            self._live.portfolio_updated(portfolio.user_id, view.summary)
 
     def touch(self, user_id: str) -> None:
         """Marks the user as active: the refresh then values (and syncs) them every cycle."""
