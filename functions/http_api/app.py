@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from portfolio import wiring
 from portfolio.api.resolver import build_resolver
 from portfolio.observability import logger, metrics, tracer
 
@@ -17,4 +18,6 @@ app = build_resolver()
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    # DynamoDB retries stop in time for this function to answer 503 itself, not time out into a bare 500.
+    with wiring.dynamodb_deadline(context.get_remaining_time_in_millis()):
+        return app.resolve(event, context)
