@@ -12,23 +12,43 @@ PYTHON ?= $(shell for c in "$$(command -v python$(PYTHON_VERSION))" \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Locks with hashes, written by `make lock` from pyproject.toml's ranges: .venv installs the dev lock,
+# `sam build` installs the layer's (pip checks every hash of a file that has them all).
+DEV_LOCK := requirements/dev.lock
+LAYER_LOCK := layers/shared/requirements.txt
+# The functions' platform (template.yaml): Lambda's python3.12 on arm64, Amazon Linux 2023 (glibc 2.34).
+LAYER_PLATFORM := aarch64-manylinux_2_34
+# PyPI only, whatever index the machine's configuration adds: the hashes recorded are PyPI's.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --no-config --default-index https://pypi.org/simple \
+	--python-version $(PYTHON_VERSION) --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 # The local EVM node (anvil) of the wallet-sync tests and `make dev`, pinned with solc in
 # local_stack/evm/package-lock.json; installed there by npm, never taken from the machine.
 ANVIL := local_stack/evm/node_modules/.bin/anvil
 
-.PHONY: help install test test-faults lint dev token openapi bench build validate clean
+.PHONY: help install lock audit test test-faults lint dev token openapi bench build validate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found: install it or set PYTHON=/path/to/python$(PYTHON_VERSION)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-install: $(STAMP) ## Create .venv with the project and its dev tools
+install: $(STAMP) ## Create .venv with the project and its dev tools, exactly as requirements/dev.lock pins them
+
+# Existing pins are kept where the ranges still allow them; UPGRADE=1 takes the newest of every range.
+# The dev lock is resolved first (runtime, dev tools and the build backend together, for every platform),
+# then the layer's from it, so the layer ships the versions the tests ran against.
+lock: $(STAMP) ## Re-resolve both locks from pyproject.toml (needs PyPI; UPGRADE=1 to move to the newest)
+	set -o pipefail; $(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) - --extra dev --universal -o $(DEV_LOCK)
+	$(UV_COMPILE) --python-platform $(LAYER_PLATFORM) --only-binary :all: -c $(DEV_LOCK) -o $(LAYER_LOCK)
+
+audit: $(STAMP) ## Known vulnerabilities in the locks: pip-audit when online, else the OSV snapshot VULN_DB_SNAPSHOT
+	$(BIN)/python -m tools.dependency_audit $(LAYER_LOCK) $(DEV_LOCK)
 
 $(ANVIL): local_stack/evm/package.json local_stack/evm/package-lock.json
 	npm ci --prefix local_stack/evm --no-audit --no-fund

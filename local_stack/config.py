@@ -18,6 +18,8 @@ class LocalStackSettings(BaseSettings):
 
     port: int = Field(3000, alias="PORT", ge=0, le=65535)
     redis_url: str | None = Field(None, alias="REDIS_URL")
+    # The functions' client: a cluster client when true. Without REDIS_URL, true starts a local cluster.
+    redis_cluster_mode: bool = Field(False, alias="REDIS_CLUSTER_MODE")
     prices_api_url: str | None = Field(None, alias="PRICES_API_URL")
     offline_prices: bool = Field(False, alias="OFFLINE_PRICES")
     # The functions refuse less than 60 s (portfolio.settings); the local stack follows them.

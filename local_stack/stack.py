@@ -26,7 +26,7 @@ from local_stack.coins_api import CoinsApiServer
 from local_stack.config import PUBLIC_PRICES_API_URL, LocalStackSettings
 from local_stack.demo import DEMO_ALERTS, load_demo, load_demo_alerts
 from local_stack.demo_wallets import DemoWallet, link_wallets, seed_evm_wallet, seed_solana_wallet
-from local_stack.embedded_redis import LocalRedis, RedisKind, start_redis
+from local_stack.embedded_redis import LocalRedis, RedisKind, RedisModeError, start_redis
 from local_stack.evm_node import AnvilRpcError
 from local_stack.functions import Functions, function_environment, load_functions
 from local_stack.gateway import Exchange, Gateway, GatewayServer
@@ -63,6 +63,13 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redis_mode(redis: LocalRedis) -> str:
+    """Which client the functions use on this Redis, for the startup log."""
+    if redis.cluster_mode:
+        return "cluster mode (REDIS_CLUSTER_MODE=true): the functions use the cluster client"
+    return "single-node mode (REDIS_CLUSTER_MODE=false): the functions use the plain client"
 
 
 @dataclass(frozen=True)
@@ -104,12 +111,15 @@ class LocalStack:
         self.authorizer = JwtAuthorizer(self._jwt_secret)
 
         try:
-            redis = start_redis(settings.redis_url)
+            redis = start_redis(settings.redis_url, cluster_mode=settings.redis_cluster_mode)
         except RedisError as error:
             raise StartupError(
                 f"REDIS_URL {redact_url(settings.redis_url or '')} does not answer ({type(error).__name__}); "
                 "unset it to run an embedded Redis"
             ) from error
+        except RedisModeError as error:
+            where = f"REDIS_URL {redact_url(settings.redis_url)}: " if settings.redis_url else ""
+            raise StartupError(f"{where}{error}") from error
         self._on_stop("redis", redis.stop)
 
         moto = MotoStack(settings.aws_region, settings.stage)
@@ -267,6 +277,8 @@ class LocalStack:
         )
         # Wallet sync's nodes started here; a node given in the environment reaches the functions as it is.
         os.environ.update(self.chains.environment())
+        # The client the functions build is the one the Redis there needs (checked by start_redis).
+        os.environ["REDIS_CLUSTER_MODE"] = "true" if redis.cluster_mode else "false"
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "cross-chain-portfolio")
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")
         # EMF metric lines after every invocation drown the console; POWERTOOLS_METRICS_DISABLED=false shows them.
@@ -438,6 +450,7 @@ class LocalStack:
         redis_how = {
             RedisKind.CONFIGURED: "from REDIS_URL",
             RedisKind.REDIS_SERVER: "embedded: a redis-server started for this run",
+            RedisKind.REDIS_CLUSTER: "embedded: a three-master Redis Cluster started for this run",
             RedisKind.FAKEREDIS: "embedded: fakeredis (no redis-server binary found)",
         }[redis.kind]
         origin = settings.origin
@@ -454,6 +467,7 @@ class LocalStack:
             f"               queues: {', '.join(url.rsplit('/', 1)[-1] for url in aws.queue_urls.values())}",
             f"               event buses: {', '.join(aws.event_bus_names.values()) or '-'} (fired alerts)",
             f"  Redis        {redact_url(redis.url)}  ({redis_how})",
+            f"               {redis_mode(redis)}",
             f"  Prices       {prices.description}",
             *self._node_lines(),
             f"  Refresh      every {settings.refresh_interval_s} s: scheduler -> SQS -> price updater "
@@ -465,6 +479,7 @@ class LocalStack:
             "Settings (env = from the environment, default = not set):",
             f"  PORT={settings.port} ({origin('port')})",
             f"  REDIS_URL={redact_url(settings.redis_url) if settings.redis_url else '-'} ({origin('redis_url')})",
+            f"  REDIS_CLUSTER_MODE={str(settings.redis_cluster_mode).lower()} ({origin('redis_cluster_mode')})",
             f"  OFFLINE_PRICES={int(settings.offline_prices)} ({origin('offline_prices')})",
             f"  PRICES_API_URL={redact_url(settings.prices_api_url) if settings.prices_api_url else '-'} "
             f"({origin('prices_api_url')})",

@@ -28,7 +28,7 @@ from portfolio import wiring
 from portfolio.settings import Settings
 
 from local_stack.aws import MotoServer
-from local_stack.embedded_redis import RedisClusterNode, RedisServer
+from local_stack.embedded_redis import RedisClusterServers, RedisServer
 from local_stack.functions import function_environment as local_function_environment
 from local_stack.lambda_context import LocalLambdaContext
 from local_stack.template_resources import create_tables
@@ -136,13 +136,21 @@ def lambda_context() -> LocalLambdaContext:
 
 
 @pytest.fixture(scope="session")
-def cluster_url() -> Iterator[str]:
-    """A single-node Redis Cluster: multi-key work across slots fails there, as on ElastiCache Serverless."""
-    node = RedisClusterNode().start()
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A real Redis Cluster for this session (each pytest-xdist worker its own, on free ports): three masters,
+    no replicas, created with redis-cli --cluster create (about 2 s, once). A key-slot mistake fails there
+    as on ElastiCache Serverless: CROSSSLOT for multi-key work across slots, MOVED for a plain client."""
+    cluster = RedisClusterServers().start()
     try:
-        yield node.url
+        yield cluster
     finally:
-        node.stop()
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_url(redis_cluster: RedisClusterServers) -> str:
+    """The URL of the cluster's first master; a cluster client finds the other two from it."""
+    return redis_cluster.url
 
 
 # Figures the fault tests report (tests/faults, the `fault_figures` fixture), printed at the end of the

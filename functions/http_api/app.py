@@ -18,8 +18,10 @@ app = build_resolver()
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # DynamoDB retries stop in time for this function to answer 503 itself, not time out into a bare 500.
     try:
-        return app.resolve(event, context)
+        with wiring.dynamodb_deadline(context.get_remaining_time_in_millis()):
+            return app.resolve(event, context)
     finally:
         # A write's live updates go out concurrently with the rest of the request; bounded wait here.
         wiring.finish_live_updates()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,3 +43,23 @@ def local_stack_process(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], url: str, output: Callable[[], str], *, timeout_s: float
+) -> None:
+    """Until the stack answers /health 200; fails the test with the stack's last output if it exits or never does."""
+    import httpx
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the local stack exited with {process.returncode}:\n{output()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the local stack did not answer /health in {timeout_s}s:\n{output()[-4000:]}")

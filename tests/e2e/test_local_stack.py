@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.stack_process import REPOSITORY_ROOT, local_stack_process
+from tests.e2e.stack_process import REPOSITORY_ROOT, local_stack_process, wait_until_healthy
 
 STARTUP_TIMEOUT_S = 120
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -56,20 +56,6 @@ class StackProcess:
         return self.process.wait(timeout=timeout_s)
 
 
-def _wait_until_healthy(stack: StackProcess) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            pytest.fail(f"the local stack exited with {stack.process.returncode}:\n{stack.output()[-4000:]}")
-        try:
-            if httpx.get(f"{stack.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the local stack did not answer /health in {STARTUP_TIMEOUT_S}s:\n{stack.output()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def stack(local_stack_redis_url, tmp_path_factory):
     directory = tmp_path_factory.mktemp("local-stack")
@@ -81,7 +67,7 @@ def stack(local_stack_redis_url, tmp_path_factory):
     }
     with local_stack_process(directory, variables) as (process, url, log_path, environment):
         running = StackProcess(process, url, directory / "data", log_path, environment)
-        _wait_until_healthy(running)
+        wait_until_healthy(running.process, running.url, running.output, timeout_s=STARTUP_TIMEOUT_S)
         yield running
 
 

@@ -44,7 +44,10 @@ def invoke_api(event: dict[str, Any], context: LocalLambdaContext | None = None)
     """The API function's handler on one HTTP API (payload 2.0) event."""
     api = load_handler("ApiFunction")
 
-    answer = api(event, context or LocalLambdaContext("api", aws_request_id=event["requestContext"]["requestId"]))
+    # A generous timeout, like the DynamoDB read timeout these tests set for a busy machine: retries
+    # must fit before the function's deadline (adapters/dynamodb_deadline.py).
+    context = context or LocalLambdaContext("api", timeout_s=120, aws_request_id=event["requestContext"]["requestId"])
+    answer = api(event, context)
     body = answer.get("body") or ""
     if answer.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ EXPECTED_SETTINGS = {
         "TRANSACTIONS_CACHE_TTL_SECONDS",
         "PRICES_API_URL",
         "PRICE_BATCH_SIZE",
-        "CURSOR_SIGNING_KEY",
+        "CURSOR_SIGNING_KEY_SECRET_ARN",
         "ADMIN_SCOPE",
         "MAX_TRANSACTIONS_PER_REQUEST",
         "MAX_TRANSACTIONS_PER_USER",
@@ -179,11 +180,27 @@ def test_given_a_function_using_redis_then_it_speaks_tls_in_cluster_mode_to_the_
     assert stack.resources["Cache"]["Type"] == "AWS::ElastiCache::ServerlessCache"
 
 
-def test_given_the_cursor_key_then_it_comes_from_a_generated_secret_never_a_literal(stack):
-    key = _variables(stack, "ApiFunction")["CURSOR_SIGNING_KEY"]
+def test_given_the_cursor_key_then_the_api_is_given_its_generated_secret_by_arn_and_may_read_only_that(stack):
+    variables = _variables(stack, "ApiFunction")
 
-    assert key == {"Fn::Sub": "{{resolve:secretsmanager:${CursorSigningKeySecret}:SecretString}}"}
+    assert variables["CURSOR_SIGNING_KEY_SECRET_ARN"] == {"Ref": "CursorSigningKeySecret"}
+    assert "CURSOR_SIGNING_KEY" not in variables
     assert "GenerateSecretString" in stack.properties("CursorSigningKeySecret")
+    reading = [
+        statement
+        for statement in stack.role_statements("ApiFunction")
+        if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action"))
+        and "CursorSigningKeySecret" in json.dumps(statement.get("Resource"))
+    ]
+    assert [(statement["Action"], statement["Resource"]) for statement in reading] == [
+        ("secretsmanager:GetSecretValue", "CursorSigningKeySecret")
+    ]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_then_no_secret_value_is_resolved_into_its_environment(stack, function):
+    # Anyone allowed lambda:GetFunctionConfiguration reads the environment: it may name secrets, never hold them.
+    assert "resolve:secretsmanager" not in json.dumps(_variables(stack, function))
 
 
 def test_given_the_table_variables_then_they_name_the_template_tables(stack):

@@ -14,9 +14,10 @@ import importlib
 import pkgutil
 import random
 import time
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from portfolio.observability import logger, trace_aws_sdk_calls
 
@@ -66,15 +67,28 @@ def dynamodb_client():  # type: ignore[no-untyped-def]
     return make_dynamodb_client(settings())
 
 
+def dynamodb_deadline(remaining_ms: int) -> AbstractContextManager[None]:
+    """DynamoDB calls in this block give up in time for the invocation to answer (503) by itself."""
+    from portfolio.adapters.dynamodb_deadline import within_invocation
+
+    return within_invocation(remaining_ms)
+
+
 @cache
 def portfolio_store() -> PortfolioStore:
     from portfolio.adapters.dynamodb.store import PortfolioStore
+    from portfolio.adapters.secrets import SecretValue
 
     config = settings()
+    if config.cursor_signing_key_secret_arn:
+        secret = SecretValue(config.cursor_signing_key_secret_arn, max_age_s=config.secrets_max_age_s)
+        keys: dict[str, Any] = {"cursor_signing_key": secret, "previous_cursor_key": secret.previous}
+    else:
+        keys = {"cursor_signing_key": config.cursor_signing_key.get_secret_value()}
     return PortfolioStore(
         dynamodb_client(),
         config.table_name,
-        cursor_signing_key=config.cursor_signing_key.get_secret_value(),
+        **keys,
         shards=config.user_index_shards,
     )
 
@@ -517,6 +531,9 @@ def refresh_after_restore() -> None:
         if factory not in _KEPT_ACROSS_RESTORES:
             factory.cache_clear()
     random.seed()
+    from portfolio.adapters.secrets import forget_secrets
+
+    forget_secrets()
 
 
 def _register_snapstart_hooks() -> None:

@@ -103,7 +103,9 @@ def call(api_settings: Settings) -> Call:
         return invoke_event(event)
 
     def invoke_event(event: dict[str, Any]) -> ApiResponse:
-        answer = api(event, LocalLambdaContext("api", aws_request_id=event["requestContext"]["requestId"]))
+        # As generous as the read timeout above: retries must fit before the function's deadline.
+        context = LocalLambdaContext("api", timeout_s=120, aws_request_id=event["requestContext"]["requestId"])
+        answer = api(event, context)
         body = answer.get("body") or ""
         if answer.get("isBase64Encoded"):
             body = base64.b64decode(body).decode()

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from portfolio import wiring
+from portfolio.domain import import_plan
 
 from tests.integration.api.conftest import USDC, WETH, Call, buy, sell
 from tests.support.stored_state import stored_state
@@ -288,3 +289,26 @@ def test_given_no_setting_named_when_changing_settings_then_400(call: Call, user
 
     assert answer.status == 400
     assert "name a setting" in answer.error["message"]
+
+
+def test_given_a_large_history_when_a_backdated_import_would_replay_it_too_often_then_422_and_nothing_written(
+    call: Call, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: a stored history, and a bound that 200 older transactions in 3 steps exceed
+    monkeypatch.setattr(import_plan, "MAX_REPLAYED_PER_IMPORT", 300)
+    seeded = call(
+        "POST", f"/portfolios/{user_id}/transactions", sub=user_id, body=buy("late", "1", at="2024-06-01T00:00:00Z")
+    )
+    assert seeded.status == 201
+    before = stored_state(wiring.portfolio_store(), user_id)
+    older = [buy(f"old-{n}", "1", at=f"2024-01-{1 + n // 24:02d}T{n % 24:02d}:00:00Z") for n in range(200)]
+
+    # When
+    answer = call("POST", f"/portfolios/{user_id}/transactions", sub=user_id, body={"transactions": older})
+
+    # Then: refused with a size that fits, and nothing of it written
+    assert answer.status == 400
+    assert answer.error["code"] == "import_too_large"
+    assert answer.error["details"] == {"field": "transactions"}
+    assert "send at most 149 per request" in answer.error["message"]
+    assert stored_state(wiring.portfolio_store(), user_id) == before

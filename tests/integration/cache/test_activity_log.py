@@ -10,6 +10,7 @@ import redis
 from portfolio.adapters.activity_log import SHARDS, ActivityUnavailableError, RedisActivityLog, activity_key
 
 from local_stack.ports import free_port
+from tests.support.redis_cluster import SINGLE_NODE, RedisTarget
 
 NOW = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
 
@@ -20,6 +21,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.moment.timestamp()
+
+
+@pytest.fixture
+def redis_target(redis_url: str) -> RedisTarget:
+    """One key per command, nothing that depends on slots: the single node only."""
+    return RedisTarget(SINGLE_NODE, redis_url, cluster_mode=False)
 
 
 @pytest.fixture

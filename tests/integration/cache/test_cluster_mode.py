@@ -1,7 +1,10 @@
-"""The cache on a Redis Cluster (one real node owning every slot): the same behaviour, no cross-slot errors.
+"""The cluster client of a container: every cache operation on the session's three-master cluster, and a
+cluster that is down at cold start.
 
-A cluster node refuses any multi-key command or script whose keys span slots, even when it owns all
-of them, so this proves that every operation keeps a user's keys inside the user's hash tag.
+A cluster refuses any multi-key command or script whose keys span slots, and a node answers MOVED for a
+key it does not serve, so this proves that every operation keeps a user's keys inside the user's hash
+tag and reaches the node serving it. (The cache tests of tests/integration/cache run on this cluster
+too; this file holds what is the cluster client's own.)
 """
 
 from __future__ import annotations

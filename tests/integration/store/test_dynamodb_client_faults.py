@@ -1,15 +1,18 @@
-"""The container's DynamoDB client under real faults: throttling is retried, a dead server times out."""
+"""The container's DynamoDB client under real faults: throttling is retried, a dead server times out,
+and retries stop before the caller's deadline."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlparse
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from portfolio.adapters.dynamodb.store import PortfolioStore
 from portfolio.adapters.dynamodb_client import make_dynamodb_client
+from portfolio.adapters.dynamodb_deadline import DeadlineReached, within
 from portfolio.domain.errors import VersionConflict
-from portfolio.services.ports import StoreBusyError
+from portfolio.services.ports import StoreBusyError, StoreUnavailableError
 from portfolio.settings import Settings
 
 from tests.integration.store.builders import a_portfolio
@@ -65,10 +68,55 @@ def test_given_dynamodb_stops_answering_when_loading_then_each_attempt_times_out
             f"http://127.0.0.1:{proxy.port}", settings, DYNAMODB_MAX_ATTEMPTS="2", DYNAMODB_READ_TIMEOUT_S="0.3"
         )
 
-        with pytest.raises(ReadTimeoutError):
+        with pytest.raises(StoreUnavailableError) as raised:
             store.load_portfolio(user_id)
 
+        assert isinstance(raised.value.__cause__, ReadTimeoutError)
         assert proxy.accepted == 2
+
+
+def test_given_a_deadline_when_dynamodb_stops_answering_then_no_retry_is_started_that_would_outlast_it(
+    moto_endpoint, settings, user_id
+):
+    # Given: ten attempts of 0.3 s to read would take 3 s and more; the caller has 1.5 s
+    with TcpProxy(target_port=urlparse(moto_endpoint).port) as proxy:
+        proxy.stall()
+        store = store_behind(
+            f"http://127.0.0.1:{proxy.port}", settings, DYNAMODB_MAX_ATTEMPTS="10", DYNAMODB_READ_TIMEOUT_S="0.3"
+        )
+
+        # When
+        started = time.monotonic()
+        with within(1.5), pytest.raises(StoreUnavailableError) as raised:
+            store.load_portfolio(user_id)
+        elapsed_s = time.monotonic() - started
+
+        # Then: it gave up inside the deadline, saying why, after fewer attempts than configured
+        assert elapsed_s < 1.5
+        assert isinstance(raised.value.__cause__, DeadlineReached)
+        assert isinstance(raised.value.__cause__.__cause__, ReadTimeoutError)
+        assert 1 <= proxy.accepted < 10
+
+
+def test_given_a_deadline_already_past_when_loading_then_dynamodb_is_not_asked(moto_endpoint, settings, user_id):
+    with faulty_dynamodb(moto_endpoint) as proxy:
+        store = store_behind(proxy.url, settings)
+
+        with within(0), pytest.raises(StoreUnavailableError):
+            store.load_portfolio(user_id)
+
+        assert proxy.requests == 0
+
+
+def test_given_a_deadline_with_room_when_throttled_once_then_the_retry_still_answers(moto_endpoint, settings, user_id):
+    with faulty_dynamodb(moto_endpoint, throttle=1) as proxy:
+        store = store_behind(proxy.url, settings, DYNAMODB_MAX_ATTEMPTS="3")
+
+        with within(30):
+            portfolio = store.load_portfolio(user_id)
+
+    assert portfolio.user_id == user_id
+    assert (proxy.throttled, proxy.requests) == (1, 2)
 
 
 def test_given_a_save_whose_answer_is_lost_when_the_client_retries_then_it_is_not_reported_as_a_conflict(

@@ -6,12 +6,20 @@ from __future__ import annotations
 import pytest
 from portfolio.domain.accounting import replay
 from portfolio.domain.errors import OverdraftError
-from portfolio.domain.import_plan import ImportNotSplittable, actions_of, plan_import
+from portfolio.domain.import_plan import (
+    ImportNotSplittable,
+    ImportTooCostly,
+    actions_of,
+    check_replay_cost,
+    plan_appended,
+    plan_import,
+)
 from portfolio.domain.portfolio_record import CostBasisMethod
 
 from tests.unit.domain.builders import EVM_NATIVE, USDC_ARBITRUM, USDC_ETHEREUM, tx
 
 FIFO = CostBasisMethod.FIFO
+MAX_TRANSACTIONS = 50_000
 
 
 def plan(stored, new, *, max_actions):
@@ -91,3 +99,49 @@ def test_given_a_step_of_transactions_then_its_writes_count_every_token_it_touch
 
     assert actions_of([tx("buy", "1", price="10", hour=1), tx("sell", "1", price="10", hour=2)]) == 3
     assert actions_of([bridge]) == 3
+
+
+def test_given_a_plain_backdated_import_when_planned_then_only_the_complete_history_is_replayed():
+    # Given: a stored history, and 500 buys and sells (no fee in another token) dated before it
+    stored = [tx("buy", "1000", price="10", hour=5000), tx("sell", "1", price="11", hour=5001)]
+    new = [tx("buy", "2", price="10", hour=2 * n) for n in range(250)]
+    new += [tx("sell", "1", price="12", hour=2 * n + 1) for n in range(250)]
+    replays = []
+
+    def counted_replay(prefix):
+        replays.append(len(prefix))
+        return replay([*stored, *prefix], FIFO)
+
+    # When
+    steps = plan_import(counted_replay, new, max_actions=99)
+
+    # Then: six steps, one replay (of the whole import), and every prefix still replays
+    assert len(steps) == 6
+    assert replays == [500]
+    assert_every_prefix_replays(stored, steps)
+
+
+def test_given_transactions_after_the_stored_history_when_planned_as_appended_then_steps_follow_time():
+    new = [tx("sell", "1", price="12", hour=100 + n) for n in range(150)] + [tx("buy", "150", price="10", hour=1)]
+
+    steps = plan_appended(new, max_actions=99)
+
+    assert [len(step) for step in steps] == [98, 53]
+    assert steps[0][0].type == "buy"
+    flattened = [transaction for step in steps for transaction in step]
+    assert flattened == sorted(new, key=lambda transaction: transaction.sort_key)
+    assert_every_prefix_replays([], steps)
+
+
+def test_given_a_backdated_import_within_the_replay_bound_or_in_one_step_when_checked_then_it_passes():
+    check_replay_cost(stored=1_000, new=1_000, steps=11)  # 11 replays of 2,000
+    check_replay_cost(stored=MAX_TRANSACTIONS, new=98, steps=1)  # one step: one replay, whatever the history
+
+
+def test_given_a_large_history_when_a_backdated_import_needs_many_replays_then_it_is_refused_with_a_size_that_fits():
+    with pytest.raises(ImportTooCostly) as refused:
+        check_replay_cost(stored=10_000, new=2_000, steps=21)
+
+    assert refused.value.field == "transactions"
+    assert "send at most 196 per request" in refused.value.message
+    check_replay_cost(stored=10_000, new=196, steps=2)  # the size it names passes

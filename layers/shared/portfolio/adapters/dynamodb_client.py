@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as ConnectionFailure
 
-from portfolio.services.ports import StoreBusyError
+from portfolio.adapters.dynamodb_deadline import DeadlineChecks, DeadlineReached
+from portfolio.services.ports import StoreBusyError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from portfolio.settings import Settings
@@ -19,14 +21,15 @@ def make_dynamodb_client(settings: Settings) -> Any:
     5xx answers and connection errors with jittered backoff, up to `dynamodb_max_attempts`
     attempts in all; whatever still fails propagates to the caller as a botocore error.
     (botocore's `max_attempts` key counts retries after the first request; `total_max_attempts`
-    counts every request, which is what the setting means.)
+    counts every request, which is what the setting means.) Within a deadline (dynamodb_deadline),
+    no attempt or retry is started that could not end before it.
     """
     # boto3 is imported with the first client, not with this module (a cached read never needs
     # boto3): see wiring.preload_for_snapshot.
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    client = boto3.client(
         "dynamodb",
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
@@ -37,6 +40,11 @@ def make_dynamodb_client(settings: Settings) -> Any:
             tcp_keepalive=True,
         ),
     )
+    DeadlineChecks(
+        attempt_s=settings.dynamodb_connect_timeout_s + settings.dynamodb_read_timeout_s,
+        max_attempts=settings.dynamodb_max_attempts,
+    ).install(client)
+    return client
 
 
 # What DynamoDB answers when a table or account is over its capacity for a moment.
@@ -50,9 +58,10 @@ def is_throttled(error: BaseException) -> bool:
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _THROTTLING_CODES
 
 
-class ThrottlingTranslated:
-    """A DynamoDB client whose throttling answers, once its own retries are spent, come out as the
-    services' StoreBusyError; every other answer and error is the client's own."""
+class StoreErrorsTranslated:
+    """A DynamoDB client whose failures to answer, once its own retries are spent, come out as the
+    services' errors: throttling as StoreBusyError; no answer in time (timeouts, refused connections,
+    the request's deadline) as StoreUnavailableError. Every other answer and error is the client's own."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -69,5 +78,7 @@ class ThrottlingTranslated:
                 if is_throttled(error):
                     raise StoreBusyError(f"DynamoDB throttled {name} past its retries") from error
                 raise
+            except (DeadlineReached, ReadTimeoutError, ConnectionFailure) as error:
+                raise StoreUnavailableError(f"DynamoDB did not answer {name} in time") from error
 
         return call

@@ -33,7 +33,7 @@ from portfolio.domain.errors import (
     WalletNotFound,
 )
 from portfolio.observability import logger
-from portfolio.services.ports import PricesUnavailableError, StoreBusyError
+from portfolio.services.ports import PricesUnavailableError, StoreBusyError, StoreUnavailableError
 
 THROTTLED_RETRY_AFTER_S = 1
 PRICES_RETRY_AFTER_S = 30
@@ -116,11 +116,16 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         return response
 
     @app.exception_handler(StoreBusyError)
-    def _busy(_error: StoreBusyError) -> Response:
-        # Nothing was written (writes are conditional and atomic); the client may simply retry.
+    def _busy(error: StoreBusyError) -> Response:
+        # Writes are conditional, atomic and idempotent by transaction id: the client may simply retry.
         request_id = app.current_event.request_context.request_id
-        logger.warning("database throttled past its retries", extra={"correlation_id": request_id})
-        response = error_response(ServiceUnavailable("the database is busy; retry in a moment"))
+        if isinstance(error, StoreUnavailableError):
+            logger.warning("database did not answer in time", extra={"correlation_id": request_id})
+            message = "the database did not answer in time; retry in a moment"
+        else:
+            logger.warning("database throttled past its retries", extra={"correlation_id": request_id})
+            message = "the database is busy; retry in a moment"
+        response = error_response(ServiceUnavailable(message))
         response.headers["Retry-After"] = str(THROTTLED_RETRY_AFTER_S)
         return response
 

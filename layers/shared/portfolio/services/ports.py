@@ -37,6 +37,11 @@ class StoreBusyError(Exception):
     """The database refused for load (throttled past the client's retries): nothing was written."""
 
 
+class StoreUnavailableError(StoreBusyError):
+    """The database did not answer in time (timeouts, or the request's deadline came first). A write
+    may have landed unseen; writes are idempotent, so the caller may simply retry."""
+
+
 class PriceTierUnavailableError(Exception):
     """A price tier (Redis, the last-known store) did not answer: the caller carries on without it."""
 

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from portfolio.adapters.dynamodb.items import USER_PREFIX, user_partition_key, version_condition
-from portfolio.adapters.dynamodb_client import ThrottlingTranslated
+from portfolio.adapters.dynamodb_client import StoreErrorsTranslated
 from portfolio.adapters.retry import RetryPolicy
 from portfolio.domain.alerts import AlertRule
 from portfolio.domain.errors import VersionConflict
@@ -72,7 +72,7 @@ class AlertStore:
         batch_max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = ThrottlingTranslated(client)
+        self._client = StoreErrorsTranslated(client)
         self._table_name = table_name
         self._batch_retry = RetryPolicy(batch_max_attempts, 0.05, 1.0, sleep=sleep)
 

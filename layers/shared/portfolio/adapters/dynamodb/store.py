@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from portfolio.adapters.cursor import CursorCodec
+from portfolio.adapters.cursor import CursorCodec, SigningKey
 from portfolio.adapters.dynamodb import listing as listings
 from portfolio.adapters.dynamodb.items import (
     HELD_TOKEN_SHARDS,
@@ -34,7 +34,7 @@ from portfolio.adapters.dynamodb.items import (
     user_partition_key,
     version_condition,
 )
-from portfolio.adapters.dynamodb_client import ThrottlingTranslated
+from portfolio.adapters.dynamodb_client import StoreErrorsTranslated
 from portfolio.adapters.retry import RetryPolicy
 from portfolio.domain.errors import (
     InvalidInputError,
@@ -66,7 +66,8 @@ class PortfolioStore:
         client: Any,
         table_name: str,
         *,
-        cursor_signing_key: str | bytes,
+        cursor_signing_key: SigningKey,
+        previous_cursor_key: Callable[[], str | bytes | None] | None = None,
         shards: int,
         batch_max_attempts: int = 8,
         backoff_base_s: float = 0.1,
@@ -75,9 +76,9 @@ class PortfolioStore:
     ) -> None:
         if shards < 1:
             raise ValueError("shards must be at least 1")
-        self._client = ThrottlingTranslated(client)
+        self._client = StoreErrorsTranslated(client)
         self._table_name = table_name
-        self._cursors = CursorCodec(cursor_signing_key)
+        self._cursors = CursorCodec(cursor_signing_key, previous_key=previous_cursor_key)
         self._shards = shards
         # Jittered: spreads the retries of many concurrent readers apart.
         self._batch_retry = RetryPolicy(batch_max_attempts, backoff_base_s, backoff_cap_s, sleep=sleep)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from portfolio.api.openapi_responses import answers
+from portfolio.api.openapi_responses import public_answers
 from portfolio.api.schemas import Health
 
 router = Router()
@@ -15,7 +15,7 @@ router = Router()
     operation_id="health",
     summary="Liveness",
     tags=["health"],
-    responses=answers({200: (Health, "The function answers")}, errors=()),
+    responses=public_answers({200: (Health, "The function answers")}),
 )
 def health() -> Health:
     return Health(status="ok")

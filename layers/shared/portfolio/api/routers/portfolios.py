@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from portfolio.api.dependencies import portfolio_reader
 from portfolio.api.openapi_responses import read_answers
 from portfolio.api.routers.common import UserId, read_response
+from portfolio.api.schemas import ChainSlug
 from portfolio.domain.asset_query import AssetQuery, AssetSort, SortOrder
 from portfolio.domain.money import DecimalStr
 from portfolio.domain.transactions import Category
@@ -39,7 +40,7 @@ def get_portfolio(user_id: UserId) -> Response[Any]:
 )
 def get_assets(
     user_id: UserId,
-    chain: Annotated[str | None, Query(max_length=40, description="DeFiLlama chain slug")] = None,
+    chain: Annotated[ChainSlug | None, Query(max_length=40, description="DeFiLlama chain slug")] = None,
     category: Annotated[Category | None, Query()] = None,
     min_value_usd: Annotated[DecimalStr | None, Query(alias="minValueUsd", description="Decimal string")] = None,
     sort: Annotated[AssetSort, Query()] = AssetSort.VALUE,

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from portfolio.api.dependencies import pricing_deadline, transaction_recorder
-from portfolio.api.openapi_responses import WRITE_ERRORS, answers
+from portfolio.api.openapi_responses import BODY_ERRORS, WRITE_ERRORS, answers
 from portfolio.api.routers.common import UserId
-from portfolio.api.schemas import PortfolioSettings, SettingsUpdate
+from portfolio.api.schemas import SETTINGS_EXAMPLES, PortfolioSettings, SettingsUpdate
 
 router = Router()
 
@@ -25,9 +25,13 @@ router = Router()
         "missing acquisitions are accepted"
     ),
     tags=["settings"],
-    responses=answers({HTTPStatus.OK: (PortfolioSettings, "The settings now in force")}, errors=WRITE_ERRORS),
+    responses=answers(
+        {HTTPStatus.OK: (PortfolioSettings, "The settings now in force")}, errors=(*WRITE_ERRORS, *BODY_ERRORS)
+    ),
 )
-def put_settings(user_id: UserId, update: Annotated[SettingsUpdate, Body()]) -> PortfolioSettings:
+def put_settings(
+    user_id: UserId, update: Annotated[SettingsUpdate, Body(openapi_examples=SETTINGS_EXAMPLES)]
+) -> PortfolioSettings:
     record = transaction_recorder().change_settings(
         user_id,
         method=update.cost_basis_method,

@@ -13,9 +13,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from portfolio import wiring
 from portfolio.api.dependencies import portfolio_reader, pricing_deadline, transaction_recorder
 from portfolio.api.errors import InvalidRequest, NotFound
-from portfolio.api.openapi_responses import WRITE_ERRORS, answers, read_answers
+from portfolio.api.openapi_fields import token_key_pattern
+from portfolio.api.openapi_responses import BODY_ERRORS, WRITE_ERRORS, answers, read_answers
 from portfolio.api.routers.common import UserId, read_response, write_response
-from portfolio.api.schemas import RecordedTransactions, TransactionBatch, TransactionSubmission
+from portfolio.api.schemas import (
+    TRANSACTION_EXAMPLES,
+    ChainSlug,
+    RecordedTransactions,
+    TransactionBatch,
+    TransactionSubmission,
+)
 from portfolio.domain.errors import TransactionNotFound
 from portfolio.domain.tokens import TokenId, normalize_chain
 from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, WALLET_ID_PATTERN, TransactionSource, TransactionType
@@ -36,9 +43,12 @@ TransactionId = Annotated[str, Path(alias="transactionId", pattern=TRANSACTION_I
 )
 def list_transactions(
     user_id: UserId,
-    chain: Annotated[str | None, Query(max_length=40)] = None,
+    chain: Annotated[ChainSlug | None, Query(max_length=40)] = None,
     type: Annotated[TransactionType | None, Query()] = None,
-    token: Annotated[str | None, Query(max_length=160, description="chain:address")] = None,
+    token: Annotated[
+        str | None,
+        Query(max_length=160, description="chain:address", json_schema_extra={"pattern": token_key_pattern()}),
+    ] = None,
     start: Annotated[datetime | None, Query(alias="from", description="ISO 8601, inclusive")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601, inclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -85,10 +95,12 @@ def list_transactions(
             HTTPStatus.CREATED: (RecordedTransactions, "Stored; at least one was new"),
             HTTPStatus.OK: (RecordedTransactions, "Every id was already stored; nothing changed"),
         },
-        errors=WRITE_ERRORS,
+        errors=(*WRITE_ERRORS, *BODY_ERRORS),
     ),
 )
-def record_transactions(user_id: UserId, submission: Annotated[TransactionSubmission, Body()]) -> Response[Any]:
+def record_transactions(
+    user_id: UserId, submission: Annotated[TransactionSubmission, Body(openapi_examples=TRANSACTION_EXAMPLES)]
+) -> Response[Any]:
     transactions = submission.transactions if isinstance(submission, TransactionBatch) else [submission]
     limit = wiring.settings().max_transactions_per_request
     if len(transactions) > limit:

@@ -11,10 +11,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from portfolio.api.dependencies import pricing_deadline, wallet_links
 from portfolio.api.errors import TooManyRequests
-from portfolio.api.openapi_responses import WRITE_ERRORS, answers
+from portfolio.api.openapi_responses import BODY_ERRORS, READ_ERRORS, WRITE_ERRORS, answers
 from portfolio.api.responses import error_response
 from portfolio.api.routers.common import UserId, write_response
-from portfolio.api.schemas import WalletChainView, WalletLink, WalletList, WalletView
+from portfolio.api.schemas import WALLET_LINK_EXAMPLES, WalletChainView, WalletLink, WalletList, WalletView
 from portfolio.domain.transactions import WALLET_ID_PATTERN
 from portfolio.domain.wallets import Wallet
 from portfolio.services.wallet_links import SyncRateLimited, display_address
@@ -58,10 +58,12 @@ def _view(wallet: Wallet) -> WalletView:
             HTTPStatus.CREATED: (WalletView, "Linked; the next refresh syncs it"),
             HTTPStatus.OK: (WalletView, "Already linked"),
         },
-        errors=WRITE_ERRORS,
+        errors=(*WRITE_ERRORS, *BODY_ERRORS),
     ),
 )
-def link_wallet(user_id: UserId, link: Annotated[WalletLink, Body()]) -> Response[Any]:
+def link_wallet(
+    user_id: UserId, link: Annotated[WalletLink, Body(openapi_examples=WALLET_LINK_EXAMPLES)]
+) -> Response[Any]:
     outcome = wallet_links().link(user_id, link.address, link.chains, link.label)
     status = HTTPStatus.CREATED if outcome.created else HTTPStatus.OK
     return write_response(status, _view(outcome.wallet).model_dump_json(by_alias=True))
@@ -105,7 +107,8 @@ def unlink_wallet(user_id: UserId, wallet_id: WalletId) -> Response[Any]:
     tags=["wallets"],
     responses=answers(
         {HTTPStatus.OK: (WalletView, "Synced; chains show how it went")},
-        errors=(*WRITE_ERRORS, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS),
+        # A chain that cannot be read or a change that cannot be recorded is reported on the wallet's chains.
+        errors=(*READ_ERRORS, HTTPStatus.NOT_FOUND),
     ),
 )
 def sync_wallet(user_id: UserId, wallet_id: WalletId) -> Response[Any]:
