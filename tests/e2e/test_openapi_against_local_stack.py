@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from portfolio.api.openapi import openapi_document
-from schemathesis import GenerationMode
 
 from local_stack.jwt_auth import JwtAuthorizer
 from tests.e2e.stack_process import local_stack_process, wait_until_healthy
+from tests.support.openapi_cases import operations_of, send_generated
 
 STARTUP_TIMEOUT_S = 120
 SECRET = "openapi-e2e-signing-key-long-enough-for-hs256"
@@ -42,11 +40,8 @@ DOCUMENT = openapi_document()
 ANSWERED: dict[str, Counter[int]] = defaultdict(Counter)
 
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-# Every generated userId is the token's sub: any other is refused (403) before the request is looked at.
-schema.config.update(headers=AUTHORIZATION, parameters={"userId": USER_ID})
-# Boundary values of what the document allows; values it refuses go through the fuzzing phase, a
-# bounded few per operation (tests/faults/test_hostile_input.py sends many more, in-process).
-schema.config.phases.coverage.generation.update(modes=[GenerationMode.POSITIVE])
+# Every generated userId is the token's sub (any other is refused, 403, before the request is looked
+# at); values the document refuses are tests/faults/test_hostile_input.py's, in-process.
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +75,7 @@ def linked_wallet_id(stack_url: str) -> str:
     return str(response.json()["walletId"])
 
 
-# One pytest item per operation (not schemathesis' own parametrization, whose sub-tests a test worker
-# of `make test` cuts short): the document's examples first, then generated cases.
-OPERATIONS = [result.ok() for result in schema.get_all_operations()]
-
-
-@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+@pytest.mark.parametrize("operation", operations_of(schema), ids=lambda operation: operation.label)
 def test_given_generated_requests_with_a_valid_token_when_sent_to_the_local_stack_then_every_answer_is_documented(
     operation: Any, stack_url: str, linked_wallet_id: str
 ) -> None:
@@ -98,23 +88,7 @@ def test_given_generated_requests_with_a_valid_token_when_sent_to_the_local_stac
         ANSWERED[operation.label][response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
 
-    examples = operation.get_strategies_from_examples()
-    if examples:
-        cases_of(st.one_of(examples), max_examples=2 * len(examples))(send)()
-    cases_of(operation.as_strategy(path_parameters=path_parameters, headers=AUTHORIZATION), max_examples=8)(send)()
-
-
-def cases_of(strategy: Any, *, max_examples: int) -> Callable[[Callable[[Any], None]], Callable[[], None]]:
-    def run(send: Callable[[Any], None]) -> Callable[[], None]:
-        return settings(
-            max_examples=max_examples,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )(given(case=strategy)(send))
-
-    return run
+    send_generated(operation, send, max_examples=8, path_parameters=path_parameters, headers=AUTHORIZATION)
 
 
 def test_given_no_token_when_calling_each_portfolio_route_then_the_gateways_401_is_the_one_documented(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from portfolio.api.openapi import openapi_document, render
 from portfolio.api.openapi_fields import (
@@ -34,11 +34,11 @@ from portfolio.domain.tokens import CHAINS, normalize_token
 from portfolio.domain.wallets import chains_for, parse_address
 from portfolio.settings import Settings
 from pydantic import TypeAdapter
-from schemathesis import GenerationMode
 
 from local_stack.functions import load_handler
 from tests.integration.api.conftest import Call
 from tests.support.lambda_wsgi import LambdaWsgiApp
+from tests.support.openapi_cases import operations_of, send_generated
 
 PUBLISHED = Path(__file__).resolve().parents[3] / "docs" / "openapi.json"
 DOCUMENT = openapi_document()
@@ -171,8 +171,6 @@ def test_given_the_request_examples_of_the_document_when_validated_then_the_api_
 
 
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-# Values the document refuses, at every boundary, are tests/faults/test_hostile_input.py's.
-schema.config.phases.coverage.generation.update(modes=[GenerationMode.POSITIVE])
 
 
 @pytest.fixture
@@ -181,17 +179,19 @@ def wsgi_app(call: Call, no_rate_limits: Settings) -> LambdaWsgiApp:
     return LambdaWsgiApp(load_handler("ApiFunction"))
 
 
-@schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@pytest.mark.parametrize("operation", operations_of(schema), ids=lambda operation: operation.label)
 def test_given_generated_requests_when_sent_then_no_5xx_and_every_answer_has_its_documented_shape(
-    case: Any, wsgi_app: LambdaWsgiApp
+    operation: Any, wsgi_app: LambdaWsgiApp
 ) -> None:
-    response = case.call(app=wsgi_app)
+    def send(case: Any) -> None:
+        response = case.call(app=wsgi_app)
 
-    # Generated userIds here include ones no route matches (404); the status codes are checked over
-    # HTTP, with the token's own userId, by tests/e2e/test_openapi_against_local_stack.py.
-    case.validate_response(response, checks=[check for check in CHECKS if check is not STATUS_CODE_CONFORMANCE])
-    if response.status_code >= 400:
-        body = response.json()
-        assert set(body) == {"error"}, body
-        assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str)
+        # Generated userIds here include ones no route matches (404); the status codes are checked over
+        # HTTP, with the token's own userId, by tests/e2e/test_openapi_against_local_stack.py.
+        case.validate_response(response, checks=[check for check in CHECKS if check is not STATUS_CODE_CONFORMANCE])
+        if response.status_code >= 400:
+            body = response.json()
+            assert set(body) == {"error"}, body
+            assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str)
+
+    send_generated(operation, send, max_examples=30)
