@@ -36,6 +36,9 @@ def test_the_routes_are_the_ones_the_template_declares_with_only_health_public()
         "GET /portfolios/{userId}/wallets": True,
         "DELETE /portfolios/{userId}/wallets/{walletId}": True,
         "POST /portfolios/{userId}/wallets/{walletId}/sync": True,
+        "POST /portfolios/{userId}/alerts": True,
+        "GET /portfolios/{userId}/alerts": True,
+        "DELETE /portfolios/{userId}/alerts/{alertId}": True,
     }
 
 

@@ -102,7 +102,7 @@ def test_given_no_token_when_calling_each_portfolio_route_then_the_gateways_401_
     assert len(secured) >= 10
     for operation in secured:
         # When: the route is called without a token (any path parameters: the authorizer decides first)
-        parameters = {"userId": USER_ID, "walletId": "w0000000000000000", "transactionId": "tx-1"}
+        parameters = {"userId": USER_ID, "walletId": "w0000000000000000", "transactionId": "tx-1", "alertId": "a-1"}
         body = {"body": {}} if "requestBody" in operation.definition.raw else {}
         case = operation.Case(path_parameters=parameters, **body)
         response = case.call(base_url=stack_url, timeout=60)
