@@ -6,7 +6,7 @@ In this process: the local stack's WebSocket API and management API (`local_stac
 behind the gateway's HTTP server), 100 real WebSocket clients (the websockets package) connected to
 it, and the connections recorded in the registry as `$connect` records them (moto's server in a child
 process for DynamoDB, a redis-server for the index). The subject is `LiveUpdatePublisher.send` as the
-functions wire it: the user's connections looked up (one SCARD, one Query of 100 items) and one
+functions wire it: the user's connections looked up (one SRANDMEMBER, one Query of 100 items) and one
 `POST @connections/{id}` each through boto3's management API client, `LIVE_UPDATE_CONCURRENCY` (16)
 at a time. The baseline posts the same message to the same 100 connections one after another
 through the same client, without the lookup. Both sides alternate round by round; the headline is
@@ -111,7 +111,9 @@ def run(repetitions: int = 7, calls_per_repetition: int = 3) -> dict[str, Any]:
     try:
         dynamodb = local_client("dynamodb", moto.endpoint)
         create_tables(dynamodb, {"PortfolioTable": TABLE})
-        registry = DynamoConnectionRegistry(dynamodb, TABLE, make_redis_client(Settings(REDIS_URL=redis_server.url)))
+        registry = DynamoConnectionRegistry(
+            dynamodb, TABLE, make_redis_client(Settings(REDIS_URL=redis_server.url)), max_connections=CONNECTIONS
+        )
         clients = _connect_clients(server.port, websocket)
         for connection_id in websocket.open_connections():
             registry.add(USER_ID, connection_id)

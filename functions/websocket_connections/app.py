@@ -2,7 +2,9 @@
 
 The authorizer has verified the token on $connect; API Gateway hands its context ({"userId": sub})
 to every event of the connection, so the connection belongs to that user. `ping` answers
-{"type": "pong"} (the route's response) and keeps the connection listed.
+{"type": "pong"} (the route's response) and keeps the connection listed. A $connect answered with a
+status other than 2xx is refused by API Gateway: 429 when the user already holds
+MAX_CONNECTIONS_PER_USER open connections.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portfolio import wiring
 from portfolio.api.schemas import is_user_id
 from portfolio.observability import logger, metrics, tracer
+from portfolio.services.live_connections import TooManyConnectionsError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CONNECT, DISCONNECT, PING = "$connect", "$disconnect", "ping"
@@ -46,7 +49,12 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         return {"statusCode": 403}
     connections = wiring.live_connections()
     if request.route_key == CONNECT:
-        connections.connect(user_id, connection_id)
+        try:
+            connections.connect(user_id, connection_id)
+        except TooManyConnectionsError:
+            logger.info("connection refused: too many open connections", extra={"user_id": user_id})
+            metrics.add_metric(name="ConnectionsRefused", unit="Count", value=1)
+            return {"statusCode": 429}
         metrics.add_metric(name="ConnectionsOpened", unit="Count", value=1)
         return {"statusCode": 200}
     if request.route_key == DISCONNECT:

@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 import redis
+from portfolio.adapters.dynamodb.items import connections_partition_key
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -67,6 +68,12 @@ class LiveStack:
         headers = {"Authorization": f"Bearer {self.authorizer.issue(user_id)}"}
         return httpx.get(f"{self.url}/portfolios/{user_id}", headers=headers, timeout=30).json()
 
+    def add_alert(self, user_id: str, rule: dict) -> dict:
+        headers = {"Authorization": f"Bearer {self.authorizer.issue(user_id)}"}
+        response = httpx.post(f"{self.url}/portfolios/{user_id}/alerts", json=rule, headers=headers, timeout=30)
+        assert response.status_code == 201, response.text
+        return response.json()
+
     def refresh(self) -> None:
         response = httpx.post(f"{self.url}/_local/refresh?force=true", timeout=60)
         assert response.status_code == 200, response.text
@@ -90,8 +97,8 @@ class LiveStack:
         client, table = self.dynamodb()
         items = client.query(
             TableName=table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :conn)",
-            ExpressionAttributeValues={":pk": {"S": f"USER#{user_id}"}, ":conn": {"S": "CONN#"}},
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": connections_partition_key(user_id)}},
             ConsistentRead=True,
         )["Items"]
         return sorted(item["connectionId"]["S"] for item in items)
@@ -233,6 +240,35 @@ def test_given_two_users_connected_when_one_writes_then_the_other_receives_nothi
 
         assert receive(theirs)["userId"] == other
         assert nothing_arrives(mine)
+
+
+def test_given_two_users_connected_when_a_refresh_values_both_then_each_receives_only_their_own(stack, user_id):
+    other = f"{user_id}-b"
+    stack.buy(user_id, "1")  # before connecting: nothing is pushed
+    stack.buy(other, "2")
+    with stack.connect(user_id) as mine, stack.connect(other) as theirs:
+        stack.refresh()
+
+        my_update, their_update = receive(mine), receive(theirs)
+
+        assert nothing_arrives(mine)
+        assert nothing_arrives(theirs, within_s=0.2)
+    assert (my_update["userId"], my_update["totalValueUsd"]) == (user_id, stack.summary(user_id)["totalValueUsd"])
+    assert (their_update["userId"], their_update["totalValueUsd"]) == (other, stack.summary(other)["totalValueUsd"])
+
+
+def test_given_a_price_rule_that_holds_when_refreshed_twice_then_it_fires_once_over_the_socket(stack, user_id):
+    rule = stack.add_alert(user_id, {"kind": "price", "asset": "ETH", "above": "1"})  # ETH is far above 1 USD
+    with stack.connect(user_id) as connection:
+        stack.refresh()
+
+        fired = receive(connection)
+        stack.refresh()  # still above: armed again only once it is not
+
+        assert nothing_arrives(connection)
+    assert fired["type"] == "alert.triggered"
+    assert fired["alertId"] == rule["alertId"]
+    assert fired["userId"] == user_id
 
 
 def test_given_a_connection_dropped_without_a_goodbye_when_pushed_to_then_it_is_cleaned_up(stack, user_id):

@@ -46,6 +46,7 @@ EXPECTED_SETTINGS = {
         "RPC_URLS_SECRET_ARN",
         "WALLET_START_BLOCKS",
         "WEBSOCKET_CALLBACK_URL",
+        "MAX_CONNECTIONS_PER_USER",
     },
     "RefreshSchedulerFunction": {
         "TABLE_NAME",
@@ -77,6 +78,7 @@ EXPECTED_SETTINGS = {
         "WALLET_START_BLOCKS",
         "ALERT_EVENT_BUS_NAME",
         "WEBSOCKET_CALLBACK_URL",
+        "MAX_CONNECTIONS_PER_USER",
     },
     "WebSocketAuthorizerFunction": {"JWT_ISSUER", "JWT_AUDIENCE"},
     "WebSocketConnectionsFunction": {
@@ -85,6 +87,7 @@ EXPECTED_SETTINGS = {
         "REDIS_CLUSTER_MODE",
         "REDIS_USERNAME",
         "REDIS_PASSWORD_SECRET_ARN",
+        "MAX_CONNECTIONS_PER_USER",
     },
 }
 

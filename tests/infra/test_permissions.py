@@ -50,6 +50,10 @@ def test_given_the_api_role_then_it_reads_and_writes_only_the_portfolio_table(st
     assert allows(statements, "dynamodb:UpdateItem", portfolio, leading_keys=["TOKENS#3"])  # holder counts
     assert allows(statements, "dynamodb:BatchWriteItem", portfolio, leading_keys=["PRICE#ethereum:0xabc"])
     assert not allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["RUN#2025-01-15T10:00:00Z"])
+    # Live updates: the writer's connections are read, and one found gone deleted; none is ever put
+    assert allows(statements, "dynamodb:Query", portfolio, leading_keys=["CONN#a"])
+    assert allows(statements, "dynamodb:DeleteItem", portfolio, leading_keys=["CONN#a"])
+    assert not allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["CONN#a"])
     assert not allows(statements, "dynamodb:Query", f"{portfolio}/index/UsersByShard", leading_keys=["7"])
 
 
@@ -104,15 +108,16 @@ def test_given_the_updater_role_then_it_reads_portfolios_and_writes_users_only_w
 
     assert allows(statements, "dynamodb:BatchGetItem", table, leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["PRICE#ethereum:0x0"])
-    # Wallet sync: the user's item and new transactions, and the holder counts
+    # Wallet sync: the user's item and new transactions, and the holder counts, never a deletion
     assert allows(statements, "dynamodb:PutItem", table, leading_keys=["USER#a"])
     assert allows(statements, "dynamodb:UpdateItem", table, leading_keys=["TOKENS#1"])
-    # A WebSocket connection found gone (410) while pushing is deleted from the user's partition (IAM
-    # cannot name the sort key; PutItem there already replaces any item); nothing else is ever deleted
-    assert allows(statements, "dynamodb:DeleteItem", table, leading_keys=["USER#a"])
+    assert not allows(statements, "dynamodb:DeleteItem", table, leading_keys=["USER#a"])
+    assert not allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["USER#a"])
+    # A WebSocket connection found gone (410) while pushing is deleted from the connections' own
+    # partition; nothing else is ever deleted
+    assert allows(statements, "dynamodb:DeleteItem", table, leading_keys=["CONN#a"])
     assert not allows(statements, "dynamodb:DeleteItem", table, leading_keys=["TOKENS#1"])
     assert not allows(statements, "dynamodb:DeleteItem", table, leading_keys=["PRICE#ethereum:0x0"])
-    assert not allows(statements, "dynamodb:BatchWriteItem", table, leading_keys=["USER#a"])
     for action in WRITES:
         assert not allows(statements, action, table, leading_keys=["RUN#w"])
 

@@ -142,17 +142,62 @@ def test_given_a_function_that_does_not_push_then_it_has_no_api_gateway_permissi
     assert not [action for action in actions if action.lower().startswith("execute-api:")]
 
 
-def test_given_the_connections_function_then_it_only_puts_and_deletes_items_of_user_partitions(stack: Stack):
+def test_given_the_connections_function_then_it_touches_only_the_connection_partitions(stack: Stack):
     statements = stack.role_statements("WebSocketConnectionsFunction")
     table = stack.arn("PortfolioTable")
 
-    assert allows(statements, "dynamodb:PutItem", table, leading_keys=["USER#alice"])
-    assert allows(statements, "dynamodb:DeleteItem", table, leading_keys=["USER#alice"])
-    for action in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"):
+    # Given a user's connections partition, then it may count, put and delete connection items
+    for action in ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"):
+        assert allows(statements, action, table, leading_keys=["CONN#alice"]), action
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"):
+        assert not allows(statements, action, table, leading_keys=["CONN#alice"]), action
+    # Given the user's own partition (portfolio, transactions, alert rules), then nothing at all: IAM
+    # cannot scope a grant by sort key, so a grant there could overwrite or delete any of them
+    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:GetItem"):
         assert not allows(statements, action, table, leading_keys=["USER#alice"]), action
-    for key in ("TOKENS#0", "PRICE#ethereum:0x0", "RUN#w"):
+        assert not allows(statements, action, table, leading_keys=["CONN#alice", "USER#alice"]), action
+    for key in ("TOKENS#0", "PRICE#ethereum:0x0", "RUN#w", "ALERTING#0"):
         assert not allows(statements, "dynamodb:PutItem", table, leading_keys=[key]), key
     assert {action.split(":")[0] for action in actions_granted(statements)} == {"dynamodb", "secretsmanager"}
+
+
+@pytest.mark.parametrize("function", PUSHERS)
+def test_given_a_function_that_pushes_then_it_reads_and_deletes_connections_but_never_puts_one(stack: Stack, function):
+    statements = stack.role_statements(function)
+    table = stack.arn("PortfolioTable")
+
+    assert allows(statements, "dynamodb:Query", table, leading_keys=["CONN#alice"])
+    assert allows(statements, "dynamodb:DeleteItem", table, leading_keys=["CONN#alice"])
+    assert not allows(statements, "dynamodb:PutItem", table, leading_keys=["CONN#alice"])
+    assert not allows(statements, "dynamodb:UpdateItem", table, leading_keys=["CONN#alice"])
+
+
+def test_given_the_connection_items_then_their_partition_key_is_the_one_the_grants_name():
+    from portfolio.adapters.connection_registry import connection_key
+
+    key = connection_key("user-alice", "L0SM9cOFvHcCIhw=")
+
+    assert key == {"pk": {"S": "CONN#user-alice"}, "sk": {"S": "L0SM9cOFvHcCIhw="}}
+
+
+@pytest.mark.parametrize("function", [*PUSHERS, "WebSocketConnectionsFunction"])
+def test_given_the_connection_cap_then_every_function_that_counts_or_pushes_reads_the_same_parameter(
+    stack: Stack, function
+):
+    variables = stack.properties(function)["Environment"]["Variables"]
+
+    assert variables["MAX_CONNECTIONS_PER_USER"] == {"Ref": "MaxConnectionsPerUser"}
+
+
+def test_given_the_connection_cap_parameter_then_it_is_bounded_like_the_setting(sam_template):
+    from portfolio.settings import Settings
+
+    parameter = sam_template["Parameters"]["MaxConnectionsPerUser"]
+    field = Settings.model_fields["max_connections_per_user"]
+    bounds = {type(rule).__name__: rule for rule in field.metadata}
+
+    assert parameter["Default"] == field.default
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (bounds["Ge"].ge, bounds["Le"].le)
 
 
 def test_given_the_authorizer_then_it_can_touch_no_data(stack: Stack):

@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     # The most an invocation waits for its pushes (each call to the management API is bounded by it too).
     live_update_budget_ms: int = Field(1000, alias="LIVE_UPDATE_BUDGET_MS", gt=0, le=10_000)
     live_update_concurrency: int = Field(16, alias="LIVE_UPDATE_CONCURRENCY", ge=1, le=128)
-    # The WebSocket authorizer: the identity provider's tokens (RS256, keys from <issuer>/.well-known/jwks.json).
+    # Open connections one user may hold: $connect refuses one more (429), and one push addresses no more.
+    max_connections_per_user: int = Field(10, alias="MAX_CONNECTIONS_PER_USER", ge=1, le=100)
+    # The WebSocket authorizer: the identity provider's tokens (RS256 or ES256, keys from the jwks_uri of
+    # <issuer>/.well-known/openid-configuration, else <issuer>/.well-known/jwks.json).
     jwt_issuer: str | None = Field(None, alias="JWT_ISSUER")
     jwt_audience: str | None = Field(None, alias="JWT_AUDIENCE")
     # The local stack's HS256 key: accepted only where STAGE is local (check_local_jwt_secret).

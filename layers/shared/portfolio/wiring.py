@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from portfolio.adapters.dynamodb.store import PortfolioStore
     from portfolio.adapters.portfolio_cache import PortfolioCache
     from portfolio.adapters.price_history import PriceHistoryStore
+    from portfolio.adapters.pushed_figures import RedisPushedFigures
     from portfolio.adapters.redis_connection import RedisClient
     from portfolio.adapters.wallet_sync_board import RedisWalletSyncBoard
     from portfolio.services.alert_evaluation import AlertEvaluation
@@ -387,14 +388,22 @@ def _wallet_sync_when_configured() -> WalletSync | None:
 def connection_registry() -> DynamoConnectionRegistry:
     from portfolio.adapters.connection_registry import DynamoConnectionRegistry
 
-    return DynamoConnectionRegistry(dynamodb_client(), settings().table_name, redis_client())
+    config = settings()
+    return DynamoConnectionRegistry(
+        dynamodb_client(), config.table_name, redis_client(), max_connections=config.max_connections_per_user
+    )
 
 
 @cache
 def live_connections() -> LiveConnections:
     from portfolio.services.live_connections import LiveConnections
 
-    return LiveConnections(connection_registry(), activity=activity_log())
+    return LiveConnections(
+        connection_registry(),
+        activity=activity_log(),
+        pushed=pushed_figures(),
+        max_connections=settings().max_connections_per_user,
+    )
 
 
 @cache
@@ -418,7 +427,16 @@ def live_updates() -> LiveUpdatePublisher | None:
         ManagementApiPusher(client),
         budget_s=budget_s,
         max_concurrency=config.live_update_concurrency,
+        pushed=pushed_figures(),
     )
+
+
+@cache
+def pushed_figures() -> RedisPushedFigures:
+    """What each user's connections were last told (`forget(user_id)` makes the next update's changeUsd null)."""
+    from portfolio.adapters.pushed_figures import RedisPushedFigures
+
+    return RedisPushedFigures(redis_client())
 
 
 def finish_live_updates(timeout_s: float | None = None) -> PushOutcome | None:
@@ -486,6 +504,7 @@ _FACTORIES = (
     connection_registry,
     live_connections,
     live_updates,
+    pushed_figures,
     token_verifier,
     alert_store,
     alert_rules,

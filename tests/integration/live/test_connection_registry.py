@@ -1,21 +1,21 @@
-"""The connections of each user: one item per connection in the user's partition (with a TTL), and a
-Redis index that answers "none" for the users nearly every refresh asks about."""
+"""The connections of each user: one item per connection in a partition of the user's connections (with
+a TTL), and a Redis index that answers "none" for the users nearly every refresh asks about, and says
+"not known" (the Query answers) when it lost a user's set."""
 
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 import pytest
 import redis
 from portfolio import wiring
 from portfolio.adapters.connection_registry import (
     CONNECTION_TTL_S,
+    INDEXED,
     DynamoConnectionRegistry,
     connection_key,
     connections_key,
 )
-from portfolio.services.ports import PushedFigures
 
 from local_stack.ports import free_port
 
@@ -48,34 +48,55 @@ def test_given_two_connections_of_a_user_when_listed_then_both_and_only_theirs_a
     assert sorted(registry.connections_of(user_id)) == ["conn-a", "conn-b"]
 
 
-def test_given_a_connection_when_added_then_its_item_lives_in_the_users_partition_with_a_ttl(
+def test_given_a_connection_when_added_then_its_item_lives_in_the_connections_partition_with_a_ttl(
     registry, user_id, dynamodb_client, live_env
 ):
     before = int(time.time())
     registry.add(user_id, "conn-a")
 
     item = dynamodb_client.get_item(TableName=live_env.table_name, Key=connection_key(user_id, "conn-a"))["Item"]
-    assert item["pk"] == {"S": f"USER#{user_id}"}
-    assert item["sk"] == {"S": "CONN#conn-a"}
+    assert item["pk"] == {"S": f"CONN#{user_id}"}
+    assert item["sk"] == {"S": "conn-a"}
+    user_partition = dynamodb_client.query(
+        TableName=live_env.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"USER#{user_id}"}},
+    )
+    assert user_partition["Items"] == []
     assert before + CONNECTION_TTL_S <= int(item["expiresAt"]["N"]) <= int(time.time()) + CONNECTION_TTL_S
 
 
 def test_given_a_removed_connection_then_it_is_no_longer_listed_nor_indexed(registry, user_id, redis_client):
     registry.add(user_id, "conn-a")
+    registry.connections_of(user_id)
 
     registry.remove(user_id, "conn-a")
 
     assert registry.connections_of(user_id) == []
-    assert redis_client.scard(connections_key(user_id)) == 0
+    assert redis_client.smembers(connections_key(user_id)) == {INDEXED.encode()}
 
 
-def test_given_a_user_with_no_connection_then_redis_answers_without_any_dynamodb_query(
+def test_given_a_user_with_no_connection_then_after_one_query_redis_answers_without_dynamodb(
     counting, live_env, redis_client, user_id
 ):
     registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client())
 
+    # The first ask finds no index for the user: the record answers, and the index learns "none"
     assert registry.connections_of(user_id) == []
-    assert counting.queries == 0
+    assert counting.queries == 1
+    assert [registry.connections_of(user_id) for _ in range(3)] == [[], [], []]
+    assert counting.queries == 1
+
+
+def test_given_a_user_whose_connections_all_closed_then_redis_answers_none_without_a_query(counting, live_env, user_id):
+    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client())
+    registry.add(user_id, "conn-a")
+    assert registry.connections_of(user_id) == ["conn-a"]
+    registry.remove(user_id, "conn-a")
+    queries = counting.queries
+
+    assert registry.connections_of(user_id) == []
+    assert counting.queries == queries
 
 
 def test_given_redis_unreachable_then_the_connections_are_read_from_dynamodb(counting, live_env, user_id):
@@ -100,20 +121,55 @@ def test_given_an_item_past_its_ttl_but_not_yet_swept_then_it_is_not_listed(live
     assert registry.connections_of(user_id) == []
 
 
-def test_given_an_index_lost_by_redis_when_the_connection_pings_then_it_is_found_again(registry, user_id, redis_client):
+def test_given_an_index_evicted_by_redis_then_the_connection_is_still_found_and_indexed_again(
+    registry, user_id, redis_client
+):
     registry.add(user_id, "conn-a")
-    redis_client.delete(connections_key(user_id))
-    assert registry.connections_of(user_id) == []
+    assert registry.connections_of(user_id) == ["conn-a"]  # the index knows the user: {INDEXED, conn-a}
 
-    registry.keep_alive(user_id, "conn-a")
+    redis_client.delete(connections_key(user_id))  # evicted, or lost by a failover (test_connections_redis_outage.py)
 
     assert registry.connections_of(user_id) == ["conn-a"]
+    assert redis_client.smembers(connections_key(user_id)) == {INDEXED.encode(), b"conn-a"}
 
 
-def test_given_figures_pushed_then_they_are_read_back_as_pushed(registry, user_id):
-    figures = PushedFigures(total_value_usd=Decimal("1234.56"), total_pnl_usd=Decimal("-0.5"), stale_price_count=2)
+def test_given_a_set_started_by_a_ping_on_a_lost_index_then_the_other_connections_are_found_too(
+    registry, user_id, redis_client
+):
+    registry.add(user_id, "conn-a")
+    registry.add(user_id, "conn-b")
+    redis_client.delete(connections_key(user_id))
 
-    registry.remember_pushed(user_id, figures)
+    registry.keep_alive(user_id, "conn-b")  # {conn-b}: not known to be every connection
 
-    assert registry.last_pushed(user_id) == figures
-    assert registry.last_pushed(f"{user_id}-other") is None
+    assert sorted(registry.connections_of(user_id)) == ["conn-a", "conn-b"]
+
+
+def test_given_more_connections_than_the_cap_then_a_listing_names_no_more_than_the_cap(live_env, user_id):
+    roomy = DynamoConnectionRegistry(wiring.dynamodb_client(), live_env.table_name, None, max_connections=50)
+    for number in range(7):
+        roomy.add(user_id, f"conn-{number}")
+    capped = DynamoConnectionRegistry(
+        wiring.dynamodb_client(), live_env.table_name, wiring.redis_client(), max_connections=3
+    )
+
+    listed = capped.connections_of(user_id)
+
+    assert len(listed) == 3
+    assert set(listed) <= {f"conn-{number}" for number in range(7)}
+    assert capped.open_count(user_id) == 3
+    assert roomy.open_count(user_id) == 7
+
+
+def test_given_expired_items_not_yet_swept_then_they_are_not_counted(live_env, user_id):
+    clock = [time.time()]
+    registry = DynamoConnectionRegistry(
+        wiring.dynamodb_client(), live_env.table_name, None, max_connections=5, clock=lambda: clock[0]
+    )
+    for number in range(4):
+        registry.add(user_id, f"old-{number}")
+    clock[0] += CONNECTION_TTL_S + 1
+    registry.add(user_id, "new")
+
+    assert registry.open_count(user_id) == 1
+    assert registry.connections_of(user_id) == ["new"]

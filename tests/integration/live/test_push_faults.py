@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from portfolio import wiring
-from portfolio.adapters.connection_registry import connection_key, connections_key
+from portfolio.adapters.connection_registry import INDEXED, connection_key, connections_key
 from portfolio.services.ports import PushOutcome
 from portfolio.services.refresh_message import RefreshMessage
 
@@ -74,8 +74,44 @@ def test_given_a_connection_answering_410_then_it_is_deleted_and_unindexed(
     assert outcome == PushOutcome(delivered=1, gone=1)
     gone = dynamodb_client.get_item(TableName=live_env.table_name, Key=connection_key(user_id, "conn-gone"))
     assert "Item" not in gone
-    assert redis_client.smembers(connections_key(user_id)) == {b"conn-live"}
+    assert redis_client.smembers(connections_key(user_id)) == {INDEXED.encode(), b"conn-live"}
     assert registry.connections_of(user_id) == ["conn-live"]
+
+
+def test_given_a_connection_answering_410_when_a_refresh_pushes_then_its_item_and_index_entry_are_removed(
+    live_env, registry, management_api, user_id, dynamodb_client, redis_client
+):
+    seed_user(wiring.portfolio_store(), user_id, [random_token()])
+    registry.add(user_id, "conn-gone")
+    assert redis_client.sismember(connections_key(user_id), "conn-gone")
+    management_api.gone.add("conn-gone")
+
+    response = price_updater(refresh_event(user_id), LocalLambdaContext("price-updater", timeout_s=60))
+
+    assert response == {"batchItemFailures": []}
+    assert [post.connection_id for post in management_api.requests] == ["conn-gone"]
+    gone = dynamodb_client.get_item(TableName=live_env.table_name, Key=connection_key(user_id, "conn-gone"))
+    assert "Item" not in gone
+    assert not redis_client.sismember(connections_key(user_id), "conn-gone")
+    # The index now says "none": the next refresh asks Redis only
+    assert redis_client.smembers(connections_key(user_id)) == {INDEXED.encode()}
+
+
+def test_given_more_stored_connections_than_the_cap_then_one_message_is_posted_to_no_more_than_the_cap(
+    function_environment, live_env, management_api, user_id
+):
+    for number in range(5):
+        wiring.connection_registry().add(user_id, f"conn-{number}")  # the cap is 10 here
+    function_environment(
+        WEBSOCKET_CALLBACK_URL=management_api.callback_url,
+        LIVE_UPDATE_BUDGET_MS=str(BUDGET_MS),
+        MAX_CONNECTIONS_PER_USER="3",
+    )
+
+    outcome = wiring.live_updates().send(user_id, {"type": "x"})
+
+    assert outcome == PushOutcome(delivered=3)
+    assert len({post.connection_id for post in management_api.requests}) == 3
 
 
 def test_given_a_connection_answering_500_then_it_is_kept_and_the_failure_counted(registry, management_api, user_id):

@@ -1,5 +1,6 @@
 """The WebSocket authorizer (functions/websocket_authorizer) as API Gateway invokes it on $connect, with
-RS256 tokens and the issuer's keys served over HTTP at <issuer>/.well-known/jwks.json."""
+RS256 tokens and the issuer's keys served over HTTP at <issuer>/.well-known/jwks.json (an issuer with
+no discovery document: test_token_discovery.py covers one that has)."""
 
 from __future__ import annotations
 
@@ -194,7 +195,8 @@ def test_given_several_connections_then_the_keys_are_fetched_once_per_container(
     for _ in range(3):
         authorize(token(claims(issuer)))
 
-    assert issuer_keys.requests == ["/.well-known/jwks.json"]
+    # Discovery is asked first; without a document, the keys are read from jwks.json
+    assert issuer_keys.requests == ["/.well-known/openid-configuration", "/.well-known/jwks.json"]
 
 
 def test_given_the_issuer_unreachable_then_the_authorizer_fails_rather_than_refusing(authorizer_environment, token):

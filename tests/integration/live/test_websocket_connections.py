@@ -1,14 +1,16 @@
 """The WebSocket routes (functions/websocket_connections) with API Gateway's own event shapes (events/):
-a connection recorded under the authorizer's userId, its user marked active, ping answered, and
-$disconnect forgetting it."""
+a connection recorded under the authorizer's userId, its user marked active, ping answered,
+$disconnect forgetting it, and one connection past MAX_CONNECTIONS_PER_USER refused."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from portfolio import wiring
 from portfolio.adapters.connection_registry import connection_key
+from portfolio.services.ports import PushedFigures
 
 from local_stack.functions import load_handler
 from local_stack.lambda_context import LocalLambdaContext
@@ -86,3 +88,41 @@ def test_given_the_table_unreachable_on_connect_then_the_connection_is_refused(f
 
     with pytest.raises(Exception, match="ResourceNotFound"):
         invoke("websocket-connect.json", user_id, "conn-1=")
+
+
+def test_given_a_user_at_the_connection_cap_when_one_more_connects_then_it_is_refused_with_429(
+    function_environment, live_env, user_id, dynamodb_client
+):
+    function_environment(MAX_CONNECTIONS_PER_USER="2")
+    assert invoke("websocket-connect.json", user_id, "conn-1=") == {"statusCode": 200}
+    assert invoke("websocket-connect.json", user_id, "conn-2=") == {"statusCode": 200}
+
+    answer = invoke("websocket-connect.json", user_id, "conn-3=")
+
+    assert answer == {"statusCode": 429}
+    assert "Item" not in dynamodb_client.get_item(TableName=live_env.table_name, Key=connection_key(user_id, "conn-3="))
+    assert sorted(wiring.connection_registry().connections_of(user_id)) == ["conn-1=", "conn-2="]
+    # Another user is not affected by this one's connections
+    assert invoke("websocket-connect.json", f"{user_id}-other", "conn-4=") == {"statusCode": 200}
+
+
+def test_given_a_user_at_the_cap_when_one_connection_closes_then_a_new_one_is_allowed(function_environment, user_id):
+    function_environment(MAX_CONNECTIONS_PER_USER="1")
+    invoke("websocket-connect.json", user_id, "conn-1=")
+    assert invoke("websocket-connect.json", user_id, "conn-2=") == {"statusCode": 429}
+
+    invoke("websocket-disconnect.json", user_id, "conn-1=")
+
+    assert invoke("websocket-connect.json", user_id, "conn-2=") == {"statusCode": 200}
+
+
+def test_given_figures_pushed_before_when_a_client_connects_then_its_first_update_has_no_previous_figures(user_id):
+    pushed = wiring.pushed_figures()
+    figures = PushedFigures(total_value_usd=Decimal("100"), total_pnl_usd=Decimal("5"), stale_price_count=0)
+    pushed.claim(user_id, 1)
+    pushed.remember(user_id, 1, figures)
+    assert pushed.claim(user_id, 2).delivered == figures
+
+    invoke("websocket-connect.json", user_id, "conn-1=")
+
+    assert pushed.claim(user_id, 3).delivered is None

@@ -8,6 +8,7 @@ test reads what arrives there.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -162,6 +163,38 @@ def test_given_a_user_with_an_open_connection_when_its_rule_fires_then_the_conne
     assert pushed["type"] == "alert.triggered"
     assert (pushed["alertId"], pushed["userId"], pushed["observed"]) == (rule.alert_id, user_id, "4100")
     assert pushed["eventId"] == event["detail"]["eventId"]
+
+
+def test_given_a_crossing_for_ten_connected_users_and_a_stalling_management_api_then_the_refresh_waits_one_budget(
+    store, coins_api, poller, sqs_client, alert_inbox, lambda_context, function_environment, management_api
+):
+    # Given ten users with a rule on ETH above 4000 and an open connection each, and a management API
+    # answering every post only after 1.5 s, past the 0.4 s push budget
+    function_environment(WEBSOCKET_CALLBACK_URL=management_api.callback_url, LIVE_UPDATE_BUDGET_MS="400")
+    users = [f"alert-{uuid.uuid4().hex[:10]}" for _ in range(10)]
+    for user_id in users:
+        seed_user(store, user_id, [ETH])
+        wiring.alert_rules().create(user_id, PriceCondition(kind="price", asset="ETH", above="4000"))
+        wiring.connection_registry().add(user_id, f"conn-{user_id}")
+    coins_api.set_price(ETH.price_coin_id, "4100")
+    scheduler(scheduled_event(FIRST_WINDOW), lambda_context)
+    management_api.stall_s = 1.5
+
+    # When the updater takes the users the cycle queued
+    started = time.monotonic()
+    results = poller.drain()
+    took_s = time.monotonic() - started
+
+    # Then the refresh succeeded, having waited about one push budget for all ten pushes (not one
+    # budget per alert: 4 s)
+    assert results and not any(result.failed for result in results)
+    assert took_s < 2.5
+    # And each connection was posted its own user's alert, and the bus got all ten
+    posted = {post.connection_id: json.loads(post.data) for post in management_api.requests}
+    assert {connection: (message["type"], message["userId"]) for connection, message in posted.items()} == {
+        f"conn-{user_id}": ("alert.triggered", user_id) for user_id in users
+    }
+    assert len(arrived(sqs_client, alert_inbox)) == 10
 
 
 def test_given_the_alert_bus_gone_when_a_rule_fires_then_the_refresh_succeeds_and_the_firing_is_recorded_once(

@@ -13,7 +13,7 @@ import pytest
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.views import Breakdown, PortfolioSummary
 from portfolio.services.live_updates import PORTFOLIO_UPDATED, LiveUpdatePublisher
-from portfolio.services.ports import ConnectionGoneError, PushedFigures, PushOutcome
+from portfolio.services.ports import ConnectionGoneError, PushClaim, PushedFigures, PushOutcome
 
 PRICES_AS_OF = datetime(2025, 1, 15, 10, 5, tzinfo=UTC)
 
@@ -21,7 +21,6 @@ PRICES_AS_OF = datetime(2025, 1, 15, 10, 5, tzinfo=UTC)
 class Registry:
     def __init__(self, **connections: list[str]) -> None:
         self.connections = {user: list(ids) for user, ids in connections.items()}
-        self.pushed: dict[str, PushedFigures] = {}
         self.lookups: list[str] = []
         self.failing = False
 
@@ -40,11 +39,28 @@ class Registry:
     def keep_alive(self, user_id, connection_id):
         pass
 
-    def last_pushed(self, user_id):
-        return self.pushed.get(user_id)
 
-    def remember_pushed(self, user_id, figures):
-        self.pushed[user_id] = figures
+class Pushed:
+    """The store's rules, in memory: the latest version announced, the figures delivered and their version."""
+
+    def __init__(self) -> None:
+        self.announced: dict[str, int] = {}
+        self.delivered: dict[str, tuple[int, PushedFigures]] = {}
+
+    def claim(self, user_id, version):
+        if version < self.announced.get(user_id, version):
+            return PushClaim(current=False)
+        self.announced[user_id] = version
+        kept = self.delivered.get(user_id)
+        return PushClaim(current=True, delivered=None if kept is None else kept[1])
+
+    def remember(self, user_id, version, figures):
+        kept = self.delivered.get(user_id)
+        if kept is None or kept[0] <= version:
+            self.delivered[user_id] = (version, figures)
+
+    def forget(self, user_id):
+        self.delivered.pop(user_id, None)
 
 
 class Pusher:
@@ -88,15 +104,17 @@ def summary(user_id: str, value: str, pnl: str = "100", stale: int = 0) -> Portf
     )
 
 
-def publisher(registry: Registry, pusher: Pusher, budget_s: float = 1.0) -> LiveUpdatePublisher:
-    return LiveUpdatePublisher(registry, pusher, budget_s=budget_s, max_concurrency=8)
+def publisher(
+    registry: Registry, pusher: Pusher, budget_s: float = 1.0, pushed: Pushed | None = None
+) -> LiveUpdatePublisher:
+    return LiveUpdatePublisher(registry, pusher, budget_s=budget_s, max_concurrency=8, pushed=pushed or Pushed())
 
 
 def test_given_a_user_with_two_connections_when_their_portfolio_changes_then_each_gets_one_update():
     registry, pusher = Registry(alice=["a1", "a2"]), Pusher()
     live = publisher(registry, pusher)
 
-    live.portfolio_updated("alice", summary("alice", "5025.63", "525.63"))
+    live.portfolio_updated("alice", summary("alice", "5025.63", "525.63"), version=1)
     outcome = live.drain()
 
     assert outcome == PushOutcome(delivered=2)
@@ -115,10 +133,10 @@ def test_given_a_user_with_two_connections_when_their_portfolio_changes_then_eac
 def test_given_an_earlier_update_when_the_value_moves_then_change_usd_is_the_difference():
     registry, pusher = Registry(alice=["a1"]), Pusher()
     live = publisher(registry, pusher)
-    live.portfolio_updated("alice", summary("alice", "1000.50"))
+    live.portfolio_updated("alice", summary("alice", "1000.50"), version=1)
     live.drain()
 
-    live.portfolio_updated("alice", summary("alice", "990.25"))
+    live.portfolio_updated("alice", summary("alice", "990.25"), version=1)
     live.drain()
 
     assert [message["changeUsd"] for message in pusher.sent["a1"]] == [None, "-10.25"]
@@ -127,24 +145,24 @@ def test_given_an_earlier_update_when_the_value_moves_then_change_usd_is_the_dif
 def test_given_figures_equal_to_the_last_update_when_a_refresh_values_them_again_then_nothing_is_sent():
     registry, pusher = Registry(alice=["a1"]), Pusher()
     live = publisher(registry, pusher)
-    live.portfolio_updated("alice", summary("alice", "1000"))
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
     live.drain()
 
-    live.portfolio_updated("alice", summary("alice", "1000"))
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
 
     assert live.drain() == PushOutcome()
     assert len(pusher.sent["a1"]) == 1
 
 
 def test_given_a_user_without_connections_then_nothing_is_sent_and_no_figures_are_kept():
-    registry, pusher = Registry(alice=["a1"]), Pusher()
-    live = publisher(registry, pusher)
+    registry, pusher, pushed = Registry(alice=["a1"]), Pusher(), Pushed()
+    live = publisher(registry, pusher, pushed=pushed)
 
-    live.portfolio_updated("bob", summary("bob", "1000"))
+    live.portfolio_updated("bob", summary("bob", "1000"), version=1)
 
     assert live.drain() == PushOutcome()
     assert pusher.sent == {}
-    assert registry.pushed == {}
+    assert pushed.announced == pushed.delivered == {}
 
 
 def test_given_two_users_when_one_changes_then_the_other_never_receives_it():
@@ -181,7 +199,7 @@ def test_given_an_unreachable_registry_when_a_portfolio_changes_then_the_caller_
     registry.failing = True
     live = publisher(registry, Pusher())
 
-    live.portfolio_updated("alice", summary("alice", "1000"))
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
 
     assert live.send("alice", {"type": "x"}) == PushOutcome()
 
@@ -201,7 +219,7 @@ def test_given_a_stalling_management_api_when_sending_then_the_wait_ends_at_the_
 def test_given_little_time_left_when_draining_then_it_waits_no_longer_than_told(timeout_s):
     registry, pusher = Registry(alice=["a1"]), Pusher(stall_s=1.0)
     live = publisher(registry, pusher, budget_s=5.0)
-    live.portfolio_updated("alice", summary("alice", "1"))
+    live.portfolio_updated("alice", summary("alice", "1"), version=1)
 
     started = time.monotonic()
     outcome = live.drain(timeout_s)
@@ -219,3 +237,89 @@ def test_given_many_connections_then_they_are_posted_to_concurrently():
 
     assert outcome.delivered == 8
     assert time.monotonic() - started < 0.2 * 4  # 8 posts of 0.2 s on 8 threads, not one after another
+
+
+def test_given_an_update_of_a_later_version_sent_when_an_older_one_finishes_then_it_is_not_sent():
+    registry, pusher = Registry(alice=["a1"]), Pusher()
+    live = publisher(registry, pusher)
+    live.portfolio_updated("alice", summary("alice", "1500"), version=6)  # a write
+    live.drain()
+
+    live.portfolio_updated("alice", summary("alice", "1000"), version=5)  # a refresh that read before it
+    live.drain()
+    live.portfolio_updated("alice", summary("alice", "1510"), version=6)  # the next refresh
+    live.drain()
+
+    assert [(message["totalValueUsd"], message["changeUsd"]) for message in pusher.sent["a1"]] == [
+        ("1500", None),
+        ("1510", "10"),
+    ]
+
+
+def test_given_two_updates_of_the_same_version_then_both_are_sent_in_turn():
+    registry, pusher = Registry(alice=["a1"]), Pusher()
+    live = publisher(registry, pusher)
+
+    live.portfolio_updated("alice", summary("alice", "1000"), version=3)
+    live.drain()
+    live.portfolio_updated("alice", summary("alice", "1020"), version=3)  # prices moved, nothing written
+    live.drain()
+
+    assert [message["changeUsd"] for message in pusher.sent["a1"]] == [None, "20"]
+
+
+def test_given_every_post_failing_then_the_figures_are_not_what_the_next_change_is_measured_from():
+    registry, pusher = Registry(alice=["a1", "a2"]), Pusher(failing={"a1", "a2"})
+    live = publisher(registry, pusher)
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
+    assert live.drain() == PushOutcome(failed=2)
+
+    pusher.failing.clear()
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)  # the same figures, never received
+    live.drain()
+
+    assert [message["changeUsd"] for message in pusher.sent["a1"]] == [None]
+    assert [message["changeUsd"] for message in pusher.sent["a2"]] == [None]
+
+
+def test_given_one_post_of_two_delivered_then_the_figures_count_as_delivered():
+    registry, pusher = Registry(alice=["a1", "broken"]), Pusher(failing={"broken"})
+    live = publisher(registry, pusher)
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
+    live.drain()
+
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
+    live.portfolio_updated("alice", summary("alice", "1004.5"), version=1)
+    live.drain()
+
+    assert [message["changeUsd"] for message in pusher.sent["a1"]] == [None, "4.5"]
+
+
+def test_given_the_delivered_figures_forgotten_then_the_next_update_is_sent_with_no_change():
+    registry, pusher, pushed = Registry(alice=["a1"]), Pusher(), Pushed()
+    live = publisher(registry, pusher, pushed=pushed)
+    live.portfolio_updated("alice", summary("alice", "1000"), version=2)
+    live.drain()
+
+    pushed.forget("alice")  # a new connection
+    live.portfolio_updated("alice", summary("alice", "1000"), version=2)
+    live.drain()
+    live.portfolio_updated("alice", summary("alice", "900"), version=1)
+    live.drain()
+
+    assert [message["changeUsd"] for message in pusher.sent["a1"]] == [None, None]
+
+
+def test_given_a_store_that_cannot_tell_then_the_update_is_sent_without_a_change():
+    class Unknowing(Pushed):
+        def claim(self, user_id, version):
+            return PushClaim(current=True)
+
+    registry, pusher = Registry(alice=["a1"]), Pusher()
+    live = publisher(registry, pusher, pushed=Unknowing())
+
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
+    live.portfolio_updated("alice", summary("alice", "1000"), version=1)
+    live.drain()
+
+    assert [message["changeUsd"] for message in pusher.sent["a1"]] == [None, None]

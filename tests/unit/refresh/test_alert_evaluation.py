@@ -17,7 +17,7 @@ from portfolio.domain.views import Resolution
 from portfolio.observability import metrics
 from portfolio.services.alert_evaluation import AlertEvaluation, resolutions_for
 from portfolio.services.portfolio_refresher import PortfolioRefresher
-from portfolio.services.ports import PushOutcome, StoredAlerts
+from portfolio.services.ports import StoredAlerts
 from portfolio.services.refresh_message import RefreshMessage
 
 from tests.unit.domain.builders import EVM_NATIVE, tx
@@ -106,9 +106,11 @@ class PastPrices:
 class Bus:
     def __init__(self, failing: bool = False) -> None:
         self.events: list = []
+        self.deadlines: list[float | None] = []
         self.failing = failing
 
-    def publish(self, alerts):
+    def publish(self, alerts, *, deadline=None):
+        self.deadlines.append(deadline)
         if self.failing:
             return len(alerts)
         self.events.extend(alerts)
@@ -119,9 +121,8 @@ class Sockets:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict]] = []
 
-    def send(self, user_id, message):
+    def publish(self, user_id, message):
         self.sent.append((user_id, dict(message)))
-        return PushOutcome(delivered=1)
 
 
 def holder(user_id: str, eth: str = "2") -> StoredPortfolio:

@@ -1,52 +1,61 @@
 """The open WebSocket connections of each user: DynamoDB holds them, Redis says who has any.
 
-- DynamoDB, the record: one item per connection in the user's own partition, pk="USER#<userId>",
-  sk="CONN#<connectionId>", with `connectedAt` and `expiresAt` (the table's TTL attribute). API
-  Gateway closes every connection after two hours, so an item whose $disconnect never came (API
-  Gateway does not promise one) expires by itself; until DynamoDB's TTL sweep gets to it, the
-  Query leaves it out. Listing a user's connections is one Query of the user's partition.
+- DynamoDB, the record: one item per connection in a partition of the user's connections,
+  pk="CONN#<userId>", sk="<connectionId>", with `connectedAt` and `expiresAt` (the table's TTL
+  attribute). The partition is not the user's own (USER#<userId>): IAM can only scope a grant by
+  partition key, and the functions that put and delete connection items must never be able to touch
+  a portfolio item or a transaction. API Gateway closes every connection after two hours, so an item
+  whose $disconnect never came (API Gateway does not promise one) expires by itself; until DynamoDB's
+  TTL sweep gets to it, the Query leaves it out. Listing a user's connections is one Query of that
+  partition, and never lists more than `max_connections` of them (one push addresses no more).
 - Redis, the index: `live-connections:{<userId>}`, a set of the user's connection ids with the same
-  lifetime. A refresh asks for every user it values, nearly all with no connection: one SCARD
-  answers them, and only a user with connections costs the Query. Redis being down or unset means
-  the Query is asked instead. A connection whose id the index lost (a Redis failover) is added
-  again by its next ping.
-- `live-pushed:{<userId>}`: what the connections were last told (PushedFigures), so an unchanged
-  refresh pushes nothing and the next update measures its change from it.
+  lifetime, plus the member INDEXED once the set is known to hold every connection the user has.
+  A refresh asks for every user it values, nearly all with no connection: one SRANDMEMBER answers
+  them. Only the set {INDEXED} means "none"; a missing key (never indexed, evicted, lost by a Redis
+  failover or restart, or a $connect whose index write failed on a Redis that came back empty) is
+  "not known", and so is a set without INDEXED (started by a $connect or ping on a missing key): the
+  Query answers and the set is filled from it, with INDEXED, so the next ask is one Redis call again.
+  Redis down or unset means the Query is asked every time. What is left: a $connect whose index
+  write failed on a Redis that kept an {INDEXED} set for the user; the connection's next ping adds it
+  (clients must send within API Gateway's 10-minute idle timeout anyway).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any
 
-from portfolio.adapters.dynamodb.items import user_partition_key
+from portfolio.adapters.dynamodb.items import connections_partition_key
 from portfolio.adapters.redis_connection import REDIS_FAILURES
 from portfolio.observability import logger
-from portfolio.services.ports import PushedFigures
 
-CONNECTION_PREFIX = "CONN#"
 # The table's TimeToLiveSpecification attribute (template.yaml).
 TTL_ATTRIBUTE = "expiresAt"
 # API Gateway ends every WebSocket connection after 2 hours; the margin covers clock differences.
 CONNECTION_TTL_S = 2 * 3600 + 15 * 60
 CONNECTIONS_KEY_PREFIX = "live-connections:"
-PUSHED_KEY_PREFIX = "live-pushed:"
+# The index member that says the set lists every connection of the user. API Gateway's connection
+# ids are base64 text: never "*".
+INDEXED = "*"
+DEFAULT_MAX_CONNECTIONS = 10
+
+
+class _Index(Enum):
+    NONE = "no connection"
+    SOME = "some connection"
+    NOT_KNOWN = "not known: the key is missing or incomplete"
+    UNREADABLE = "Redis failed or is unset"
 
 
 def connection_key(user_id: str, connection_id: str) -> dict[str, Any]:
-    return {"pk": {"S": user_partition_key(user_id)}, "sk": {"S": f"{CONNECTION_PREFIX}{connection_id}"}}
+    return {"pk": {"S": connections_partition_key(user_id)}, "sk": {"S": connection_id}}
 
 
 def connections_key(user_id: str) -> str:
     # The braces are a cluster hash tag: one user's keys share a slot. User ids hold no braces.
     return f"{CONNECTIONS_KEY_PREFIX}{{{user_id}}}"
-
-
-def pushed_key(user_id: str) -> str:
-    return f"{PUSHED_KEY_PREFIX}{{{user_id}}}"
 
 
 class DynamoConnectionRegistry:
@@ -56,17 +65,22 @@ class DynamoConnectionRegistry:
         table_name: str,
         redis_client: Any | None,
         *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ttl_s: int = CONNECTION_TTL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self._dynamodb = dynamodb_client
         self._table = table_name
         self._redis = redis_client
+        self._max_connections = max_connections
         self._ttl_s = ttl_s
         self._clock = clock
 
     def add(self, user_id: str, connection_id: str) -> None:
-        """Raises the store's error: a connection that cannot be recorded is refused."""
+        """Raises the store's error: a connection that cannot be recorded is refused. Redis failing
+        does not: the connection is on record, and the index is read as "not known" once it is back."""
         now = int(self._clock())
         self._dynamodb.put_item(
             TableName=self._table,
@@ -88,67 +102,71 @@ class DynamoConnectionRegistry:
         self._index_add(user_id, connection_id)
 
     def connections_of(self, user_id: str) -> list[str]:
-        if self._index_says_none(user_id):
+        """At most `max_connections` of the user's open connections."""
+        index = self._index_of(user_id)
+        if index is _Index.NONE:
             return []
-        now = int(self._clock())
+        connections = self._query(user_id)
+        if index is _Index.NOT_KNOWN:
+            self._index_fill(user_id, connections)
+        return connections
+
+    def open_count(self, user_id: str) -> int:
+        """How many open connections the record holds for the user, counted up to `max_connections`
+        (DynamoDB's word, not the index's: this decides whether one more is allowed)."""
+        return len(self._query(user_id))
+
+    # The record --------------------------------------------------------------------------------------
+
+    def _query(self, user_id: str) -> list[str]:
         arguments: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :conn)",
+            "KeyConditionExpression": "pk = :pk",
             "FilterExpression": "#expires > :now",
             "ExpressionAttributeNames": {"#expires": TTL_ATTRIBUTE},
             "ProjectionExpression": "connectionId",
             "ExpressionAttributeValues": {
-                ":pk": {"S": user_partition_key(user_id)},
-                ":conn": {"S": CONNECTION_PREFIX},
-                ":now": {"N": str(now)},
+                ":pk": {"S": connections_partition_key(user_id)},
+                ":now": {"N": str(int(self._clock()))},
             },
+            # Items read per page: a partition full of connections is never read whole.
+            "Limit": self._max_connections,
             # A connection recorded a moment ago must be found by the write that follows it.
             "ConsistentRead": True,
         }
         connections: list[str] = []
-        while True:
+        while len(connections) < self._max_connections:
             response = self._dynamodb.query(**arguments)
             connections.extend(item["connectionId"]["S"] for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
-                return connections
+                break
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def last_pushed(self, user_id: str) -> PushedFigures | None:
-        if self._redis is None:
-            return None
-        try:
-            raw = self._redis.get(pushed_key(user_id))
-        except REDIS_FAILURES as error:
-            logger.debug("last pushed figures not read", extra={"error": type(error).__name__})
-            return None
-        return None if raw is None else _figures_from_json(raw)
-
-    def remember_pushed(self, user_id: str, figures: PushedFigures) -> None:
-        if self._redis is None:
-            return
-        value = json.dumps(
-            {
-                "totalValueUsd": str(figures.total_value_usd),
-                "totalPnlUsd": str(figures.total_pnl_usd),
-                "stalePriceCount": figures.stale_price_count,
-            }
-        )
-        try:
-            self._redis.set(pushed_key(user_id), value, ex=self._ttl_s)
-        except REDIS_FAILURES as error:
-            logger.debug("pushed figures not kept", extra={"error": type(error).__name__})
+        return connections[: self._max_connections]
 
     # The Redis index ---------------------------------------------------------------------------------
 
-    def _index_says_none(self, user_id: str) -> bool:
-        """True only when Redis answers that the user has no connection."""
+    def _index_of(self, user_id: str) -> _Index:
         if self._redis is None:
-            return False
+            return _Index.UNREADABLE
         try:
-            return int(self._redis.scard(connections_key(user_id))) == 0
+            members = {_text(member) for member in self._redis.srandmember(connections_key(user_id), 2)}
         except REDIS_FAILURES as error:
             logger.debug("connection index not read", extra={"error": type(error).__name__})
-            return False
+            return _Index.UNREADABLE
+        if INDEXED not in members:
+            return _Index.NOT_KNOWN
+        return _Index.NONE if members == {INDEXED} else _Index.SOME
+
+    def _index_fill(self, user_id: str, connections: list[str]) -> None:
+        """Adds, never replaces: a $connect that lands meanwhile keeps its id in the set."""
+        if self._redis is None:
+            return
+        key = connections_key(user_id)
+        try:
+            self._redis.sadd(key, INDEXED, *connections)
+            self._redis.expire(key, self._ttl_s)
+        except REDIS_FAILURES as error:
+            logger.debug("connection index not filled", extra={"error": type(error).__name__})
 
     def _index_add(self, user_id: str, connection_id: str) -> None:
         if self._redis is None:
@@ -158,7 +176,7 @@ class DynamoConnectionRegistry:
             self._redis.sadd(key, connection_id)
             self._redis.expire(key, self._ttl_s)
         except REDIS_FAILURES as error:
-            # The user's pushes wait for the next ping to add it again; the record is in DynamoDB.
+            # On record in DynamoDB: a Redis that lost the key reads "not known" and the Query finds it.
             logger.warning("connection not indexed", extra={"user_id": user_id, "error": type(error).__name__})
 
     def _index_remove(self, user_id: str, connection_id: str) -> None:
@@ -170,13 +188,5 @@ class DynamoConnectionRegistry:
             logger.debug("connection not unindexed", extra={"error": type(error).__name__})
 
 
-def _figures_from_json(raw: bytes | str) -> PushedFigures | None:
-    try:
-        stored = json.loads(raw)
-        return PushedFigures(
-            total_value_usd=Decimal(stored["totalValueUsd"]),
-            total_pnl_usd=Decimal(stored["totalPnlUsd"]),
-            stale_price_count=int(stored["stalePriceCount"]),
-        )
-    except (ValueError, KeyError, TypeError, InvalidOperation):
-        return None
+def _text(member: bytes | str) -> str:
+    return member.decode() if isinstance(member, bytes) else member

@@ -8,8 +8,12 @@ container). Per user (`evaluate`): the domain's evaluation; a rule's state is wr
 fires or re-arms, under the version read, so nothing is written on a refresh that changes nothing. A
 firing counts once: the state is written first (a refresh of the same user racing this one, or the
 API changing the rules, meets a version conflict and re-evaluates on the rules read afresh), and only
-the firings that were written are delivered (`deliver`): to EventBridge, ten events a call, and to
-the user's open WebSocket connections as `{"type": "alert.triggered", ...}`.
+the firings that were written are delivered (`deliver`): to the user's open WebSocket connections
+as `{"type": "alert.triggered", ...}`, and to EventBridge, ten events a call. Delivery never waits
+per alert: the pushes are only started (with the invocation's other live updates, which the
+handler waits for once, bounded by the push budget), and the event bus is given up on at the
+invocation's deadline, so a price crossing that fires for many users at once cannot run the
+refresh out of time.
 
 Nothing here fails a refresh: rules that cannot be read, prices that cannot be had, a state that
 cannot be written or a delivery that fails are logged and counted (`AlertEvaluationFailures`,
@@ -19,6 +23,7 @@ delivery failed is not sent again (its state is written): delivery is at most on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,6 +79,7 @@ class AlertRound:
     stored: dict[str, StoredAlerts]
     asset_prices: dict[str, Decimal]
     past_prices: dict[AlertWindow, dict[str, Decimal]]
+    deadline: float | None = None  # the invocation's, on time.monotonic()
     fired: list[FiredAlert] = field(default_factory=list)
     users_evaluated: int = 0
 
@@ -88,6 +94,7 @@ class AlertEvaluation:
         publisher: AlertPublisher | None = None,
         live: Callable[[], LiveUpdates | None] | None = None,
         save_attempts: int = DEFAULT_SAVE_ATTEMPTS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rules = rules
         self._prices = prices
@@ -95,6 +102,7 @@ class AlertEvaluation:
         self._publisher = publisher
         self._live = live
         self._save_attempts = save_attempts
+        self._clock = clock
 
     def prepare(
         self,
@@ -122,6 +130,7 @@ class AlertEvaluation:
             stored=stored,
             asset_prices=self._asset_prices(assets_of(every_rule), quotes, deadline),
             past_prices=self._past_prices(stored, ledgers, window),
+            deadline=deadline,
         )
 
     def evaluate(
@@ -144,25 +153,35 @@ class AlertEvaluation:
             _failed("alert rules not evaluated", error, user_id=user_id)
 
     def deliver(self, alerts: AlertRound) -> None:
-        """Sends what fired during the message: EventBridge, then the users' WebSocket connections."""
+        """Sends what fired during the message: starts the pushes to the users' WebSocket connections
+        (not waited for here), then puts the alerts on EventBridge until the invocation's deadline."""
         if not alerts.fired:
             return
         metrics.add_metric(name="AlertsFired", unit="Count", value=len(alerts.fired))
-        undelivered = 0
-        if self._publisher is not None:
-            undelivered = self._publisher.publish(alerts.fired)
-        live = self._live_updates()
         for alert in alerts.fired:
             logger.info(
                 "alert fired",
                 extra={"user_id": alert.user_id, "alert_id": alert.alert_id, "kind": alert.rule.kind},
             )
-            if live is not None:
-                outcome = live.send(alert.user_id, {"type": ALERT_MESSAGE_TYPE, **alert.payload()})
-                if outcome.failed:
-                    logger.info("alert not pushed to every connection", extra={"failed": outcome.failed})
-        if undelivered:
-            metrics.add_metric(name="AlertDeliveryFailures", unit="Count", value=undelivered)
+        self._push(alerts)
+        if self._publisher is not None:
+            undelivered = self._publisher.publish(alerts.fired, deadline=alerts.deadline)
+            if undelivered:
+                metrics.add_metric(name="AlertDeliveryFailures", unit="Count", value=undelivered)
+
+    def _push(self, alerts: AlertRound) -> None:
+        """Starts each alert's message to its user's connections; none once the invocation is out of
+        time (nothing would be left to wait for them)."""
+        live = self._live_updates()
+        if live is None:
+            return
+        for started, alert in enumerate(alerts.fired):
+            if alerts.deadline is not None and self._clock() >= alerts.deadline:
+                unpushed = len(alerts.fired) - started
+                logger.warning("alerts not pushed: the invocation is out of time", extra={"alerts": unpushed})
+                metrics.add_metric(name="LiveUpdateFailures", unit="Count", value=unpushed)
+                return
+            live.publish(alert.user_id, {"type": ALERT_MESSAGE_TYPE, **alert.payload()})
 
     def _live_updates(self) -> LiveUpdates | None:
         if self._live is None:

@@ -4,25 +4,31 @@
   no user is ever sent another user's message. A user with no connection costs one cheap lookup
   (the registry's Redis index), so a refresh can ask for every user it values.
 - The posts of a message, and of every message an invocation starts, run concurrently on a small
-  pool of threads. `send` waits for its own; `portfolio_updated` returns at once and the function
-  waits for everything it started with `drain`, once, before the invocation ends (Lambda freezes
-  whatever is still running when it returns). Either wait is bounded by the push budget: a slow or
-  failing management API never fails a write or a refresh, nor delays it longer than that.
+  pool of threads. `send` waits for its own; `publish` and `portfolio_updated` return at once and
+  the function waits for everything they started with `drain`, once, before the invocation ends
+  (Lambda freezes whatever is still running when it returns). Either wait is bounded by the push
+  budget: a slow or failing management API never fails a write or a refresh, nor delays it longer
+  than that.
 - A connection the management API reports gone (410) is forgotten at once; any other failure is
   logged and counted (LiveUpdateFailures) and the connection kept: a later message may reach it.
 
 `portfolio.updated` carries the summary's figures as the API shows them (decimal strings), and
-`changeUsd`: totalValueUsd less the totalValueUsd of the previous update pushed to the user
-(null when there is none, the first update after connecting). An update whose value, P&L and
-stale price count equal the previous one's is not pushed: a refresh whose prices did not move
-sends nothing.
+`changeUsd`: totalValueUsd less the totalValueUsd of the previous update delivered to the user,
+that is, received by at least one of their connections (null when there is none lately). An update
+whose value, P&L and stale price count equal the previous one delivered is not pushed: a refresh
+whose prices did not move sends nothing.
+
+Writes and refreshes finish in any order, so each update carries the portfolio version it was
+valued from and is sent only while no update of a later version was started (one atomic check in
+Redis, PushedFiguresStore): a refresh that read version 5 and finishes after a write of version 6
+sends nothing, rather than the older figures after the newer ones.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from enum import StrEnum
 from typing import Any
@@ -34,7 +40,9 @@ from portfolio.services.ports import (
     ConnectionGoneError,
     ConnectionPusher,
     ConnectionRegistry,
+    PushClaim,
     PushedFigures,
+    PushedFiguresStore,
     PushOutcome,
 )
 
@@ -80,14 +88,16 @@ class LiveUpdatePublisher:
         *,
         budget_s: float = DEFAULT_BUDGET_S,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        pushed: PushedFiguresStore | None = None,
     ) -> None:
         self._registry = registry
         self._pusher = pusher
+        self._pushed = pushed
         self._budget_s = budget_s
         self._max_concurrency = max_concurrency
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._started: list[Future[Delivery]] = []  # by portfolio_updated, since the last drain
+        self._started: list[Future[Delivery]] = []  # by publish and portfolio_updated, since the last drain
 
     # What the use cases call ------------------------------------------------------------------------
 
@@ -95,17 +105,23 @@ class LiveUpdatePublisher:
         futures = self._start(user_id, message)
         return self._settle(futures)
 
-    def portfolio_updated(self, user_id: str, summary: PortfolioSummary) -> None:
+    def publish(self, user_id: str, message: Mapping[str, Any]) -> None:
+        futures = self._start(user_id, message)
+        with self._lock:
+            self._started.extend(futures)
+
+    def portfolio_updated(self, user_id: str, summary: PortfolioSummary, *, version: int) -> None:
         try:
             connections = self._registry.connections_of(user_id)
             if not connections:
                 return
-            previous = self._registry.last_pushed(user_id)
+            claim = PushClaim(current=True) if self._pushed is None else self._pushed.claim(user_id, version)
             figures = portfolio_figures(summary)
-            if previous == figures:
+            if not claim.current or claim.delivered == figures:
                 return
-            self._registry.remember_pushed(user_id, figures)
-            futures = self._post_all(user_id, connections, portfolio_updated_message(summary, previous))
+            delivered = None if self._pushed is None else _Once(self._pushed.remember, user_id, version, figures)
+            message = portfolio_updated_message(summary, claim.delivered)
+            futures = self._post_all(user_id, connections, message, on_delivered=delivered)
             with self._lock:
                 self._started.extend(futures)
         except Exception as error:  # a push never fails the write or the refresh that asked for it
@@ -126,15 +142,25 @@ class LiveUpdatePublisher:
             _count_failure("message not started", user_id, error)
             return []
 
-    def _post_all(self, user_id: str, connections: Iterable[str], message: Mapping[str, Any]) -> list[Future[Delivery]]:
+    def _post_all(
+        self,
+        user_id: str,
+        connections: Iterable[str],
+        message: Mapping[str, Any],
+        *,
+        on_delivered: Callable[[], None] | None = None,
+    ) -> list[Future[Delivery]]:
         data = json.dumps(message, separators=(",", ":")).encode()
         executor = self._pool()
-        return [executor.submit(self._post, user_id, connection_id, data) for connection_id in connections]
+        return [
+            executor.submit(self._post, user_id, connection_id, data, on_delivered) for connection_id in connections
+        ]
 
-    def _post(self, user_id: str, connection_id: str, data: bytes) -> Delivery:
+    def _post(
+        self, user_id: str, connection_id: str, data: bytes, on_delivered: Callable[[], None] | None = None
+    ) -> Delivery:
         try:
             self._pusher.post(connection_id, data)
-            return Delivery.DELIVERED
         except ConnectionGoneError:
             try:
                 self._registry.remove(user_id, connection_id)
@@ -147,6 +173,12 @@ class LiveUpdatePublisher:
                 extra={"user_id": user_id, "connection_id": connection_id, "error": type(error).__name__},
             )
             return Delivery.FAILED
+        if on_delivered is not None:
+            try:
+                on_delivered()
+            except Exception as error:  # the message reached the connection all the same
+                logger.warning("delivered figures not kept", extra={"user_id": user_id, "error": type(error).__name__})
+        return Delivery.DELIVERED
 
     def _settle(self, futures: list[Future[Delivery]], timeout_s: float | None = None) -> PushOutcome:
         if not futures:
@@ -179,6 +211,23 @@ class LiveUpdatePublisher:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=self._max_concurrency, thread_name_prefix="live-update")
             return self._executor
+
+
+class _Once:
+    """Calls `action(*args)` the first time it is called, from whichever post thread gets there first."""
+
+    def __init__(self, action: Callable[..., None], *args: Any) -> None:
+        self._action = action
+        self._args = args
+        self._lock = threading.Lock()
+        self._called = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._called:
+                return
+            self._called = True
+        self._action(*self._args)
 
 
 def _count_failure(what: str, user_id: str, error: Exception) -> None:

@@ -263,7 +263,8 @@ class PortfolioRefresher:
             )
             self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
             if self._live is not None:
-                self._live.portfolio_updated(user_id, view.summary)
+                # Carries the version valued: a write that saved a later one meanwhile keeps it from going out.
+                self._live.portfolio_updated(user_id, view.summary, version=portfolio.version)
             batch.counts.users_valued += 1
         if alerts is not None and self._alerts is not None:
             self._alerts.evaluate(alerts, user_id, portfolio.ledger, batch.quotes)

@@ -565,8 +565,35 @@ class PushedFigures:
     stale_price_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class PushClaim:
+    """Whether an update of a portfolio version may go out (no later version was announced), and the
+    figures last delivered to the user (None: none lately, or they cannot be told)."""
+
+    current: bool
+    delivered: PushedFigures | None = None
+
+
+class PushedFiguresStore(Protocol):
+    """Per user: the latest portfolio version an update was started for, and the figures last delivered."""
+
+    def claim(self, user_id: str, version: int) -> PushClaim:
+        """Records `version` as announced unless a later one already was (then not current). When it
+        cannot be told: current, with no figures. Never raises."""
+        ...
+
+    def remember(self, user_id: str, version: int, figures: PushedFigures) -> None:
+        """The figures of `version` reached a connection; kept unless a later version's were. Never raises."""
+        ...
+
+    def forget(self, user_id: str) -> None:
+        """The delivered figures are dropped (the next update's changeUsd is null); the version
+        announced is kept, so an older update still cannot follow a newer one. Never raises."""
+        ...
+
+
 class ConnectionRegistry(Protocol):
-    """The open WebSocket connections of each user, and what they were last told."""
+    """The open WebSocket connections of each user."""
 
     def add(self, user_id: str, connection_id: str) -> None: ...
 
@@ -577,15 +604,12 @@ class ConnectionRegistry(Protocol):
         ...
 
     def connections_of(self, user_id: str) -> list[str]:
-        """The user's open connection ids; a user with none costs one cheap lookup."""
+        """The user's open connection ids, at most the per-user cap of them; a user with none costs one
+        cheap lookup."""
         ...
 
-    def last_pushed(self, user_id: str) -> PushedFigures | None:
-        """None when nothing was pushed lately (or it cannot be told); never raises."""
-        ...
-
-    def remember_pushed(self, user_id: str, figures: PushedFigures) -> None:
-        """Never raises."""
+    def open_count(self, user_id: str) -> int:
+        """How many open connections the user holds, counted up to the per-user cap (from the record)."""
         ...
 
 
@@ -615,9 +639,15 @@ class LiveUpdates(Protocol):
         budget and never raises. A user with no connection costs one cheap lookup."""
         ...
 
-    def portfolio_updated(self, user_id: str, summary: PortfolioSummary) -> None:
+    def publish(self, user_id: str, message: Mapping[str, Any]) -> None:
+        """Starts one JSON message to each of the user's connections and returns at once (drain waits
+        for it). Never raises."""
+        ...
+
+    def portfolio_updated(self, user_id: str, summary: PortfolioSummary, *, version: int) -> None:
         """Starts a `portfolio.updated` message to the user's connections when their figures changed
-        since the last one; returns at once (drain waits for it). Never raises."""
+        since the last one delivered and no update of a later portfolio `version` was started; returns
+        at once (drain waits for it). Never raises."""
         ...
 
     def drain(self, timeout_s: float | None = None) -> PushOutcome:
@@ -667,6 +697,7 @@ class PastPrices(Protocol):
 
 
 class AlertPublisher(Protocol):
-    def publish(self, alerts: Sequence[FiredAlert]) -> int:
-        """Sends every alert where users route them from; returns how many could not be sent. Never raises."""
+    def publish(self, alerts: Sequence[FiredAlert], *, deadline: float | None = None) -> int:
+        """Sends every alert where users route them from, giving up at `deadline` (time.monotonic());
+        returns how many could not be sent. Never raises."""
         ...

@@ -462,7 +462,7 @@ class TransactionRecorder:
     def _warm(self, portfolio: StoredPortfolio, view: PortfolioView) -> None:
         self._cache.replace_views(portfolio.user_id, portfolio.version, warm_bodies(view))
         if self._live is not None:
-            self._live.portfolio_updated(portfolio.user_id, view.summary)
+            self._live.portfolio_updated(portfolio.user_id, view.summary, version=portfolio.version)
 
     def touch(self, user_id: str) -> None:
         """Marks the user as active: the refresh then values (and syncs) them every cycle."""

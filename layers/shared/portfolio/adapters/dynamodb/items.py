@@ -17,6 +17,9 @@ Item layout (other modules rely on it):
   reads these few partitions to know every held token without looking at a user. A token's count
   is spread over HOLDER_SLOTS items (the user's hash picks one), so users who start holding the same
   token at the same moment seldom touch the same item.
+- pk="CONN#<userId>", sk="<connectionId>": one open WebSocket connection of the user
+  (adapters/connection_registry.py). A partition of its own, not the user's: the functions that
+  record and forget connections are granted the CONN# partitions only, never the user's items.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ USER_PREFIX = "USER#"
 PROFILE_SK = "PROFILE"
 TRANSACTION_PREFIX = "TX#"
 HELD_TOKENS_PREFIX = "TOKENS#"
+CONNECTIONS_PREFIX = "CONN#"
 TRANSACTIONS_BY_TIME = "TransactionsByTime"
 USERS_BY_SHARD = "UsersByShard"
 
@@ -60,6 +64,10 @@ class UnreadableItemError(Exception):
 
 def user_partition_key(user_id: str) -> str:
     return f"{USER_PREFIX}{user_id}"
+
+
+def connections_partition_key(user_id: str) -> str:
+    return f"{CONNECTIONS_PREFIX}{user_id}"
 
 
 def user_shard(user_id: str, shards: int) -> str:
