@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.cost import cost_usd_per_month
 
 # Cheap ones first; refresh last, it runs the longest.
-MODULES = ("cache_read", "price_calls", "api_read", "imports", "wallet_sync", "refresh")
+MODULES = ("cache_read", "price_calls", "api_read", "bulk_import", "imports", "wallet_sync", "refresh")
 MODULE_TIMEOUT_S = 900
 
 
