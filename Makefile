@@ -54,12 +54,15 @@ $(ANVIL): local_stack/evm/package.json local_stack/evm/package-lock.json
 	npm ci --prefix local_stack/evm --no-audit --no-fund
 	@touch $@
 
-lint: $(STAMP) ## ruff (check and format), mypy (strict on domain and services), import-linter contracts
+# actionlint without shellcheck and pyflakes, so it finds the same on every machine whatever is on PATH;
+# the files are named so it also runs outside a git checkout.
+lint: $(STAMP) ## ruff (check and format), mypy (strict on domain and services), import-linter contracts, actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/shared/portfolio
 	$(BIN)/mypy --strict layers/shared/portfolio/domain layers/shared/portfolio/services
 	$(BIN)/lint-imports
+	$(BIN)/actionlint -shellcheck= -pyflakes= $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 
 # Two workers, each with its own moto, Redis and chain nodes; a test file stays on one worker.
 PYTEST_WORKERS ?= 2

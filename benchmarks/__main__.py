@@ -24,7 +24,17 @@ from typing import Any
 from benchmarks.cost import cost_usd_per_month
 
 # Cheap ones first; refresh last, it runs the longest.
-MODULES = ("cache_read", "alerts_eval", "price_calls", "api_read", "imports", "push_fanout", "wallet_sync", "refresh")
+MODULES = (
+    "cache_read",
+    "alerts_eval",
+    "price_calls",
+    "api_read",
+    "bulk_import",
+    "imports",
+    "push_fanout",
+    "wallet_sync",
+    "refresh",
+)
 MODULE_TIMEOUT_S = 900
 
 
