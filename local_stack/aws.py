@@ -116,9 +116,7 @@ class MotoStack:
     def start(self) -> LocalAws:
         endpoint = self._server.start().endpoint
         template = template_resources.load_template()
-        tables = physical_names(
-            list(template_resources.resources_of_type(template, "AWS::DynamoDB::Table")), self._stage
-        )
+        tables = physical_names(list(template_resources.table_resources(template)), self._stage)
         queues = physical_names(list(template_resources.resources_of_type(template, "AWS::SQS::Queue")), self._stage)
         aws = LocalAws(endpoint, self._region, tables, {})
         template_resources.create_tables(aws.client("dynamodb"), tables, template, streams=True)

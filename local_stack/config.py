@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+from ipaddress import IPv4Address
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,30 @@ class LocalStackSettings(BaseSettings):
     # Secrets: a provider's URL usually carries its key.
     rpc_url_ethereum: SecretStr | None = Field(None, alias="RPC_URL_ETHEREUM")
     rpc_url_solana: SecretStr | None = Field(None, alias="RPC_URL_SOLANA")
+    # sam local (local_stack/sam_env.py): the name a Lambda container reaches this machine by, and an
+    # address of this machine where the stack's services are also offered (unset: 127.0.0.1 only).
+    sam_local_host: str = Field("host.docker.internal", alias="SAM_LOCAL_HOST", pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+    local_bind_host: IPv4Address | None = Field(None, alias="LOCAL_BIND_HOST")
+
+    @field_validator("local_bind_host", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("local_bind_host")
+    @classmethod
+    def _another_address_than_the_services(cls, value: IPv4Address | None) -> IPv4Address | None:
+        # The services hold 127.0.0.1:<port>; 0.0.0.0:<port> would collide with them on Linux.
+        if value is None:
+            return None
+        if value.is_unspecified or value == IPv4Address("127.0.0.1"):
+            raise ValueError("name one address of this machine other than 127.0.0.1, e.g. docker0's 172.17.0.1")
+        with socket.socket() as probe:
+            try:
+                probe.bind((str(value), 0))
+            except OSError as error:
+                raise ValueError(f"{value} is not an address of this machine ({error.strerror})") from error
+        return value
 
     def origin(self, field_name: str) -> str:
         """'env' when the value came from the environment, 'default' otherwise (for the startup log)."""

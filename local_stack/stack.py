@@ -33,6 +33,7 @@ from local_stack.gateway import Exchange, Gateway, GatewayServer
 from local_stack.http_events import HttpResponse, IncomingRequest, json_response
 from local_stack.jwt_auth import AUDIENCE, ISSUER, JwtAuthorizer, load_or_create_secret
 from local_stack.refresh import RefreshRunner, window_run_handler
+from local_stack.sam_env import prepare_sam_local
 from local_stack.scheduler import ScheduleThread
 from local_stack.sqs_poller import PollerThread, PollResult, QueueTurns, SqsPoller
 from local_stack.stream_poller import StreamPoller, StreamPollResult
@@ -225,7 +226,9 @@ class LocalStack:
 
         if settings.demo:
             self._load_demo(gateway, runner, prices)
+        sam_local = prepare_sam_local(settings, aws, redis, prices.url, self.chains, self._on_stop)
         self._banner(aws, redis, prices, functions)
+        self._say(sam_local.announcement())
 
     def stop(self) -> None:
         """Stop whatever started, newest first; one part failing to stop does not keep the rest running."""
@@ -441,7 +444,7 @@ class LocalStack:
         if not result.delivered:
             return
         self._say(
-            f"[stream] cache invalidator: {result.delivered} portfolio change(s), {result.failed} to retry"
+            f"[stream] cache invalidator: {result.delivered} change(s), {result.failed} to retry"
             + (f", {result.given_up} given up" if result.given_up else "")
         )
 

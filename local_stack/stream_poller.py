@@ -1,24 +1,28 @@
 """What Lambda's DynamoDB stream event source mapping does, for a table on this machine.
 
 Read each shard of the table's stream from where the poller started (StartingPosition LATEST),
-keep the records the mapping's filter lets through (portfolio items), and hand them to the
-handler in the event shape Lambda uses. With ReportBatchItemFailures, a record the handler names
-(and every later one of its shard) is delivered again on the next poll, up to `max_attempts`
-times; then it is given up, as Lambda hands it to the failure destination.
+keep the records the mapping's filter lets through (its FilterCriteria, read from template.yaml so
+the two never differ), and hand them to the handler in the event shape Lambda uses. With
+ReportBatchItemFailures, a record the handler names (and every later one of its shard) is delivered
+again on the next poll, up to `max_attempts` times; then it is given up, as Lambda hands it to the
+failure destination.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from local_stack.lambda_context import LocalLambdaContext
+from local_stack.template_resources import load_template, resources_of_type
 
 Handler = Callable[[dict[str, Any], Any], Any]
-PORTFOLIO_SORT_KEY = "PROFILE"  # the template's FilterCriteria: {"dynamodb": {"Keys": {"sk": {"S": ["PROFILE"]}}}}
+RecordFilter = Callable[[dict[str, Any]], bool]
+CACHE_INVALIDATOR_FUNCTION = "CacheInvalidatorFunction"
 
 
 @dataclass
@@ -45,8 +49,11 @@ class StreamPoller:
         region: str,
         max_attempts: int = 100,
         context_factory: Callable[[], Any] | None = None,
+        record_filter: RecordFilter | None = None,
     ) -> None:
+        """`record_filter`: which records reach the handler; the cache invalidator's FilterCriteria by default."""
         self._streams = streams_client
+        self._passes_filter = record_filter or template_stream_filter(CACHE_INVALIDATOR_FUNCTION)
         self._arn = stream_arn
         self._handler = handler
         self._region = region
@@ -78,7 +85,9 @@ class StreamPoller:
         if shard.iterator is not None:
             answer = self._streams.get_records(ShardIterator=shard.iterator)
             shard.iterator = answer.get("NextShardIterator")
-            shard.pending += [self._lambda_record(record) for record in answer["Records"] if _passes_filter(record)]
+            shard.pending += [
+                self._lambda_record(record) for record in answer["Records"] if self._passes_filter(record)
+            ]
         if not shard.pending:
             return
         batch, shard.pending = shard.pending, []
@@ -111,5 +120,42 @@ class StreamPoller:
         }
 
 
-def _passes_filter(record: dict[str, Any]) -> bool:
-    return record.get("dynamodb", {}).get("Keys", {}).get("sk", {}).get("S") == PORTFOLIO_SORT_KEY
+def template_stream_filter(function: str, template: dict[str, Any] | None = None) -> RecordFilter:
+    """The FilterCriteria of the function's DynamoDB event in the template: a record passes when it
+    matches any of its patterns; every record passes when there are none."""
+    template = template or load_template()
+    events = resources_of_type(template, "AWS::Serverless::Function")[function].get("Events", {})
+    streams = [event["Properties"] for event in events.values() if event.get("Type") == "DynamoDB"]
+    if len(streams) != 1:
+        raise ValueError(f"{function} has {len(streams)} DynamoDB events in the template, not one")
+    filters = (streams[0].get("FilterCriteria") or {}).get("Filters") or []
+    patterns = [json.loads(entry["Pattern"]) for entry in filters]
+    return lambda record: not patterns or any(matches_pattern(pattern, record) for pattern in patterns)
+
+
+def matches_pattern(pattern: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """Lambda's event filtering: every field of the pattern must match; a field's list matches when
+    one of its entries does (a value equal to the record's, or a `prefix` / `exists` rule)."""
+    for name, wanted in pattern.items():
+        present = name in record
+        value = record.get(name)
+        if isinstance(wanted, Mapping):
+            if not isinstance(value, Mapping) or not matches_pattern(wanted, value):
+                return False
+        elif isinstance(wanted, Sequence) and not isinstance(wanted, str):
+            if not any(_matches_rule(rule, present, value) for rule in wanted):
+                return False
+        else:
+            raise ValueError(f"a filter pattern field holds an object or a list, not {wanted!r}")
+    return True
+
+
+def _matches_rule(rule: Any, present: bool, value: Any) -> bool:
+    if not isinstance(rule, Mapping):
+        return present and value == rule
+    if set(rule) == {"prefix"}:
+        return present and isinstance(value, str) and value.startswith(rule["prefix"])
+    if set(rule) == {"exists"}:
+        return present is bool(rule["exists"])
+    # Better refused than read as "anything passes": the local filter must be the deployed one.
+    raise ValueError(f"filter rule {rule!r} is not supported locally")

@@ -54,6 +54,14 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     }
 
 
+def table_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The template's tables: AWS::DynamoDB::Table, and AWS::DynamoDB::GlobalTable (one replica here)."""
+    return {
+        **resources_of_type(template, "AWS::DynamoDB::Table"),
+        **resources_of_type(template, "AWS::DynamoDB::GlobalTable"),
+    }
+
+
 def create_tables(
     dynamodb_client: Any,
     table_names: dict[str, str],
@@ -61,11 +69,12 @@ def create_tables(
     *,
     streams: bool = False,
 ) -> None:
-    """Create each AWS::DynamoDB::Table of the template under the physical name given for it; with
-    `streams`, with the stream the template gives it. Only where something reads the stream: moto
-    keeps every record, and each write to a streamed table gets slower as they pile up."""
+    """Create each table of the template (AWS::DynamoDB::Table, or the local replica of an
+    AWS::DynamoDB::GlobalTable) under the physical name given for it; with `streams`, with the stream
+    the template gives it. Only where something reads the stream: moto keeps every record, and each
+    write to a streamed table gets slower as they pile up."""
     template = template or load_template()
-    for logical_name, properties in resources_of_type(template, "AWS::DynamoDB::Table").items():
+    for logical_name, properties in table_resources(template).items():
         if logical_name not in table_names:
             continue
         arguments = {key: properties[key] for key in _TABLE_KEYS if key in properties}

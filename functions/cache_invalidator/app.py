@@ -1,6 +1,8 @@
-"""CacheInvalidatorFunction: the table's stream delivers every committed change of a portfolio item;
-the user's cached views older than it are retired. A record Redis could not take is reported failed
-(ReportBatchItemFailures) and delivered again; after the stream's retries, it goes to the DLQ."""
+"""CacheInvalidatorFunction: the table's stream delivers every committed change of a portfolio item
+and of a transaction item, whether written in this region or replicated from another one; the user's
+cached views older than it are retired (services/stale_views.py). A record Redis could not take is
+reported failed (ReportBatchItemFailures) and delivered again; after the stream's retries, it goes to
+the DLQ."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from portfolio import wiring
 from portfolio.observability import logger, metrics, tracer
-from portfolio.services.stale_views import PortfolioChange
+from portfolio.services.stale_views import PortfolioChange, TransactionChange
 from pydantic import BaseModel, ConfigDict, Field
 
 # Redis down fails every record: that is reported like any partial failure (retried from the first
@@ -22,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 PORTFOLIO_SORT_KEY = "PROFILE"
+TRANSACTION_SORT_KEY_PREFIX = "TX#"
+USER_PARTITION_PREFIX = "USER#"
 
 
 class CommittedPortfolio(BaseModel):
@@ -33,25 +37,41 @@ class CommittedPortfolio(BaseModel):
     version: int
 
 
-def portfolio_change(record: DynamoDBRecord) -> PortfolioChange | None:
-    """The change a record tells, or None for an item that is not a portfolio (the stream's filter
-    already keeps those out; a record that slips through is skipped, not retried)."""
+def portfolio_change(record: DynamoDBRecord) -> PortfolioChange | TransactionChange | None:
+    """The change a record tells, or None for an item that is neither a portfolio nor a transaction
+    (the stream's filter already keeps those out; a record that slips through is skipped, not retried).
+    A transaction's user, and a removed portfolio's, come from the keys: every record carries them,
+    whatever its event and its stream's view type."""
     stream = record.dynamodb
     keys = stream.keys if stream is not None else {}
-    if keys.get("sk") != PORTFOLIO_SORT_KEY or not str(keys.get("pk", "")).startswith("USER#"):
+    partition, sort_key = str(keys.get("pk", "")), str(keys.get("sk", ""))
+    if not partition.startswith(USER_PARTITION_PREFIX):
+        return None
+    user_id = partition.removeprefix(USER_PARTITION_PREFIX)
+    if sort_key.startswith(TRANSACTION_SORT_KEY_PREFIX):
+        return TransactionChange(user_id=user_id)
+    if sort_key != PORTFOLIO_SORT_KEY:
         return None
     if record.event_name is DynamoDBRecordEventName.REMOVE:
-        return PortfolioChange(user_id=str(keys["pk"]).removeprefix("USER#"), version=None)
+        return PortfolioChange(user_id=user_id, version=None)
     committed = CommittedPortfolio.model_validate(stream.new_image if stream is not None else {})
     return PortfolioChange(user_id=committed.user_id, version=committed.version)
 
 
 def process_stream_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     retirement = wiring.stale_view_retirement()
+    # Every record of a batch is committed before the batch is read: one retirement of a user's
+    # transaction views covers all of that user's transaction records in it (an import brings 100).
+    transaction_views_retired: set[str] = set()
 
     def record_handler(record: DynamoDBRecord) -> None:
         change = portfolio_change(record)
-        if change is not None:
+        if isinstance(change, TransactionChange):
+            if change.user_id in transaction_views_retired:
+                return
+            retirement.retire(change)
+            transaction_views_retired.add(change.user_id)
+        elif change is not None:
             retirement.retire(change)
 
     return dict(

@@ -13,7 +13,7 @@ def test_given_the_table_then_it_streams_the_new_image_of_every_change(stack: St
     assert stack.properties("PortfolioTable")["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
 
 
-def test_given_the_stream_then_the_invalidator_reads_portfolio_items_only_reporting_failures_per_record(
+def test_given_the_stream_then_the_invalidator_reads_portfolio_and_transaction_items_reporting_failures_per_record(
     stack: Stack,
 ):
     mapping = stack.event_source_mapping("PortfolioTable")
@@ -22,7 +22,7 @@ def test_given_the_stream_then_the_invalidator_reads_portfolio_items_only_report
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BisectBatchOnFunctionError"] is True
     (pattern,) = [json.loads(entry["Pattern"]) for entry in mapping["FilterCriteria"]["Filters"]]
-    assert pattern == {"dynamodb": {"Keys": {"sk": {"S": ["PROFILE"]}}}}
+    assert pattern == {"dynamodb": {"Keys": {"sk": {"S": ["PROFILE", {"prefix": "TX#"}]}}}}
 
 
 def test_given_records_the_invalidator_gives_up_on_then_they_reach_a_dead_letter_queue_that_alarms(stack: Stack):

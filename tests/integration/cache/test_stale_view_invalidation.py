@@ -98,11 +98,11 @@ def test_given_redis_unreachable_when_a_change_is_delivered_then_its_record_fail
 def test_given_a_record_of_another_item_when_delivered_then_it_is_skipped(
     invalidator_environment: Callable[..., Settings], user_id: str, lambda_context: Any
 ) -> None:
-    # Given cached views, When a transaction item's record slips past the stream's filter
+    # Given cached views, When the record of an item no view is read from slips past the stream's filter
     invalidator_environment()
     cache = wiring.portfolio_cache()
     assert cache.replace_views(user_id, 6, VIEW)
-    answer = invalidator(committed(user_id, 9, sort_key="TX#t-1"), lambda_context)
+    answer = invalidator(committed(user_id, 9, sort_key="NOTE#n-1"), lambda_context)
 
     # Then it succeeds without touching the views
     assert answer == {"batchItemFailures": []}
