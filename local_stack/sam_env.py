@@ -34,10 +34,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from local_stack.aws import PORTFOLIO_TABLE, REFRESH_QUEUE, LocalAws
+from local_stack.aws import ALERT_EVENT_BUS, PORTFOLIO_TABLE, REFRESH_QUEUE, LocalAws
 from local_stack.chain_nodes import ChainNodes, other_configured_nodes
 from local_stack.config import REPOSITORY_ROOT, LocalStackSettings
 from local_stack.embedded_redis import LocalRedis
+from local_stack.jwt_auth import AUDIENCE, ISSUER, load_or_create_secret
 from local_stack.port_relay import PortRelay
 from local_stack.template_resources import load_template, resources_of_type
 
@@ -49,10 +50,15 @@ RPC_URLS_SECRET_NAME = "sam-local/rpc-urls"  # noqa: S105 - the name of a secret
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 # Declared for sam local only. AWS::NoValue: SAM resolves it to an empty value the env-vars file then
 # sets; CloudFormation would drop the variable, should this template ever be deployed.
-LOCAL_ONLY_VARIABLES: dict[str, Any] = {"AWS_ENDPOINT_URL": {"Ref": "AWS::NoValue"}}
+# LOCAL_JWT_SECRET: the WebSocket authorizer checks the stack's HS256 tokens with it (STAGE=local only).
+LOCAL_ONLY_VARIABLES: dict[str, Any] = {
+    "AWS_ENDPOINT_URL": {"Ref": "AWS::NoValue"},
+    "LOCAL_JWT_SECRET": {"Ref": "AWS::NoValue"},
+}
 TEMPLATE_HEADER = (
-    "# Written by the local stack at start-up, for sam local only: template.yaml with AWS_ENDPOINT_URL\n"
-    "# declared, so that --env-vars can point the functions at moto. Never deploy it; edit template.yaml.\n"
+    "# Written by the local stack at start-up, for sam local only: template.yaml with AWS_ENDPOINT_URL and\n"
+    "# LOCAL_JWT_SECRET declared, so that --env-vars can point the functions at moto and the local token\n"
+    "# key. Never deploy it; edit template.yaml.\n"
 )
 Say = Callable[[str], None]
 OnStop = Callable[[str, Callable[[], None]], None]
@@ -71,6 +77,9 @@ class StackServices:
     rpc_urls_secret_arn: str  # "" without any chain node
     stage: str
     refresh_interval_s: int
+    websocket_callback_url: str  # the emulated management API
+    alert_event_bus_name: str
+    local_jwt_secret: str
 
 
 def reachable_from_docker(url: str, host: str) -> str:
@@ -125,6 +134,12 @@ def service_values(services: StackServices, host: str) -> dict[str, str]:
         "CURSOR_SIGNING_KEY_SECRET_ARN": "",
         "PRICES_API_URL": reachable_from_docker(services.prices_api_url, host),
         "RPC_URLS_SECRET_ARN": services.rpc_urls_secret_arn,
+        "WEBSOCKET_CALLBACK_URL": reachable_from_docker(services.websocket_callback_url, host),
+        "ALERT_EVENT_BUS_NAME": services.alert_event_bus_name,
+        # The local stack's tokens: its issuer, audience and HS256 key.
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "LOCAL_JWT_SECRET": services.local_jwt_secret,
     }
 
 
@@ -217,6 +232,9 @@ def prepare_sam_local(
         ),
         stage=settings.stage,
         refresh_interval_s=settings.refresh_interval_s,
+        websocket_callback_url=os.environ.get("WEBSOCKET_CALLBACK_URL", ""),
+        alert_event_bus_name=aws.event_bus_names.get(ALERT_EVENT_BUS, ""),
+        local_jwt_secret=load_or_create_secret(settings.resolved_data_dir, settings.jwt_secret_value),
     )
     template = sam_local_template()
     document = sam_env_document(services, host=host, template=template)

@@ -293,6 +293,9 @@ SERVICES = StackServices(
     rpc_urls_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:sam-local/rpc-urls-abc",
     stage="local",
     refresh_interval_s=300,
+    websocket_callback_url="http://127.0.0.1:3000/ws",
+    alert_event_bus_name="local-AlertEventBus",
+    local_jwt_secret="a-local-signing-key",
 )
 
 
