@@ -25,7 +25,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --no-config --default-
 # local_stack/evm/package-lock.json; installed there by npm, never taken from the machine.
 ANVIL := local_stack/evm/node_modules/.bin/anvil
 
-.PHONY: help install lock audit test test-faults lint dev token openapi bench build validate clean
+.PHONY: help install lock audit test test-faults lint dev dev-regions token openapi bench build validate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ test-faults: $(STAMP) $(ANVIL) ## Only the reliability suite (real faults)
 
 dev: $(STAMP) $(ANVIL) ## Run the whole system locally (API on 127.0.0.1:$${PORT:-3000}); DEMO=1 loads demo users
 	$(BIN)/python -m local_stack
+
+dev-regions: $(STAMP) $(ANVIL) ## Two regions locally: the home stack, a second region's API and a replicator between their tables
+	$(BIN)/python -m local_stack.two_regions
 
 token: $(STAMP) ## Print a bearer token for the local stack: make token USER=alice
 	@$(BIN)/python -m local_stack.token $(or $(USER_ID),$(USER))

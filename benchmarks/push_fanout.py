@@ -112,7 +112,11 @@ def run(repetitions: int = 7, calls_per_repetition: int = 3) -> dict[str, Any]:
         dynamodb = local_client("dynamodb", moto.endpoint)
         create_tables(dynamodb, {"PortfolioTable": TABLE})
         registry = DynamoConnectionRegistry(
-            dynamodb, TABLE, make_redis_client(Settings(REDIS_URL=redis_server.url)), max_connections=CONNECTIONS
+            dynamodb,
+            TABLE,
+            make_redis_client(Settings(REDIS_URL=redis_server.url)),
+            region="us-east-1",
+            max_connections=CONNECTIONS,
         )
         clients = _connect_clients(server.port, websocket)
         for connection_id in websocket.open_connections():

@@ -131,7 +131,7 @@ def service_values(services: StackServices, host: str) -> dict[str, str]:
         "REDIS_USERNAME": "",
         "REDIS_PASSWORD_SECRET_ARN": "",
         # STAGE=local: the API signs cursors with the local key, as the stack's own API does.
-        "CURSOR_SIGNING_KEY_SECRET_ARN": "",
+        "CURSOR_SIGNING_KEY_SECRET_ID": "",
         "PRICES_API_URL": reachable_from_docker(services.prices_api_url, host),
         "RPC_URLS_SECRET_ARN": services.rpc_urls_secret_arn,
         "WEBSOCKET_CALLBACK_URL": reachable_from_docker(services.websocket_callback_url, host),

@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 
-from local_stack.template_resources import load_template
-from tests.infra.sam import Stack, translate
+from tests.infra.sam import Stack, load_sam_template, translate
 
 
 @pytest.fixture(scope="session")
 def sam_template() -> dict[str, Any]:
-    return load_template()
+    return load_sam_template()
 
 
 @pytest.fixture(scope="session")

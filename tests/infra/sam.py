@@ -15,6 +15,7 @@ from typing import Any
 from samtranslator.translator.transform import transform
 
 from local_stack.template_resources import load_template
+from tests.infra.intrinsics import ACCOUNT, REGION, Deployment, pseudo_parameters
 
 FUNCTIONS = (
     "ApiFunction",
@@ -45,9 +46,28 @@ ROUTES = {
     ("DELETE", "/portfolios/{userId}/alerts/{alertId}"),
 }
 PUBLIC_ROUTES = {("GET", "/health")}
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-_PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+# What AWS appends to a table's ARN for its stream, and to a secret's name for its ARN.
+STREAM_LABEL = "2025-01-15T10:00:00.000"
+SECRET_SUFFIX = "Ab3dEf"
+
+
+def load_sam_template() -> dict[str, Any]:
+    """template.yaml as the SAM CLI reads it.
+
+    The shared loader turns `!Condition X` into {"Fn::Condition": X}; the long form (what the SAM CLI and
+    cfn-lint read it as, and CloudFormation accepts) is {"Condition": X}.
+    """
+    return _condition_long_form(load_template())
+
+
+def _condition_long_form(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_condition_long_form(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Fn::Condition"}:
+        return {"Condition": value["Fn::Condition"]}
+    return {key: _condition_long_form(item) for key, item in value.items()}
 
 
 class _NoManagedPolicies:
@@ -57,16 +77,22 @@ class _NoManagedPolicies:
         return {}
 
 
-def translate(sam_template: dict[str, Any] | None = None, *, layer_zip: str = "layer.zip") -> dict[str, Any]:
-    """`layer_zip` stands for the layer's content: `sam package` names the zip after its hash."""
-    sam = copy.deepcopy(sam_template or load_template())
+def translate(
+    sam_template: dict[str, Any] | None = None, *, layer_zip: str = "layer.zip", **parameters: str
+) -> dict[str, Any]:
+    """`layer_zip` stands for the layer's content: `sam package` names the zip after its hash.
+
+    `parameters` are the deploy's parameter values: CloudFormation hands them to the SAM transform, which
+    resolves some of them (a DeploymentPreference's Type) while translating; the others keep their Default.
+    """
+    sam = copy.deepcopy(sam_template or load_sam_template())
     for resource in sam["Resources"].values():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
             properties["CodeUri"] = "s3://artifacts/function.zip"
         elif resource["Type"] == "AWS::Serverless::LayerVersion":
             properties["ContentUri"] = f"s3://artifacts/{layer_zip}"
-    return transform(sam, {}, _NoManagedPolicies())
+    return transform(sam, dict(parameters), _NoManagedPolicies())
 
 
 def _when_parameters_are_set(policy: dict[str, Any]) -> dict[str, Any] | None:
@@ -78,11 +104,28 @@ def _when_parameters_are_set(policy: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class Stack:
-    """A translated template, read as a stack whose physical names equal the logical names."""
+    """A translated template, read as a stack deployed in `region` with `parameters` (the others at their
+    Default). A resource's physical name is the name its properties give it, else its logical name.
 
-    def __init__(self, template: dict[str, Any]) -> None:
+    `resources` lists every resource of the template; `exists` says which ones this deployment creates.
+    Rendering chooses the branch of each Fn::If this deployment takes, and renders a Ref to a parameter
+    given here as its value (any other parameter as its name, which tests use as a placeholder).
+    """
+
+    def __init__(self, template: dict[str, Any], *, region: str = REGION, **parameters: str) -> None:
         self.template = template
         self.resources: dict[str, dict[str, Any]] = template["Resources"]
+        self.region = region
+        self.deployment = Deployment(template, region=region, **parameters)
+        self._pseudo = pseudo_parameters(region)
+        self._given = {name: value for name, value in parameters.items() if value != ""}
+
+    def deployed(self, *, region: str = REGION, **parameters: str) -> Stack:
+        """The same template deployed in another region or with other parameters."""
+        return Stack(self.template, region=region, **parameters)
+
+    def exists(self, logical_name: str) -> bool:
+        return self.deployment.exists(logical_name)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: res["Properties"] for name, res in self.resources.items() if res["Type"] == resource_type}
@@ -91,11 +134,13 @@ class Stack:
         return self.resources[logical_name]["Properties"]
 
     def event_source_mapping(self, source: str) -> dict[str, Any]:
-        """The event source mapping that reads the queue or table stream of this logical id."""
+        """The event source mapping that reads the queue or table stream of this logical id (a resource's,
+        or a parameter that names one), in this deployment."""
         (mapping,) = [
             mapping
             for mapping in self.of_type("AWS::Lambda::EventSourceMapping").values()
-            if mapping["EventSourceArn"].get("Fn::GetAtt", [None])[0] == source
+            for source_arn in [self.deployment.choose(mapping["EventSourceArn"])]
+            if source_arn.get("Fn::GetAtt", [None])[0] == source or source_arn == {"Ref": source}
         ]
         return mapping
 
@@ -113,14 +158,22 @@ class Stack:
         return [self.render(arn) for arn in self.properties(self._role_of(function)).get("ManagedPolicyArns", [])]
 
     def arn(self, logical_name: str) -> str:
+        """The resource's ARN in this stack's region (a global table's: this region's replica)."""
         resource_type = self.resources[logical_name]["Type"]
-        if resource_type == "AWS::DynamoDB::Table":
-            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{logical_name}"
+        if resource_type in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
+            return f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{self._name(logical_name, 'TableName')}"
         if resource_type == "AWS::SQS::Queue":
-            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical_name}"
+            return f"arn:aws:sqs:{self.region}:{ACCOUNT}:{logical_name}"
         if resource_type == "AWS::Events::EventBus":
-            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{logical_name}"
+            return f"arn:aws:events:{self.region}:{ACCOUNT}:event-bus/{logical_name}"
+        if resource_type == "AWS::SecretsManager::Secret":
+            name = self._name(logical_name, "Name")
+            return f"arn:aws:secretsmanager:{self.region}:{ACCOUNT}:secret:{name}-{SECRET_SUFFIX}"
         raise ValueError(f"no ARN shape for {resource_type}")
+
+    def _name(self, logical_name: str, name_property: str) -> str:
+        name = self.properties(logical_name).get(name_property)
+        return logical_name if name is None else str(self.render(name))
 
     def render(self, value: Any, variables: dict[str, Any] | None = None) -> Any:
         """Intrinsics -> the strings they stand for (ARNs, names); unknown ones stay as they are."""
@@ -130,7 +183,11 @@ class Stack:
         if not isinstance(value, dict):
             return value
         if set(value) == {"Ref"}:
-            return variables.get(value["Ref"]) or _PSEUDO.get(value["Ref"], value["Ref"])
+            name = value["Ref"]
+            return variables.get(name) or self._given.get(name) or self._pseudo.get(name, name)
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.render(when_true if self.deployment.condition(condition) else when_false, variables)
         if set(value) == {"Fn::GetAtt"}:
             return self._attribute(*value["Fn::GetAtt"])
         if set(value) == {"Fn::Sub"}:
@@ -142,18 +199,22 @@ class Stack:
     def _substitute(self, name: str, known: dict[str, Any]) -> str:
         if name in known:
             return str(known[name])
-        if name in _PSEUDO:
-            return _PSEUDO[name]
+        if name in self._pseudo:
+            return self._pseudo[name]
+        if name in self._given:
+            return self._given[name]
         if "." in name:
             return self._attribute(*name.split(".", 1))
         return name
 
     def _attribute(self, logical_name: str, attribute: str) -> str:
-        if attribute == "Arn" and logical_name in self.resources:
+        if attribute in ("Arn", "StreamArn") and logical_name in self.resources:
             try:
-                return self.arn(logical_name)
+                arn = self.arn(logical_name)
             except ValueError:
                 pass
+            else:
+                return arn if attribute == "Arn" else f"{arn}/stream/{STREAM_LABEL}"
         if attribute == "QueueName":
             return logical_name
         return f"{logical_name}.{attribute}"
@@ -191,6 +252,19 @@ def _condition_met(operator: str, tests: dict[str, Any], leading_keys: list[str]
         return False
     patterns = _listed(tests["dynamodb:LeadingKeys"])
     return all(any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns) for key in leading_keys)
+
+
+def table_resources_granted(statements: list[dict[str, Any]]) -> set[str]:
+    """Every resource an Allow statement grants a DynamoDB action on, but dynamodb:ListStreams' "*"
+    (that action takes no resource)."""
+    return {
+        resource
+        for statement in statements
+        if statement.get("Effect") == "Allow"
+        for actions in [[action.lower() for action in _listed(statement["Action"])]]
+        if any(action.startswith("dynamodb:") for action in actions) and actions != ["dynamodb:liststreams"]
+        for resource in _listed(statement["Resource"])
+    }
 
 
 def actions_granted(statements: list[dict[str, Any]]) -> Iterator[str]:

@@ -77,7 +77,7 @@ def test_given_the_test_job_then_it_has_python_3_12_node_20_redis_and_caches_key
 def test_given_a_push_that_is_not_to_main_then_no_deploy_job_runs():
     jobs = deploy_jobs()
 
-    assert set(jobs) == {"deploy-dev", "deploy-prod"}
+    assert set(jobs) == {"deploy-dev", "deploy-prod", "deploy-prod-eu-west-1"}
     for name, job in jobs.items():
         conditions = {condition.strip() for condition in job["if"].split("&&")}
         assert conditions == ON_MAIN_PUSH, name

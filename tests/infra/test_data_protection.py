@@ -6,10 +6,23 @@ from __future__ import annotations
 from tests.infra.sam import Stack
 
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
 
 
 def _tables(stack: Stack) -> list[str]:
-    return [name for name, resource in stack.resources.items() if resource["Type"] == "AWS::DynamoDB::Table"]
+    return [name for name, resource in stack.resources.items() if resource["Type"] in TABLE_TYPES]
+
+
+def _protected_copies(stack: Stack, table: str) -> list[dict]:
+    """What carries deletion protection and point-in-time recovery: a table, or each replica of a global
+    table, with and without the second region."""
+    if stack.resources[table]["Type"] == "AWS::DynamoDB::Table":
+        return [stack.properties(table)]
+    return [
+        replica
+        for deployment in (stack, stack.deployed(ReplicaRegion="eu-west-1"))
+        for replica in deployment.render(stack.properties(table)["Replicas"])
+    ]
 
 
 def _policies(stack: Stack, logical_name: str) -> dict[str, str | None]:
@@ -25,10 +38,10 @@ def test_given_any_table_when_the_stack_is_deleted_or_it_is_replaced_or_deleted_
     stack: Stack,
 ):
     for table in _tables(stack):
-        properties = stack.properties(table)
         assert _policies(stack, table) == RETAIN, table
-        assert properties["DeletionProtectionEnabled"] is True, table
-        assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, table
+        for copy in _protected_copies(stack, table):
+            assert copy["DeletionProtectionEnabled"] is True, table
+            assert copy["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, table
 
 
 def test_given_the_user_pool_when_the_stack_is_deleted_or_the_pool_replaced_then_the_pool_is_kept(stack: Stack):

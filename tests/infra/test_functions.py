@@ -10,7 +10,8 @@ import pytest
 from portfolio.observability import METRICS_NAMESPACE, SERVICE_NAME
 from portfolio.settings import Settings
 
-from tests.infra.sam import FUNCTIONS, Stack
+from tests.infra.intrinsics import STACK_NAME
+from tests.infra.sam import FUNCTIONS, Stack, allows
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_ALIASES = {field.alias for field in Settings.model_fields.values()}
@@ -35,7 +36,7 @@ EXPECTED_SETTINGS = {
         "TRANSACTIONS_CACHE_TTL_SECONDS",
         "PRICES_API_URL",
         "PRICE_BATCH_SIZE",
-        "CURSOR_SIGNING_KEY_SECRET_ARN",
+        "CURSOR_SIGNING_KEY_SECRET_ID",
         "ADMIN_SCOPE",
         "MAX_TRANSACTIONS_PER_REQUEST",
         "MAX_TRANSACTIONS_PER_USER",
@@ -184,20 +185,19 @@ def test_given_a_function_using_redis_then_it_speaks_tls_in_cluster_mode_to_the_
 
 
 def test_given_the_cursor_key_then_the_api_is_given_its_generated_secret_by_arn_and_may_read_only_that(stack):
-    variables = _variables(stack, "ApiFunction")
+    # In the home region; tests/infra/test_regions.py has the other region, where it is read by name.
+    variables = stack.deployment.choose(_variables(stack, "ApiFunction"))
+    secret = stack.arn("CursorSigningKeySecret")
 
-    assert variables["CURSOR_SIGNING_KEY_SECRET_ARN"] == {"Ref": "CursorSigningKeySecret"}
+    assert variables["CURSOR_SIGNING_KEY_SECRET_ID"] == {"Ref": "CursorSigningKeySecret"}
     assert "CURSOR_SIGNING_KEY" not in variables
     assert "GenerateSecretString" in stack.properties("CursorSigningKeySecret")
-    reading = [
-        statement
-        for statement in stack.role_statements("ApiFunction")
-        if "secretsmanager:GetSecretValue" in json.dumps(statement.get("Action"))
-        and "CursorSigningKeySecret" in json.dumps(statement.get("Resource"))
-    ]
-    assert [(statement["Action"], statement["Resource"]) for statement in reading] == [
-        ("secretsmanager:GetSecretValue", "CursorSigningKeySecret")
-    ]
+    statements = stack.role_statements("ApiFunction")
+    reading = [statement for statement in statements if allows([statement], "secretsmanager:GetSecretValue", secret)]
+    (statement,) = reading
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert not allows(reading, "secretsmanager:GetSecretValue", "RpcUrlsSecretArn")
+    assert not allows(statements, "secretsmanager:GetSecretValue", secret.replace(STACK_NAME, "another-stack"))
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -207,8 +207,16 @@ def test_given_a_function_then_no_secret_value_is_resolved_into_its_environment(
 
 
 def test_given_the_table_variables_then_they_name_the_template_tables(stack):
-    assert _variables(stack, "ApiFunction")["TABLE_NAME"] == {"Ref": "PortfolioTable"}
-    assert _variables(stack, "RefreshSchedulerFunction")["TABLE_NAME"] == {"Ref": "PortfolioTable"}
+    # By name, not by Ref: outside the home region the stack has no table resource, only its replica.
+    table_name = stack.properties("PortfolioTable")["TableName"]
+    named = {
+        function: variables["TABLE_NAME"]
+        for function in FUNCTIONS
+        if "TABLE_NAME" in (variables := _variables(stack, function))
+    }
+
+    assert {"ApiFunction", "RefreshSchedulerFunction"} <= set(named)
+    assert set(map(json.dumps, named.values())) == {json.dumps(table_name)}
     assert _variables(stack, "RefreshSchedulerFunction")["REFRESH_QUEUE_URL"] == {"Ref": "RefreshQueue"}
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.sam import FUNCTIONS, Stack, actions_granted, allows
+from tests.infra.intrinsics import STACK_NAME
+from tests.infra.sam import FUNCTIONS, Stack, actions_granted, allows, table_resources_granted
 
 WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 AWS_MANAGED = {
@@ -16,6 +17,16 @@ AWS_MANAGED = {
 
 def _updater_statements(stack: Stack) -> list[dict]:
     return stack.role_statements("PriceUpdaterFunction")
+
+
+def _other_tables(table: str) -> list[str]:
+    """Tables a role of this stack has no business with, however close their ARN is to its own."""
+    return [
+        f"{table}-archive",
+        table.replace(STACK_NAME, "another-stack"),
+        table.replace(":us-east-1:", ":eu-west-1:"),  # the replica in another region: its own stack uses it
+        table.replace(":123456789012:", ":210987654321:"),
+    ]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -55,6 +66,23 @@ def test_given_the_api_role_then_it_reads_and_writes_only_the_portfolio_table(st
     assert allows(statements, "dynamodb:DeleteItem", portfolio, leading_keys=["CONN#a"])
     assert not allows(statements, "dynamodb:PutItem", portfolio, leading_keys=["CONN#a"])
     assert not allows(statements, "dynamodb:Query", f"{portfolio}/index/UsersByShard", leading_keys=["7"])
+    for other in _other_tables(portfolio):
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+            assert not allows(statements, action, other, leading_keys=["USER#a"]), (action, other)
+        assert not allows(statements, "dynamodb:Query", f"{other}/index/TransactionsByTime", leading_keys=["USER#a"])
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_any_role_then_every_table_grant_names_the_portfolio_table_its_indexes_or_its_stream(
+    stack: Stack, function
+):
+    # Named in full, in this region and account: no wildcard reaches another table.
+    table = stack.arn("PortfolioTable")
+    granted = table_resources_granted(stack.role_statements(function))
+
+    assert all(
+        resource == table or resource.startswith((f"{table}/index/", f"{table}/stream/")) for resource in granted
+    ), granted
 
 
 def test_given_the_scheduler_role_then_it_writes_only_run_locks_and_swept_prices(stack: Stack):

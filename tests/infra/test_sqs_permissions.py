@@ -18,6 +18,10 @@ MANAGED_WITHOUT_SQS = {
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
 }
+# The role SAM gives CodeDeploy (safe deploys) carries this one: it reads alarms, moves aliases,
+# invokes hooks and publishes to SNS, and grants no SQS action.
+CODE_DEPLOY_ROLE = "CodeDeployServiceRole"
+CODE_DEPLOY_MANAGED = "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"
 # The SQS statement of the managed policy SAM attaches for an SQS event (its published document), so a
 # role that carries it counts as granting what it grants.
 MANAGED_SQS_STATEMENTS = {
@@ -68,9 +72,11 @@ def _documents(properties: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield granted["PolicyDocument"]
 
 
-def _managed_statements(properties: dict[str, Any], stack: Stack) -> list[dict[str, Any]]:
+def _managed_statements(name: str, properties: dict[str, Any], stack: Stack) -> list[dict[str, Any]]:
     statements = []
     for arn in map(stack.render, properties.get("ManagedPolicyArns", [])):
+        if name == CODE_DEPLOY_ROLE and arn == CODE_DEPLOY_MANAGED:
+            continue
         assert arn in MANAGED_WITHOUT_SQS or arn in MANAGED_SQS_STATEMENTS, f"unknown managed policy {arn}"
         statements += MANAGED_SQS_STATEMENTS.get(arn, [])
     return statements
@@ -84,7 +90,7 @@ def _sqs_statements(stack: Stack) -> Iterator[tuple[str, dict[str, Any]]]:
             continue
         documents = [
             *_documents(resource["Properties"]),
-            {"Statement": _managed_statements(resource["Properties"], stack)},
+            {"Statement": _managed_statements(name, resource["Properties"], stack)},
         ]
         for document in documents:
             for raw in _listed(document["Statement"]):

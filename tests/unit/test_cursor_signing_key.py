@@ -69,7 +69,7 @@ def test_given_stage_prod_without_a_cursor_key_when_the_api_starts_then_it_refus
     assert started.returncode != 0
     assert "started" not in started.stdout
     assert "UnsafeSettingsError" in started.stderr
-    assert "set CURSOR_SIGNING_KEY_SECRET_ARN to a secret of its own" in started.stderr
+    assert "set CURSOR_SIGNING_KEY_SECRET_ID to a secret of its own" in started.stderr
 
 
 def test_given_stage_prod_with_a_cursor_key_of_its_own_when_the_api_starts_then_it_does():

@@ -36,9 +36,9 @@ class Settings(BaseSettings):
     dynamodb_max_attempts: int = Field(4, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
     user_index_shards: int = Field(16, alias="USER_INDEX_SHARDS", ge=1, le=256)
     # Signs transaction page cursors so a client cannot forge one. In AWS the key stays in Secrets
-    # Manager (its ARN here, the value read on first use and cached SECRETS_MAX_AGE_SECONDS); the
+    # Manager (its name or ARN here, the value read on first use and cached SECRETS_MAX_AGE_SECONDS); the
     # variable below is for runs outside AWS.
-    cursor_signing_key_secret_arn: str | None = Field(None, alias="CURSOR_SIGNING_KEY_SECRET_ARN")
+    cursor_signing_key_secret_id: str | None = Field(None, alias="CURSOR_SIGNING_KEY_SECRET_ID")
     cursor_signing_key: SecretStr = Field(SecretStr(LOCAL_CURSOR_SIGNING_KEY), alias="CURSOR_SIGNING_KEY")
     # How long a secret read from Secrets Manager is kept in memory: a rotation reaches every container within it.
     secrets_max_age_s: int = Field(300, alias="SECRETS_MAX_AGE_SECONDS", ge=0, le=3600)
@@ -149,12 +149,12 @@ class Settings(BaseSettings):
 
         Checked when the API starts: it alone signs and reads cursors, and it alone is given the key
         (the other functions keep the default, unused)."""
-        if self.stage == LOCAL_STAGE or self.cursor_signing_key_secret_arn:
+        if self.stage == LOCAL_STAGE or self.cursor_signing_key_secret_id:
             return
         if self.cursor_signing_key.get_secret_value() == LOCAL_CURSOR_SIGNING_KEY:
             raise UnsafeSettingsError(
                 f"STAGE is {self.stage!r} but CURSOR_SIGNING_KEY is unset or the local default key, which "
-                "anyone can read in the source: set CURSOR_SIGNING_KEY_SECRET_ARN to a secret of its own (the "
+                "anyone can read in the source: set CURSOR_SIGNING_KEY_SECRET_ID to a secret of its own (the "
                 f"template passes a generated one), or run with STAGE={LOCAL_STAGE}"
             )
 

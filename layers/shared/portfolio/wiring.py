@@ -81,8 +81,8 @@ def portfolio_store() -> PortfolioStore:
     from portfolio.adapters.secrets import SecretValue
 
     config = settings()
-    if config.cursor_signing_key_secret_arn:
-        secret = SecretValue(config.cursor_signing_key_secret_arn, max_age_s=config.secrets_max_age_s)
+    if config.cursor_signing_key_secret_id:
+        secret = SecretValue(config.cursor_signing_key_secret_id, max_age_s=config.secrets_max_age_s)
         keys: dict[str, Any] = {"cursor_signing_key": secret, "previous_cursor_key": secret.previous}
     else:
         keys = {"cursor_signing_key": config.cursor_signing_key.get_secret_value()}
@@ -390,7 +390,11 @@ def connection_registry() -> DynamoConnectionRegistry:
 
     config = settings()
     return DynamoConnectionRegistry(
-        dynamodb_client(), config.table_name, redis_client(), max_connections=config.max_connections_per_user
+        dynamodb_client(),
+        config.table_name,
+        redis_client(),
+        region=config.aws_region,
+        max_connections=config.max_connections_per_user,
     )
 
 

@@ -20,7 +20,7 @@ def key_secret(api_settings: Settings, function_environment: Callable[..., Setti
     arn = secrets.create_secret(Name=f"cursor-key-{uuid.uuid4().hex}", SecretString="first-generated-key")["ARN"]
     function_environment(
         STAGE="prod",
-        CURSOR_SIGNING_KEY_SECRET_ARN=arn,
+        CURSOR_SIGNING_KEY_SECRET_ID=arn,
         # Read afresh on every use here, so the rotation below shows at once (300 s by default).
         SECRETS_MAX_AGE_SECONDS="0",
         DYNAMODB_READ_TIMEOUT_S="30",

@@ -19,6 +19,9 @@ from portfolio.adapters.connection_registry import (
 
 from local_stack.ports import free_port
 
+# The region the functions run in here (their AWS_REGION).
+REGION = "us-east-1"
+
 
 class CountingClient:
     """The functions' DynamoDB client, counting the Queries it sends."""
@@ -79,7 +82,7 @@ def test_given_a_removed_connection_then_it_is_no_longer_listed_nor_indexed(regi
 def test_given_a_user_with_no_connection_then_after_one_query_redis_answers_without_dynamodb(
     counting, live_env, redis_client, user_id
 ):
-    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client())
+    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client(), region=REGION)
 
     # The first ask finds no index for the user: the record answers, and the index learns "none"
     assert registry.connections_of(user_id) == []
@@ -89,7 +92,7 @@ def test_given_a_user_with_no_connection_then_after_one_query_redis_answers_with
 
 
 def test_given_a_user_whose_connections_all_closed_then_redis_answers_none_without_a_query(counting, live_env, user_id):
-    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client())
+    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client(), region=REGION)
     registry.add(user_id, "conn-a")
     assert registry.connections_of(user_id) == ["conn-a"]
     registry.remove(user_id, "conn-a")
@@ -100,10 +103,10 @@ def test_given_a_user_whose_connections_all_closed_then_redis_answers_none_witho
 
 
 def test_given_redis_unreachable_then_the_connections_are_read_from_dynamodb(counting, live_env, user_id):
-    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client())
+    registry = DynamoConnectionRegistry(counting, live_env.table_name, wiring.redis_client(), region=REGION)
     registry.add(user_id, "conn-a")
     unreachable = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
-    without_redis = DynamoConnectionRegistry(counting, live_env.table_name, unreachable)
+    without_redis = DynamoConnectionRegistry(counting, live_env.table_name, unreachable, region=REGION)
 
     assert without_redis.connections_of(user_id) == ["conn-a"]
     assert counting.queries == 1
@@ -112,7 +115,7 @@ def test_given_redis_unreachable_then_the_connections_are_read_from_dynamodb(cou
 def test_given_an_item_past_its_ttl_but_not_yet_swept_then_it_is_not_listed(live_env, user_id):
     clock = [time.time()]
     registry = DynamoConnectionRegistry(
-        wiring.dynamodb_client(), live_env.table_name, wiring.redis_client(), clock=lambda: clock[0]
+        wiring.dynamodb_client(), live_env.table_name, wiring.redis_client(), region=REGION, clock=lambda: clock[0]
     )
     registry.add(user_id, "conn-a")
 
@@ -146,11 +149,13 @@ def test_given_a_set_started_by_a_ping_on_a_lost_index_then_the_other_connection
 
 
 def test_given_more_connections_than_the_cap_then_a_listing_names_no_more_than_the_cap(live_env, user_id):
-    roomy = DynamoConnectionRegistry(wiring.dynamodb_client(), live_env.table_name, None, max_connections=50)
+    roomy = DynamoConnectionRegistry(
+        wiring.dynamodb_client(), live_env.table_name, None, region=REGION, max_connections=50
+    )
     for number in range(7):
         roomy.add(user_id, f"conn-{number}")
     capped = DynamoConnectionRegistry(
-        wiring.dynamodb_client(), live_env.table_name, wiring.redis_client(), max_connections=3
+        wiring.dynamodb_client(), live_env.table_name, wiring.redis_client(), region=REGION, max_connections=3
     )
 
     listed = capped.connections_of(user_id)
@@ -164,7 +169,7 @@ def test_given_more_connections_than_the_cap_then_a_listing_names_no_more_than_t
 def test_given_expired_items_not_yet_swept_then_they_are_not_counted(live_env, user_id):
     clock = [time.time()]
     registry = DynamoConnectionRegistry(
-        wiring.dynamodb_client(), live_env.table_name, None, max_connections=5, clock=lambda: clock[0]
+        wiring.dynamodb_client(), live_env.table_name, None, region=REGION, max_connections=5, clock=lambda: clock[0]
     )
     for number in range(4):
         registry.add(user_id, f"old-{number}")
@@ -173,3 +178,17 @@ def test_given_expired_items_not_yet_swept_then_they_are_not_counted(live_env, u
 
     assert registry.open_count(user_id) == 1
     assert registry.connections_of(user_id) == ["new"]
+
+
+def test_given_a_connection_of_another_region_replicated_here_when_listing_then_it_is_not_this_regions_to_push_to(
+    live_env, user_id
+):
+    # Given: the same global table seen from two regions, a connection opened in the other one
+    elsewhere = DynamoConnectionRegistry(wiring.dynamodb_client(), live_env.table_name, None, region="eu-west-1")
+    here = DynamoConnectionRegistry(wiring.dynamodb_client(), live_env.table_name, None, region=REGION)
+    elsewhere.add(user_id, "conn-over-there")
+
+    # When / Then: this region neither pushes to it nor counts it against the cap, and the other region still does
+    assert here.connections_of(user_id) == []
+    assert here.open_count(user_id) == 0
+    assert elsewhere.connections_of(user_id) == ["conn-over-there"]

@@ -39,6 +39,8 @@ CONNECTIONS_KEY_PREFIX = "live-connections:"
 # The index member that says the set lists every connection of the user. API Gateway's connection
 # ids are base64 text: never "*".
 INDEXED = "*"
+# The region whose WebSocket API holds the connection.
+REGION_ATTRIBUTE = "region"
 DEFAULT_MAX_CONNECTIONS = 10
 
 
@@ -65,6 +67,7 @@ class DynamoConnectionRegistry:
         table_name: str,
         redis_client: Any | None,
         *,
+        region: str,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ttl_s: int = CONNECTION_TTL_S,
         clock: Callable[[], float] = time.time,
@@ -74,6 +77,9 @@ class DynamoConnectionRegistry:
         self._dynamodb = dynamodb_client
         self._table = table_name
         self._redis = redis_client
+        # The table is global: the other regions' connections are replicated here too, and this
+        # region's management API knows none of them (it would answer 410, and the push delete them).
+        self._region = region
         self._max_connections = max_connections
         self._ttl_s = ttl_s
         self._clock = clock
@@ -87,6 +93,7 @@ class DynamoConnectionRegistry:
             Item={
                 **connection_key(user_id, connection_id),
                 "connectionId": {"S": connection_id},
+                REGION_ATTRIBUTE: {"S": self._region},
                 "connectedAt": {"N": str(now)},
                 TTL_ATTRIBUTE: {"N": str(now + self._ttl_s)},
             },
@@ -122,12 +129,13 @@ class DynamoConnectionRegistry:
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#expires > :now",
-            "ExpressionAttributeNames": {"#expires": TTL_ATTRIBUTE},
+            "FilterExpression": "#expires > :now AND #region = :region",
+            "ExpressionAttributeNames": {"#expires": TTL_ATTRIBUTE, "#region": REGION_ATTRIBUTE},
             "ProjectionExpression": "connectionId",
             "ExpressionAttributeValues": {
                 ":pk": {"S": connections_partition_key(user_id)},
                 ":now": {"N": str(int(self._clock()))},
+                ":region": {"S": self._region},
             },
             # Items read per page: a partition full of connections is never read whole.
             "Limit": self._max_connections,
