@@ -52,22 +52,8 @@ SECRET_SUFFIX = "Ab3dEf"
 
 
 def load_sam_template() -> dict[str, Any]:
-    """template.yaml as the SAM CLI reads it.
-
-    The shared loader turns `!Condition X` into {"Fn::Condition": X}; the long form (what the SAM CLI and
-    cfn-lint read it as, and CloudFormation accepts) is {"Condition": X}.
-    """
-    return _condition_long_form(load_template())
-
-
-def _condition_long_form(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_condition_long_form(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Fn::Condition"}:
-        return {"Condition": value["Fn::Condition"]}
-    return {key: _condition_long_form(item) for key, item in value.items()}
+    """template.yaml as the SAM CLI reads it (the shared loader writes `!Condition X` as {"Condition": X})."""
+    return load_template()
 
 
 class _NoManagedPolicies:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -235,8 +236,38 @@ def test_given_no_domain_or_a_complete_one_when_deploying_then_the_domain_rule_p
     assert Deployment(stack.template, **parameters).failed_assertions("CustomDomainNeedsZoneAndCertificate") == []
 
 
+# What samconfig.toml's second region holds until someone fills it in, and a value of the real form.
+PLACEHOLDER_STREAM = "REPLACE-WITH-LatestStreamArn"
+A_STREAM_LABEL = "2026-01-01T00:00:00.000"
+
+
+def _filled_in(parameters: dict[str, str]) -> dict[str, str]:
+    stream = parameters.get("TableStreamArn")
+    if stream is None:
+        return parameters
+    return {**parameters, "TableStreamArn": stream.replace(PLACEHOLDER_STREAM, A_STREAM_LABEL)}
+
+
+def test_given_the_second_regions_placeholder_stream_then_the_template_refuses_it_before_creating_anything(
+    stack: Stack,
+):
+    # Deployed as it stands (by hand or by CI), the stack would fail half-built on the stream trigger.
+    (replica,) = [
+        environment for name, environment in deploy_environments().items() if "TableStreamArn" in environment.parameters
+    ]
+    pattern = stack.template["Parameters"]["TableStreamArn"]["AllowedPattern"]
+
+    assert PLACEHOLDER_STREAM in replica.parameters["TableStreamArn"]
+    assert not re.fullmatch(pattern, replica.parameters["TableStreamArn"])
+    assert re.fullmatch(pattern, _filled_in(replica.parameters)["TableStreamArn"])
+
+
 def test_given_samconfigs_prod_regions_then_they_are_one_home_and_its_replica_and_pass_every_rule(stack: Stack):
-    prod = [environment for name, environment in deploy_environments().items() if name.startswith("prod")]
+    prod = [
+        replace(environment, parameters=_filled_in(environment.parameters))
+        for name, environment in deploy_environments().items()
+        if name.startswith("prod")
+    ]
     (home,) = [environment for environment in prod if environment.region == environment.parameters.get("HomeRegion")]
     others = [environment for environment in prod if environment is not home]
 

@@ -129,7 +129,8 @@ class DynamoConnectionRegistry:
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "#expires > :now AND #region = :region",
+            # Items recorded before connections carried their region count as this region's.
+            "FilterExpression": "#expires > :now AND (#region = :region OR attribute_not_exists(#region))",
             "ExpressionAttributeNames": {"#expires": TTL_ATTRIBUTE, "#region": REGION_ATTRIBUTE},
             "ProjectionExpression": "connectionId",
             "ExpressionAttributeValues": {
