@@ -6,7 +6,8 @@ function's folder (CodeUri) and `module.attribute` (Handler); the module is impo
 module object.
 
 `function_environment` is what a function reads from its environment in AWS, pointed at endpoints
-on this machine. Set it before a handler is imported or `portfolio.wiring.reset()` is called.
+on this machine. Set it before a handler is imported or `portfolio.wiring.reset()` is called:
+`export_function_environment` does both.
 
 In AWS a container runs one invocation at a time, and the handlers rely on it: Powertools'
 resolver keeps the current event on the app object, and Logger, Metrics and Tracer are shared
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -118,6 +120,34 @@ def function_environment(
     }
     environment.update({name: value for name, value in optional.items() if value is not None})
     return environment
+
+
+# What a local run sets unless the developer's environment does.
+_LOCAL_DEFAULTS = {
+    "POWERTOOLS_SERVICE_NAME": "cross-chain-portfolio",
+    "POWERTOOLS_METRICS_NAMESPACE": "CrossChainPortfolio",
+    # EMF metric lines after every invocation drown the console; POWERTOOLS_METRICS_DISABLED=false shows them.
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    # The functions share a few cores with moto and the gateway here: a 50 ms Redis budget (right for
+    # ElastiCache next to a Lambda) would turn ordinary pauses into cache misses.
+    "REDIS_SOCKET_TIMEOUT_MS": "1000",
+    "REDIS_CONNECT_TIMEOUT_MS": "1000",
+}
+
+
+def export_function_environment(variables: Mapping[str, str]) -> None:
+    """`variables` (function_environment's, and more) into this process's environment, without the
+    developer's AWS profile or session token, with the local defaults where nothing else is set; then
+    `portfolio.wiring.reset()`, so that the functions read it."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(variables)
+    for name, value in _LOCAL_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    from portfolio import wiring
+
+    wiring.reset()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from local_stack.demo import DEMO_ALERTS, load_demo, load_demo_alerts
 from local_stack.demo_wallets import DemoWallet, link_wallets, seed_evm_wallet, seed_solana_wallet
 from local_stack.embedded_redis import LocalRedis, RedisKind, RedisModeError, start_redis
 from local_stack.evm_node import AnvilRpcError
-from local_stack.functions import Functions, function_environment, load_functions
+from local_stack.foreground import StartupError
+from local_stack.functions import Functions, export_function_environment, function_environment, load_functions
 from local_stack.gateway import Exchange, Gateway, GatewayServer
 from local_stack.http_events import HttpResponse, IncomingRequest, json_response
 from local_stack.jwt_auth import AUDIENCE, ISSUER, JwtAuthorizer, load_or_create_secret
@@ -47,10 +48,6 @@ STREAM_POLL_INTERVAL_S = 1.0  # Lambda polls a stream shard about once a second
 PRICE_REQUESTS_KEPT = 1000
 
 Say = Callable[[str], None]
-
-
-class StartupError(Exception):
-    """A setting or the machine keeps the stack from starting; the message says what to change."""
 
 
 def _say(text: str) -> None:
@@ -260,40 +257,28 @@ class LocalStack:
 
     def _export_environment(self, aws: LocalAws, redis: LocalRedis, prices: PricesSource) -> None:
         """What the functions read through portfolio.settings, set before they are imported."""
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            os.environ.pop(name, None)
-        os.environ.update(
-            function_environment(
-                aws_endpoint=aws.endpoint,
-                region=aws.region,
-                table_name=aws.table_names[PORTFOLIO_TABLE],
-                redis_url=redis.url,
-                prices_api_url=prices.url,
-                refresh_queue_url=aws.queue_urls[REFRESH_QUEUE],
-                refresh_interval_s=self.settings.refresh_interval_s,
-                stage=self.settings.stage,
-                jwt_issuer=ISSUER,
-                jwt_audience=AUDIENCE,
-                local_jwt_secret=self._jwt_secret,
-                alert_event_bus_name=aws.event_bus_names.get(ALERT_EVENT_BUS),
-            )
+        export_function_environment(
+            {
+                **function_environment(
+                    aws_endpoint=aws.endpoint,
+                    region=aws.region,
+                    table_name=aws.table_names[PORTFOLIO_TABLE],
+                    redis_url=redis.url,
+                    prices_api_url=prices.url,
+                    refresh_queue_url=aws.queue_urls[REFRESH_QUEUE],
+                    refresh_interval_s=self.settings.refresh_interval_s,
+                    stage=self.settings.stage,
+                    jwt_issuer=ISSUER,
+                    jwt_audience=AUDIENCE,
+                    local_jwt_secret=self._jwt_secret,
+                    alert_event_bus_name=aws.event_bus_names.get(ALERT_EVENT_BUS),
+                ),
+                # Wallet sync's nodes started here; a node given in the environment reaches the functions as it is.
+                **self.chains.environment(),
+                # The client the functions build is the one the Redis there needs (checked by start_redis).
+                "REDIS_CLUSTER_MODE": "true" if redis.cluster_mode else "false",
+            }
         )
-        # Wallet sync's nodes started here; a node given in the environment reaches the functions as it is.
-        os.environ.update(self.chains.environment())
-        # The client the functions build is the one the Redis there needs (checked by start_redis).
-        os.environ["REDIS_CLUSTER_MODE"] = "true" if redis.cluster_mode else "false"
-        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "cross-chain-portfolio")
-        os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")
-        # EMF metric lines after every invocation drown the console; POWERTOOLS_METRICS_DISABLED=false shows them.
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
-        # Three functions, moto and the gateway share one interpreter here: a 50 ms Redis budget
-        # (right for ElastiCache next to a Lambda) would turn ordinary pauses into cache misses.
-        os.environ.setdefault("REDIS_SOCKET_TIMEOUT_MS", "1000")
-        os.environ.setdefault("REDIS_CONNECT_TIMEOUT_MS", "1000")
-        from portfolio import wiring
-
-        wiring.reset()
 
     @staticmethod
     def _export_callback_url(url: str) -> None:

@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from local_stack.aws import local_client, physical_names
 from local_stack.config import REPOSITORY_ROOT
+from local_stack.foreground import run_until_stopped
 from local_stack.global_tables import GlobalTableReplicator, ReplicationResult, ReplicatorThread, replicas_of
 from local_stack.template_resources import create_tables, load_template, table_resources
 
@@ -272,22 +273,7 @@ def main() -> int:
     except ValidationError as error:
         print(f"two regions: invalid setting:\n{error}", file=sys.stderr)
         return 2
-    stop_requested = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda _number, _frame: stop_requested.set())
-    stack = TwoRegions(settings, say=lambda text: print(text, flush=True))
-    try:
-        stack.start()
-    except Exception as error:
-        print(f"two regions: could not start: {type(error).__name__}: {error}", file=sys.stderr)
-        stack.stop()
-        return 1
-    while not stop_requested.wait(0.5):
-        pass
-    print("Stopping...", flush=True)
-    stack.stop()
-    print("Stopped.", flush=True)
-    return 0
+    return run_until_stopped(TwoRegions(settings, say=lambda text: print(text, flush=True)), name="two regions")
 
 
 if __name__ == "__main__":

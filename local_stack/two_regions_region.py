@@ -12,8 +12,6 @@ the home region as `python -m local_stack`, and this module for each other regio
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -27,7 +25,8 @@ from local_stack.aws import local_client
 from local_stack.coins_api import CoinsApiServer
 from local_stack.config import PUBLIC_PRICES_API_URL, REPOSITORY_ROOT
 from local_stack.embedded_redis import start_redis
-from local_stack.functions import function_environment, load_functions
+from local_stack.foreground import run_until_stopped
+from local_stack.functions import export_function_environment, function_environment, load_functions
 from local_stack.gateway import Exchange, Gateway, GatewayServer
 from local_stack.jwt_auth import JwtAuthorizer, load_or_create_secret
 from local_stack.scheduler import ScheduleThread
@@ -136,9 +135,7 @@ class Region:
     def _export_environment(self, redis_url: str, prices_url: str) -> None:
         """What the functions of this region read through portfolio.settings, set before they are imported."""
         settings = self.settings
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            os.environ.pop(name, None)
-        os.environ.update(
+        export_function_environment(
             function_environment(
                 aws_endpoint=settings.aws_endpoint_url,
                 region=settings.aws_region,
@@ -148,17 +145,6 @@ class Region:
                 stage=settings.stage,
             )
         )
-        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "cross-chain-portfolio")
-        os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "CrossChainPortfolio")
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
-        # Shared cores and a shared moto: the 50 ms budget of ElastiCache next to Lambda would turn
-        # ordinary pauses into cache misses.
-        os.environ.setdefault("REDIS_SOCKET_TIMEOUT_MS", "1000")
-        os.environ.setdefault("REDIS_CONNECT_TIMEOUT_MS", "1000")
-        from portfolio import wiring
-
-        wiring.reset()
 
     def _log_exchange(self, exchange: Exchange) -> None:
         self._say(f"[http] {exchange.method} {exchange.path} -> {exchange.status} ({exchange.duration_ms:.0f} ms)")
@@ -174,20 +160,8 @@ def main() -> int:
     except ValidationError as error:
         print(f"region: invalid setting:\n{error}", file=sys.stderr)
         return 2
-    stop_requested = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda _number, _frame: stop_requested.set())
     region = Region(settings, say=lambda text: print(text, flush=True))
-    try:
-        region.start()
-    except Exception as error:
-        print(f"region {settings.aws_region}: could not start: {type(error).__name__}: {error}", file=sys.stderr)
-        region.stop()
-        return 1
-    while not stop_requested.wait(0.5):
-        pass
-    region.stop()
-    return 0
+    return run_until_stopped(region, name=f"region {settings.aws_region}", announce_stop=False)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from local_stack.template_resources import load_template, resources_of_type
 from local_stack.websocket_events import (
     CONNECT_ROUTE,
     DISCONNECT_ROUTE,
+    EventOrigin,
     authorizer_context,
     authorizer_event,
     connect_event,
@@ -335,14 +336,11 @@ class LocalWebSocketApi:
             self._invoke_route(
                 DISCONNECT_ROUTE,
                 lambda: disconnect_event(
-                    connection_id=connection_id,
-                    domain_name=request.header("host") or "127.0.0.1",
-                    stage=self._stage,
+                    EventOrigin(connection_id, request.header("host") or "127.0.0.1", self._stage, request.source_ip),
                     authorizer=connection.authorizer,
                     connected_at_ms=connection.connected_at_ms,
                     status_code=code,
                     reason=reason,
-                    source_ip=request.source_ip,
                 ),
             )
         return 101
@@ -350,21 +348,13 @@ class LocalWebSocketApi:
     def _open(self, request: IncomingRequest, connection_id: str) -> _Accepted | HttpResponse:
         """The authorizer, then $connect: what API Gateway decides before it answers the handshake."""
         route = self._config.routes.get(CONNECT_ROUTE)
-        domain = request.header("host") or "127.0.0.1"
+        origin = EventOrigin(connection_id, request.header("host") or "127.0.0.1", self._stage, request.source_ip)
         authorizer: dict[str, Any] | None = None
         if route is not None and route.authorized and self._config.authorizer_function:
             token = self._query_value(request, self._config.token_parameter)
             if not token:
                 return _message(401, "Unauthorized")
-            event = authorizer_event(
-                headers=request.headers,
-                raw_query=request.raw_query,
-                connection_id=connection_id,
-                domain_name=domain,
-                stage=self._stage,
-                region=self._region,
-                source_ip=request.source_ip,
-            )
+            event = authorizer_event(origin, headers=request.headers, raw_query=request.raw_query, region=self._region)
             try:
                 result = self._functions[self._config.authorizer_function](event)
             except Exception as error:
@@ -377,15 +367,7 @@ class LocalWebSocketApi:
             authorizer = authorizer_context(result)
         if route is None:
             return _Accepted(authorizer)
-        event = connect_event(
-            headers=request.headers,
-            raw_query=request.raw_query,
-            connection_id=connection_id,
-            domain_name=domain,
-            stage=self._stage,
-            authorizer=authorizer,
-            source_ip=request.source_ip,
-        )
+        event = connect_event(origin, headers=request.headers, raw_query=request.raw_query, authorizer=authorizer)
         try:
             result = self._functions[route.function](event)
         except Exception:
@@ -429,12 +411,9 @@ class LocalWebSocketApi:
             lambda: message_event(
                 route.key,
                 body,
-                connection_id=connection.connection_id,
-                domain_name=domain,
-                stage=self._stage,
+                EventOrigin(connection.connection_id, domain, self._stage, connection.source_ip),
                 authorizer=connection.authorizer,
                 connected_at_ms=connection.connected_at_ms,
-                source_ip=connection.source_ip,
             ),
         )
         if isinstance(result, Exception):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,39 +24,52 @@ WEBSOCKET_API_ID = "local-websocket"
 CONNECT_ROUTE, DISCONNECT_ROUTE = "$connect", "$disconnect"
 
 
+@dataclass(frozen=True)
+class EventOrigin:
+    """Which connection an event is about, the host and stage the client reached, and the client's address."""
+
+    connection_id: str
+    domain_name: str
+    stage: str
+    source_ip: str = "127.0.0.1"
+
+
 def _request_context(
     route_key: str,
     event_type: str,
+    origin: EventOrigin,
     *,
-    connection_id: str,
-    domain_name: str,
-    stage: str,
-    source_ip: str,
-    user_agent: str | None,
     connected_at_ms: int,
-    now: datetime,
+    authorizer: Mapping[str, Any] | None,
+    now: datetime | None,
+    user_agent: str | None = None,
 ) -> dict[str, Any]:
-    identity: dict[str, Any] = {"sourceIp": source_ip}
+    now = now or datetime.now(UTC)
+    identity: dict[str, Any] = {"sourceIp": origin.source_ip}
     if user_agent:
         identity["userAgent"] = user_agent
-    return {
+    context: dict[str, Any] = {
         "routeKey": route_key,
         "eventType": event_type,
         "extendedRequestId": uuid.uuid4().hex[:16],
         "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "messageDirection": "IN",
-        "stage": stage,
+        "stage": origin.stage,
         "connectedAt": connected_at_ms,
         "requestTimeEpoch": int(now.timestamp() * 1000),
         "identity": identity,
         "requestId": uuid.uuid4().hex[:16],
-        "domainName": domain_name,
-        "connectionId": connection_id,
+        "domainName": origin.domain_name,
+        "connectionId": origin.connection_id,
         "apiId": WEBSOCKET_API_ID,
     }
+    if authorizer is not None:
+        context["authorizer"] = dict(authorizer)
+    return context
 
 
-def _headers(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """API Gateway's two views of repeatable values: the last one of each name, and all of them."""
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for name, value in pairs:
@@ -64,13 +78,38 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str], dict[str
     return single, multi
 
 
-def _query(raw_query: str) -> tuple[dict[str, str], dict[str, list[str]]]:
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        single[name] = value
-        multi.setdefault(name, []).append(value)
-    return single, multi
+@dataclass(frozen=True)
+class _Handshake:
+    """What every event of $connect carries: the handshake's headers and query, and the request context."""
+
+    headers: dict[str, str]
+    multi_headers: dict[str, list[str]]
+    query: dict[str, str]
+    multi_query: dict[str, list[str]]
+    context: dict[str, Any]
+
+
+def _handshake(
+    origin: EventOrigin,
+    headers: Sequence[tuple[str, str]],
+    raw_query: str,
+    *,
+    authorizer: Mapping[str, Any] | None,
+    now: datetime | None,
+) -> _Handshake:
+    now = now or datetime.now(UTC)
+    single_headers, multi_headers = _single_and_multi(headers)
+    single_query, multi_query = _single_and_multi(parse_qsl(raw_query, keep_blank_values=True))
+    context = _request_context(
+        CONNECT_ROUTE,
+        "CONNECT",
+        origin,
+        user_agent=single_headers.get("User-Agent"),
+        connected_at_ms=int(now.timestamp() * 1000),
+        authorizer=authorizer,
+        now=now,
+    )
+    return _Handshake(single_headers, multi_headers, single_query, multi_query, context)
 
 
 def method_arn(region: str, stage: str, route_key: str) -> str:
@@ -78,40 +117,24 @@ def method_arn(region: str, stage: str, route_key: str) -> str:
 
 
 def authorizer_event(
+    origin: EventOrigin,
     *,
     headers: Sequence[tuple[str, str]],
     raw_query: str,
-    connection_id: str,
-    domain_name: str,
-    stage: str,
     region: str,
-    source_ip: str = "127.0.0.1",
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """What a REQUEST authorizer of $connect receives."""
-    now = now or datetime.now(UTC)
-    single_headers, multi_headers = _headers(headers)
-    single_query, multi_query = _query(raw_query)
-    context = _request_context(
-        CONNECT_ROUTE,
-        "CONNECT",
-        connection_id=connection_id,
-        domain_name=domain_name,
-        stage=stage,
-        source_ip=source_ip,
-        user_agent=single_headers.get("User-Agent"),
-        connected_at_ms=int(now.timestamp() * 1000),
-        now=now,
-    )
+    handshake = _handshake(origin, headers, raw_query, authorizer=None, now=now)
     return {
         "type": "REQUEST",
-        "methodArn": method_arn(region, stage, CONNECT_ROUTE),
-        "headers": single_headers,
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": single_query,
-        "multiValueQueryStringParameters": multi_query,
+        "methodArn": method_arn(region, origin.stage, CONNECT_ROUTE),
+        "headers": handshake.headers,
+        "multiValueHeaders": handshake.multi_headers,
+        "queryStringParameters": handshake.query,
+        "multiValueQueryStringParameters": handshake.multi_query,
         "stageVariables": {},
-        "requestContext": context,
+        "requestContext": handshake.context,
     }
 
 
@@ -123,74 +146,48 @@ def authorizer_context(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def connect_event(
+    origin: EventOrigin,
     *,
     headers: Sequence[tuple[str, str]],
     raw_query: str,
-    connection_id: str,
-    domain_name: str,
-    stage: str,
     authorizer: Mapping[str, Any] | None,
-    source_ip: str = "127.0.0.1",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    single_headers, multi_headers = _headers(headers)
-    single_query, multi_query = _query(raw_query)
-    context = _request_context(
-        CONNECT_ROUTE,
-        "CONNECT",
-        connection_id=connection_id,
-        domain_name=domain_name,
-        stage=stage,
-        source_ip=source_ip,
-        user_agent=single_headers.get("User-Agent"),
-        connected_at_ms=int(now.timestamp() * 1000),
+    handshake = _handshake(
+        origin,
+        headers,
+        raw_query,
+        authorizer=None if authorizer is None else {**authorizer, "integrationLatency": 0},
         now=now,
     )
-    if authorizer is not None:
-        context["authorizer"] = {**authorizer, "integrationLatency": 0}
     event: dict[str, Any] = {
-        "headers": single_headers,
-        "multiValueHeaders": multi_headers,
-        "requestContext": context,
+        "headers": handshake.headers,
+        "multiValueHeaders": handshake.multi_headers,
+        "requestContext": handshake.context,
         "isBase64Encoded": False,
     }
-    if single_query:
-        event["queryStringParameters"] = single_query
-        event["multiValueQueryStringParameters"] = multi_query
+    if handshake.query:
+        event["queryStringParameters"] = handshake.query
+        event["multiValueQueryStringParameters"] = handshake.multi_query
     return event
 
 
 def disconnect_event(
+    origin: EventOrigin,
     *,
-    connection_id: str,
-    domain_name: str,
-    stage: str,
     authorizer: Mapping[str, Any] | None,
     connected_at_ms: int,
     status_code: int,
     reason: str,
-    source_ip: str = "127.0.0.1",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
-    headers = [("Host", domain_name), ("x-api-key", ""), ("X-Forwarded-For", ""), ("x-restapi", "")]
-    single_headers, multi_headers = _headers(headers)
+    headers = [("Host", origin.domain_name), ("x-api-key", ""), ("X-Forwarded-For", ""), ("x-restapi", "")]
+    single_headers, multi_headers = _single_and_multi(headers)
     context = _request_context(
-        DISCONNECT_ROUTE,
-        "DISCONNECT",
-        connection_id=connection_id,
-        domain_name=domain_name,
-        stage=stage,
-        source_ip=source_ip,
-        user_agent=None,
-        connected_at_ms=connected_at_ms,
-        now=now,
+        DISCONNECT_ROUTE, "DISCONNECT", origin, connected_at_ms=connected_at_ms, authorizer=authorizer, now=now
     )
     context["disconnectStatusCode"] = status_code
     context["disconnectReason"] = reason
-    if authorizer is not None:
-        context["authorizer"] = dict(authorizer)
     return {
         "headers": single_headers,
         "multiValueHeaders": multi_headers,
@@ -202,30 +199,16 @@ def disconnect_event(
 def message_event(
     route_key: str,
     body: str,
+    origin: EventOrigin,
     *,
-    connection_id: str,
-    domain_name: str,
-    stage: str,
     authorizer: Mapping[str, Any] | None,
     connected_at_ms: int,
-    source_ip: str = "127.0.0.1",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
     context = _request_context(
-        route_key,
-        "MESSAGE",
-        connection_id=connection_id,
-        domain_name=domain_name,
-        stage=stage,
-        source_ip=source_ip,
-        user_agent=None,
-        connected_at_ms=connected_at_ms,
-        now=now,
+        route_key, "MESSAGE", origin, connected_at_ms=connected_at_ms, authorizer=authorizer, now=now
     )
     context["messageId"] = uuid.uuid4().hex[:16]
-    if authorizer is not None:
-        context["authorizer"] = dict(authorizer)
     return {"requestContext": context, "body": body, "isBase64Encoded": False}
 
 

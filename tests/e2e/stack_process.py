@@ -15,6 +15,8 @@ from local_stack.ports import free_port
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # What the test process's own environment points elsewhere: never passed on to the stack.
 NOT_PASSED_ON = frozenset({"PRICES_API_URL", "DEMO", "LOCAL_JWT_SECRET", "AWS_ENDPOINT_URL", "TABLE_NAME"})
+# A stack that needs no network and stays quiet: recorded prices, no scheduled refresh, warnings only.
+OFFLINE_QUIET = {"OFFLINE_PRICES": "1", "REFRESH_INTERVAL_SECONDS": "86400", "POWERTOOLS_LOG_LEVEL": "WARNING"}
 
 
 @contextmanager

@@ -12,24 +12,20 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import httpx
 import jwt
 import pytest
-import redis
 from portfolio.adapters.dynamodb.items import connections_partition_key
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from local_stack.aws import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY
 from local_stack.jwt_auth import AUDIENCE, ISSUER, JwtAuthorizer, load_or_create_secret
-from tests.e2e.stack_process import local_stack_process
+from tests.e2e.stack_process import OFFLINE_QUIET, local_stack_process, wait_until_healthy
 
 STARTUP_TIMEOUT_S = 120
-# A database of its own: the stack's users and refresh records stay apart from other suites'.
-LIVE_UPDATES_REDIS_DB = 11
 ETH = "0x0000000000000000000000000000000000000000"
 RECEIVE_TIMEOUT_S = 10
 QUIET_S = 1.0
@@ -105,38 +101,11 @@ class LiveStack:
 
 
 @pytest.fixture(scope="module")
-def live_redis_url(redis_url: str) -> str:
-    url = urlunsplit(urlsplit(redis_url)._replace(path=f"/{LIVE_UPDATES_REDIS_DB}"))
-    client = redis.Redis.from_url(url, socket_timeout=2)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-    return url
-
-
-@pytest.fixture(scope="module")
-def stack(live_redis_url, tmp_path_factory) -> Iterator[LiveStack]:
+def stack(live_updates_redis_url, tmp_path_factory) -> Iterator[LiveStack]:
     directory = tmp_path_factory.mktemp("live-stack")
-    variables = {
-        "OFFLINE_PRICES": "1",
-        "REDIS_URL": live_redis_url,
-        "REFRESH_INTERVAL_SECONDS": "86400",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
+    variables = {**OFFLINE_QUIET, "REDIS_URL": live_updates_redis_url}
     with local_stack_process(directory, variables) as (process, url, log_path, _environment):
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the local stack exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the local stack did not start:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.2)
+        wait_until_healthy(process, url, lambda: log_path.read_text(errors="replace"), timeout_s=STARTUP_TIMEOUT_S)
         secret = load_or_create_secret(directory / "data")
         yield LiveStack(url, url.replace("http://", "ws://") + "/ws", log_path, JwtAuthorizer(secret), secret)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.stack_process import REPOSITORY_ROOT, local_stack_process, wait_until_healthy
+from tests.e2e.stack_process import OFFLINE_QUIET, REPOSITORY_ROOT, local_stack_process, wait_until_healthy
 
 STARTUP_TIMEOUT_S = 120
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -59,12 +59,7 @@ class StackProcess:
 @pytest.fixture(scope="module")
 def stack(local_stack_redis_url, tmp_path_factory):
     directory = tmp_path_factory.mktemp("local-stack")
-    variables = {
-        "OFFLINE_PRICES": "1",
-        "REDIS_URL": local_stack_redis_url,
-        "REFRESH_INTERVAL_SECONDS": "86400",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
+    variables = {**OFFLINE_QUIET, "REDIS_URL": local_stack_redis_url}
     with local_stack_process(directory, variables) as (process, url, log_path, environment):
         running = StackProcess(process, url, directory / "data", log_path, environment)
         wait_until_healthy(running.process, running.url, running.output, timeout_s=STARTUP_TIMEOUT_S)

@@ -356,39 +356,32 @@ def _read(condition: ValueChangeCondition | PriceCondition, observation: Observa
 
 
 def _fired(user_id: str, rule: AlertRule, reading: _Reading, at: datetime) -> FiredAlert:
-    condition = rule.condition
+    change = reading.change
+    return FiredAlert(
+        user_id=user_id,
+        alert_id=rule.alert_id,
+        rule=rule.condition,
+        observed=reading.observed,
+        start_value_usd=None if change is None else cents(change.start_value),
+        end_value_usd=None if change is None else cents(change.end_value),
+        fired_at=at,
+        message=_message(rule.condition, reading),
+    )
+
+
+def _message(condition: AlertCondition, reading: _Reading) -> str:
     if isinstance(condition, PriceCondition):
         side, bound = (
             ("at or above", condition.above) if condition.above is not None else ("at or below", condition.below)
         )
         assert bound is not None
-        message = (
-            f"{condition.asset} is at {to_decimal_string(reading.observed)} USD, {side} {to_decimal_string(bound)}"
-        )
-        return FiredAlert(
-            user_id=user_id,
-            alert_id=rule.alert_id,
-            rule=condition,
-            observed=reading.observed,
-            fired_at=at,
-            message=message,
-        )
+        return f"{condition.asset} is at {to_decimal_string(reading.observed)} USD, {side} {to_decimal_string(bound)}"
     change = reading.change
     assert change is not None
     verb = "rose" if change.end_value >= change.start_value else "fell"
-    message = (
+    return (
         f"Portfolio value {verb} {to_decimal_string(abs(reading.observed))} % over {condition.window.value} "
         f"({to_decimal_string(cents(change.start_value))} -> {to_decimal_string(cents(change.end_value))} USD)"
-    )
-    return FiredAlert(
-        user_id=user_id,
-        alert_id=rule.alert_id,
-        rule=condition,
-        observed=reading.observed,
-        start_value_usd=cents(change.start_value),
-        end_value_usd=cents(change.end_value),
-        fired_at=at,
-        message=message,
     )
 
 
