@@ -27,10 +27,10 @@ CODE_DEPLOY_LAMBDA_CONFIGS = {
     "Linear10PercentEvery3Minutes",
     "Linear10PercentEvery10Minutes",
 }
-# Beyond its own errors: the API rolls back on the answers clients get (a minute's 5xx within a canary
-# step, the rate and latency over longer), the updater on nearing its timeout.
+# Beyond its own errors: the API rolls back on the 500s it answers for unhandled errors and on its
+# duration, the updater on nearing its timeout.
 EXTRA_ROLLBACK_ALARMS = {
-    "ApiFunction": {"HttpApi5xxDuringDeployAlarm", "HttpApi5xxRateAlarm", "HttpApiLatencyAlarm"},
+    "ApiFunction": {"ApiUnhandledErrorsAlarm", "ApiFunctionDurationAlarm"},
     "PriceUpdaterFunction": {"PriceUpdaterDurationAlarm"},
 }
 
@@ -203,9 +203,16 @@ def test_given_samconfig_then_every_prod_environment_deploys_through_a_gradual_s
     assert environments["dev"].parameters.get("DeploymentType", "AllAtOnce") == "AllAtOnce"
 
 
-def test_given_a_canary_step_of_five_minutes_then_the_api_has_a_rollback_alarm_that_can_fire_within_it(stack: Stack):
-    # The API answers its own failures 500 without a Lambda error: only the gateway's 5xx shows them.
-    alarm = stack.properties("HttpApi5xxDuringDeployAlarm")
+def test_given_a_canary_step_of_five_minutes_then_the_api_has_rollback_alarms_that_can_fire_within_it(stack: Stack):
+    # The API answers its own failures 500 without a Lambda error: the count it emits shows them.
+    unhandled = stack.properties("ApiUnhandledErrorsAlarm")
+    duration = stack.properties("ApiFunctionDurationAlarm")
 
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5xx")
-    assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300
+    assert (unhandled["Namespace"], unhandled["MetricName"]) == ("CrossChainPortfolio", "ApiUnhandledErrors")
+    assert (duration["Namespace"], duration["MetricName"], duration["ExtendedStatistic"]) == (
+        "AWS/Lambda",
+        "Duration",
+        "p99",
+    )
+    for alarm in (unhandled, duration):
+        assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300

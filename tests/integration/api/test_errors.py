@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from portfolio import wiring
 
@@ -127,3 +129,21 @@ def test_given_dynamodb_fails_during_a_write_when_posting_then_500_and_the_portf
     monkeypatch.setenv("TABLE_NAME", table_name)
     wiring.reset()
     assert stored_state(wiring.portfolio_store(), user_id) == before
+
+
+def test_given_an_unhandled_error_when_answered_500_then_the_count_a_deploy_rolls_back_on_is_emitted(
+    call: Call, user_id: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given: a failure no handler expects (DynamoDB answers that the table does not exist)
+    monkeypatch.setenv("TABLE_NAME", "table-that-does-not-exist")
+    wiring.reset()
+    capsys.readouterr()
+
+    # When
+    answer = call("GET", f"/portfolios/{user_id}/transactions", sub=user_id)
+
+    # Then: the 500, and one ApiUnhandledErrors in the invocation's metrics (ApiUnhandledErrorsAlarm)
+    assert answer.status == 500
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    counts = [document["ApiUnhandledErrors"] for document in emitted if "ApiUnhandledErrors" in document]
+    assert counts == [[1.0]], emitted

@@ -32,7 +32,7 @@ from portfolio.domain.errors import (
     VersionConflict,
     WalletNotFound,
 )
-from portfolio.observability import logger
+from portfolio.observability import logger, metrics
 from portfolio.services.ports import PricesUnavailableError, StoreBusyError, StoreUnavailableError
 
 THROTTLED_RETRY_AFTER_S = 1
@@ -133,6 +133,8 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def _unexpected(error: Exception) -> Response:
         request_id = app.current_event.request_context.request_id
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        # Answered 500 without a Lambda error: this count is what a deploy's rollback alarm watches.
+        metrics.add_metric(name="ApiUnhandledErrors", unit="Count", value=1)
         return error_response(
             InternalError(
                 "internal error; quote the correlation id when reporting it", details={"correlationId": request_id}
