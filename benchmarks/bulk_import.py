@@ -2,14 +2,15 @@
 
     .venv/bin/python -m benchmarks.bulk_import
 
-The domain steps TransactionRecorder takes before it writes (the steps of at most 99 writes, the
-positions after each, the check of the complete history), for a user with 10,000 stored
-transactions (ETH bought 2 and sold 1 in turn, hourly):
+What TransactionRecorder computes before it writes (`import_plan.plan_stored_import`: the steps of
+at most 99 writes, the positions the import ends at and after each step), for a user with 10,000
+stored transactions (ETH bought 2 and sold 1 in turn, hourly):
 
 - `appended`: 5,000 more after everything stored (an exchange export brought up to date): one pass,
   each step's positions extending the last's;
 - `backdated`: 196 older than the stored ones (the most MAX_REPLAYED_PER_IMPORT lets one request
-  carry for this history): acquisitions first, a replay of the whole history for each step's positions;
+  carry for this history): acquisitions first, a replay of the whole history for where it ends and
+  for each step's positions but the last;
 - `refused`: 500 older ones, which the bound refuses (400 import_too_large) before any replay per step.
 
 Each is CPU time (`process_time`), the median of 5 rounds, divided by the baseline measured in the
@@ -23,22 +24,14 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 from typing import Any
 
-from portfolio.domain.accounting import Ledger, extend, replay
-from portfolio.domain.import_plan import (
-    MAX_REPLAYED_PER_IMPORT,
-    ImportTooCostly,
-    check_replay_cost,
-    plan_appended,
-    plan_import,
-)
+from portfolio.domain.accounting import Ledger, replay
+from portfolio.domain.import_plan import MAX_REPLAYED_PER_IMPORT, ImportTooCostly, plan_stored_import
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.transactions import Transaction
+from portfolio.services.transaction_recorder import MAX_ACTIONS_PER_STEP
 
-# The recorder's step size: the portfolio item and 99 transactions or holder counts.
-MAX_ACTIONS_PER_STEP = 99
 STORED = 10_000
 APPENDED = 5_000
 BACKDATED = 196
@@ -65,29 +58,14 @@ def _trades(count: int, first_hour: int, prefix: str) -> list[Transaction]:
     ]
 
 
-def store_appended(base: Ledger, new: Sequence[Transaction]) -> int:
-    """As the recorder stores transactions that sort after the stored history; returns the steps."""
-    extend(base, new)
-    steps = plan_appended(new, max_actions=MAX_ACTIONS_PER_STEP)
-    ledger = base
-    for step in steps:
-        ledger = extend(ledger, step)
-    return len(steps)
-
-
-def store_backdated(base: Ledger, history: Sequence[Transaction], new: Sequence[Transaction]) -> int:
-    """As the recorder stores transactions older than stored ones; returns the steps."""
-    restarted = base.restarted()
-
-    def apply(prefix: Sequence[Transaction]) -> Ledger:
-        return extend(restarted, [*history, *prefix])
-
-    steps = plan_import(apply, new, max_actions=MAX_ACTIONS_PER_STEP)
-    check_replay_cost(len(history), len(new), len(steps))
-    apply(new)
-    for index in range(len(steps)):
-        apply(list(chain.from_iterable(steps[: index + 1])))
-    return len(steps)
+def store(base: Ledger, history: Sequence[Transaction], new: Sequence[Transaction]) -> int:
+    """What TransactionRecorder computes before its writes: the plan, and the positions after each
+    step (the limits are checked on the plan's final positions, which cost nothing more). Returns
+    the steps."""
+    planned = plan_stored_import(base, new, history=lambda: history, max_actions=MAX_ACTIONS_PER_STEP)
+    for _ in planned.after_each:
+        pass
+    return len(planned.steps)
 
 
 def _cpu_s(call: Callable[[], object]) -> float:
@@ -98,7 +76,7 @@ def _cpu_s(call: Callable[[], object]) -> float:
 
 def _refuse(base: Ledger, history: Sequence[Transaction], new: Sequence[Transaction]) -> None:
     try:
-        store_backdated(base, history, new)
+        store(base, history, new)
     except ImportTooCostly:
         return
     raise RuntimeError("the import past the bound was not refused")
@@ -113,13 +91,13 @@ def run(rounds: int = ROUNDS) -> dict[str, Any]:
     complete = [*history, *appended]
     samples: dict[str, list[float]] = {"baseline": [], "appended": [], "backdated": [], "refused": []}
     steps = {
-        "appended": store_appended(base, appended),
-        "backdated": store_backdated(base, history, backdated),
+        "appended": store(base, history, appended),
+        "backdated": store(base, history, backdated),
     }
     for _ in range(rounds):
         samples["baseline"].append(_cpu_s(lambda: replay(complete, CostBasisMethod.FIFO)))
-        samples["appended"].append(_cpu_s(lambda: store_appended(base, appended)))
-        samples["backdated"].append(_cpu_s(lambda: store_backdated(base, history, backdated)))
+        samples["appended"].append(_cpu_s(lambda: store(base, history, appended)))
+        samples["backdated"].append(_cpu_s(lambda: store(base, history, backdated)))
         samples["refused"].append(_cpu_s(lambda: _refuse(base, history, refused)))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     baseline = medians["baseline"]

@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from portfolio.adapters.dynamodb.store import PortfolioStore
-from portfolio.adapters.dynamodb_client import make_dynamodb_client
-from portfolio.adapters.dynamodb_deadline import DeadlineReached, within
+from portfolio.adapters.dynamodb_client import DeadlineReached, make_dynamodb_client
+from portfolio.adapters.dynamodb_deadline import within
 from portfolio.domain.errors import VersionConflict
 from portfolio.services.ports import StoreBusyError, StoreUnavailableError
 from portfolio.settings import Settings

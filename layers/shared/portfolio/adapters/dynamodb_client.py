@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as ConnectionFailure
+from botocore.retries.standard import RetryEventAdapter, StandardRetryConditions
 
-from portfolio.adapters.dynamodb_deadline import DeadlineChecks, DeadlineReached
+from portfolio.adapters.dynamodb_deadline import seconds_left
 from portfolio.services.ports import StoreBusyError, StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -45,6 +46,62 @@ def make_dynamodb_client(settings: Settings) -> Any:
         max_attempts=settings.dynamodb_max_attempts,
     ).install(client)
     return client
+
+
+# botocore's standard backoff: after the n-th failed attempt at most 2^(n-1) s (throttling scale),
+# never more than 20 s.
+_BACKOFF_BASE = 2
+_BACKOFF_CAP_S = 20.0
+
+
+class DeadlineReached(BotoCoreError):
+    """DynamoDB could not be asked again before the caller's deadline (dynamodb_deadline.within)."""
+
+    fmt = "DynamoDB {operation}: no time left for another attempt before the request's deadline ({last_failure})"
+
+
+def longest_backoff_s(failed_attempts: int) -> float:
+    return min(_BACKOFF_CAP_S, float(_BACKOFF_BASE ** (failed_attempts - 1)))
+
+
+class DeadlineChecks:
+    """Two checks on top of botocore's own retry rules, registered on one client's events, while a
+    deadline is set: an attempt is never started once it has passed, and a retry is only taken when
+    its longest backoff and a whole attempt (connect and read timeouts) still end before it. Either
+    raises DeadlineReached, chained to the last failure."""
+
+    def __init__(self, *, attempt_s: float, max_attempts: int) -> None:
+        self._attempt_s = attempt_s
+        self._retryable = StandardRetryConditions(max_attempts=max_attempts)
+        self._events = RetryEventAdapter()
+
+    def install(self, client: Any) -> None:
+        # First, so that a refusal is decided before botocore's own handler sleeps its backoff.
+        client.meta.events.register_first("needs-retry.dynamodb", self.refuse_retry_past_deadline)
+        client.meta.events.register_first("before-send.dynamodb", self.refuse_attempt_past_deadline)
+
+    def refuse_attempt_past_deadline(self, request: Any = None, **_: Any) -> None:
+        left = seconds_left()
+        if left is not None and left <= 0:
+            raise DeadlineReached(operation=_operation_of(request), last_failure="none yet")
+
+    def refuse_retry_past_deadline(self, **kwargs: Any) -> None:
+        left = seconds_left()
+        if left is None:
+            return
+        context = self._events.create_retry_context(**kwargs)
+        if not self._retryable.is_retryable(context):
+            return  # a success, or a failure botocore would not retry: its own answer stands
+        if longest_backoff_s(context.attempt_number) + self._attempt_s > left:
+            failure = context.caught_exception
+            last = type(failure).__name__ if failure is not None else context.get_error_code()
+            raise DeadlineReached(operation=context.operation_model.name, last_failure=f"last: {last}") from failure
+
+
+def _operation_of(request: Any) -> str:
+    target = getattr(request, "headers", {}).get("X-Amz-Target", b"")
+    text = target.decode() if isinstance(target, bytes) else str(target)
+    return text.rpartition(".")[2] or "call"
 
 
 # What DynamoDB answers when a table or account is over its capacity for a moment.

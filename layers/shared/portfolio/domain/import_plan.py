@@ -16,9 +16,11 @@ however many steps it takes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
 
-from portfolio.domain.accounting import ARRIVING, Ledger
+from portfolio.domain.accounting import ARRIVING, Ledger, extend
 from portfolio.domain.errors import DomainError, OverdraftError
 from portfolio.domain.transactions import Transaction, TransactionType
 
@@ -78,6 +80,49 @@ def plan_appended(new: Sequence[Transaction], *, max_actions: int) -> list[list[
         steps.append(ordered[start:end])
         start = end
     return steps
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImport:
+    """An import planned against the stored positions: its steps, the positions it ends at, and
+    (computed as they are asked for) the positions after each step."""
+
+    steps: list[list[Transaction]]
+    final: Ledger
+    after_each: Iterator[Ledger]
+
+
+def plan_stored_import(
+    base: Ledger,
+    new: Sequence[Transaction],
+    *,
+    history: Callable[[], Sequence[Transaction]],
+    max_actions: int,
+) -> StoredImport:
+    """Steps of at most `max_actions` writes for `new` after the stored positions `base`, whose
+    `history` is read only when needed. Transactions that all sort after the stored ones extend the
+    positions in one pass; a backdated import replays the stored history, once for where it ends and
+    once per step but the last. Raises OverdraftError, ImportNotSplittable or ImportTooCostly."""
+    if base.last_applied is None or min(transaction.sort_key for transaction in new) > base.last_applied:
+        steps = plan_appended(new, max_actions=max_actions)
+        return StoredImport(steps, extend(base, new), _extended(base, steps))
+    stored = history()
+    restarted = base.restarted()
+    final = extend(restarted, [*stored, *new])
+
+    def apply(prefix: Sequence[Transaction]) -> Ledger:
+        return final if len(prefix) == len(new) else extend(restarted, [*stored, *prefix])
+
+    steps = plan_import(apply, new, max_actions=max_actions)
+    check_replay_cost(len(stored), len(new), len(steps))
+    after_each = (apply(list(chain.from_iterable(steps[: index + 1]))) for index in range(len(steps)))
+    return StoredImport(steps, final, after_each)
+
+
+def _extended(ledger: Ledger, steps: Sequence[Sequence[Transaction]]) -> Iterator[Ledger]:
+    for step in steps:
+        ledger = extend(ledger, step)
+        yield ledger
 
 
 def actions_of(step: Sequence[Transaction]) -> int:

@@ -19,13 +19,13 @@ Every write follows the same steps, so a failed request leaves the stored portfo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import batched, chain
+from itertools import batched
 
-from portfolio.domain.accounting import ARRIVING, Ledger, extend
+from portfolio.domain.accounting import ARRIVING, Ledger
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.chain_movements import match_chain_arrivals
 from portfolio.domain.errors import (
@@ -39,7 +39,7 @@ from portfolio.domain.errors import (
     VersionConflict,
     WalletNotFound,
 )
-from portfolio.domain.import_plan import check_replay_cost, plan_appended, plan_import
+from portfolio.domain.import_plan import plan_stored_import
 from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope, MissingAcquisitions, PortfolioRecord
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
@@ -303,38 +303,22 @@ class TransactionRecorder:
     ) -> StoredPortfolio:
         base = positions_of(portfolio, self._store, consistent_read=True)
         portfolio = self._counted(portfolio, base)
-        steps, ledgers = self._planned_import(portfolio, base, new)
+        planned = plan_stored_import(
+            base,
+            new,
+            history=lambda: self._store.load_history(portfolio.user_id, consistent_read=True),
+            max_actions=MAX_ACTIONS_PER_STEP,
+        )
+        # Limits apply to where the import ends: its steps may pass through more open tokens.
+        self._limits.check(planned.final)
         before, counted = portfolio, base
         committed, view = portfolio, None
-        for step, after in zip(steps, ledgers, strict=True):
+        for step, after in zip(planned.steps, planned.after_each, strict=True):
             committed, view = self._commit(before, after, counted=counted, deadline=deadline, put=step)
             before, counted = committed, after
         if view is not None:
             self._warm(committed, view)
         return committed
-
-    def _planned_import(
-        self, portfolio: StoredPortfolio, base: Ledger, new: Sequence[Transaction]
-    ) -> tuple[list[list[Transaction]], Iterator[Ledger]]:
-        """The import's steps and, lazily, the positions after each. Limits apply to where the import
-        ends: its steps may pass through more open tokens. Raises OverdraftError (nothing may be
-        written), ImportNotSplittable or ImportTooCostly."""
-        if base.last_applied is None or min(transaction.sort_key for transaction in new) > base.last_applied:
-            # Appended after the stored history: one pass, each step's positions extending the last's.
-            self._limits.check(extend(base, new))
-            steps = plan_appended(new, max_actions=MAX_ACTIONS_PER_STEP)
-            return steps, _extended(base, steps)
-        # Backdated: the positions at its dates are only known from the whole history.
-        history = self._store.load_history(portfolio.user_id, consistent_read=True)
-        restarted = base.restarted()
-
-        def apply(prefix: Sequence[Transaction]) -> Ledger:
-            return extend(restarted, [*history, *prefix])
-
-        steps = plan_import(apply, new, max_actions=MAX_ACTIONS_PER_STEP)
-        check_replay_cost(len(history), len(new), len(steps))
-        self._limits.check(apply(new))
-        return steps, (apply(list(chain.from_iterable(steps[: index + 1]))) for index in range(len(steps)))
 
     def _market_priced(self, transactions: Sequence[Transaction], deadline: float | None) -> list[Transaction]:
         """The transactions, those sent without a price valued at the market price of their time
@@ -468,12 +452,6 @@ class TransactionRecorder:
         """Marks the user as active: the refresh then values (and syncs) them every cycle."""
         if self._activity is not None:
             self._activity.touch(user_id)
-
-
-def _extended(ledger: Ledger, steps: Sequence[Sequence[Transaction]]) -> Iterator[Ledger]:
-    for step in steps:
-        ledger = extend(ledger, step)
-        yield ledger
 
 
 # What a user may send without a price: the market's at its time is looked up (for a transfer out,
