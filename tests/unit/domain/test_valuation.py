@@ -12,6 +12,7 @@ from portfolio.domain.accounting import replay
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.valuation import value_portfolio
 from portfolio.domain.views import AssetHolding, PortfolioView
+from portfolio.services.portfolio_rendering import assets_body, summary_body
 
 from tests.unit.domain.builders import (
     EVM_NATIVE,
@@ -107,7 +108,7 @@ def test_given_an_unpriced_holding_then_it_is_listed_without_value_and_counted_a
     assert view.summary.holding_count == 7
     assert view.assets[-1] == unlisted  # unpriced holdings come last
     assert all(line.asset != unlisted.asset for line in view.summary.breakdown.by_asset)
-    body = json.loads(view.model_dump_json(by_alias=True))
+    body = json.loads(assets_body(view))
     listed = next(a for a in body["assets"] if a["tokenAddress"] == UNLISTED_TOKEN)
     assert listed["valueUsd"] is None
 
@@ -263,7 +264,7 @@ def test_given_stored_positions_then_they_are_valued_as_the_history_they_came_fr
 
 
 def test_given_a_view_then_its_json_is_camel_case_with_decimal_strings() -> None:
-    body = json.loads(cross_chain_view().summary.model_dump_json(by_alias=True))
+    body = json.loads(summary_body(cross_chain_view()))
 
     assert body["totalValueUsd"] == "6235"
     assert body["roiPercent"] == "83.41"

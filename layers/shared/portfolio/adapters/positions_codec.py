@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, restore_position
 from portfolio.domain.arithmetic import EXACT
@@ -107,34 +110,54 @@ def _decimal(text: str) -> Decimal:
     return ZERO if text == "0" else Decimal(text)
 
 
+@lru_cache(maxsize=65_536)
+def _token(chain: str, address: str) -> TokenId:
+    # Users hold the same few thousand tokens: one TokenId each, shared.
+    return TokenId(chain, address)
+
+
+# Positional, with the running totals spread: checked here against Position's fields rather than by mypy.
+_new_position = cast(Callable[..., Position], Position)
+_POSITION_FIELDS = tuple(field.name for field in fields(Position))
+if _POSITION_FIELDS[6:-2] != RUNNING_TOTALS or _POSITION_FIELDS[-2:] != ("realized_pnl", "category_override"):
+    raise ImportError("Position's fields moved: _position builds it positionally")
+
+_ROW_LENGTH = 2 + _AGGREGATES + len(RUNNING_TOTALS) + 1
+
+
+def _complete_row(row: list[Any]) -> list[Any]:
+    """A row of today's length; one stored before the last totals were kept has none of them yet."""
+    stored_totals = len(row) - 2 - _AGGREGATES - 1
+    if not len(RUNNING_TOTALS) - len(_ADDED_TOTALS) <= stored_totals < len(RUNNING_TOTALS):
+        raise ValueError(f"a position row has {stored_totals} totals")
+    return [*row[:-1], *["0"] * (len(RUNNING_TOTALS) - stored_totals), row[-1]]
+
+
 def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
-    chain, address, amount, known_amount, cost_basis, *rest = row
-    *totals, category = rest
-    if len(RUNNING_TOTALS) - len(_ADDED_TOTALS) <= len(totals) < len(RUNNING_TOTALS):
-        totals += ["0"] * (len(RUNNING_TOTALS) - len(totals))  # stored before these were kept: none yet
-    if len(totals) != len(RUNNING_TOTALS):
-        raise ValueError(f"a position row has {len(totals)} totals")
-    figures = dict(zip(RUNNING_TOTALS, map(_decimal, totals), strict=True))
+    if len(row) != _ROW_LENGTH:
+        row = _complete_row(row)
+    totals = [ZERO if text == "0" else Decimal(text) for text in row[2 + _AGGREGATES : -1]]
+    category = row[-1]
     category_override = None if category is None else Category(category)
-    token = TokenId(chain, address)
+    token = _token(row[0], row[1])
     if lots is not None:
-        return restore_position(token, lots, **figures, category_override=category_override)
-    amount, known_amount = _decimal(amount), _decimal(known_amount)
-    return Position(
-        token=token,
-        lots=(),
-        amount=amount,
-        known_amount=known_amount,
-        unknown_amount=EXACT.subtract(amount, known_amount),
-        cost_basis=_decimal(cost_basis),
-        **figures,
-        realized_pnl=EXACT.add(
-            EXACT.subtract(
-                EXACT.subtract(figures["net_proceeds_known"], figures["cost_sold"]), figures["fees_expensed"]
-            ),
-            figures["income"],
-        ),
-        category_override=category_override,
+        return restore_position(
+            token, lots, **dict(zip(RUNNING_TOTALS, totals, strict=True)), category_override=category_override
+        )
+    amount, known_amount = _decimal(row[2]), _decimal(row[3])
+    add, subtract = EXACT.add, EXACT.subtract
+    (_, _, _, cost_sold, _, net_proceeds_known, _, fees_expensed, _, _, income, *_) = totals
+    # Positional, in the field order _POSITION_FIELDS checks: this runs for every holding of every refresh.
+    return _new_position(
+        token,
+        (),
+        amount,
+        known_amount,
+        ZERO if row[2] == row[3] else subtract(amount, known_amount),  # mostly all of it has a known cost
+        _decimal(row[4]),
+        *totals,
+        add(subtract(subtract(net_proceeds_known, cost_sold), fees_expensed), income),
+        category_override,
     )
 
 

@@ -56,13 +56,11 @@ def prorate(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
 
 def cents(value: Decimal) -> Decimal:
     """A USD figure for display: rounded half-even to the cent."""
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN, context=EXACT)
+    return EXACT.quantize(value, CENT)  # the context's own rounding: half-even
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
     """part / whole * 100 rounded to 0.01, or None when whole is zero."""
     if whole == ZERO:
         return None
-    return EXACT.divide(EXACT.multiply(part, HUNDRED), whole).quantize(
-        PERCENT_QUANTUM, rounding=ROUND_HALF_EVEN, context=EXACT
-    )
+    return EXACT.quantize(EXACT.divide(EXACT.multiply(part, HUNDRED), whole), PERCENT_QUANTUM)

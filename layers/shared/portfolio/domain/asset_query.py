@@ -19,7 +19,7 @@ from pydantic import field_validator
 from portfolio.domain.money import DecimalStr, to_decimal_string
 from portfolio.domain.tokens import normalize_chain
 from portfolio.domain.transactions import Category
-from portfolio.domain.views import AssetHolding
+from portfolio.domain.valued_portfolio import HoldingLine
 from portfolio.wire_format import CamelModel
 
 
@@ -65,11 +65,11 @@ class AssetQuery(CamelModel):
             parts.append(f"order:{self.order}")
         return "|".join(parts)
 
-    def apply(self, assets: Iterable[AssetHolding]) -> list[AssetHolding]:
+    def apply(self, assets: Iterable[HoldingLine]) -> list[HoldingLine]:
         kept = [asset for asset in assets if self._keeps(asset)]
         return sort_assets(kept, self.sort, self.order)
 
-    def _keeps(self, asset: AssetHolding) -> bool:
+    def _keeps(self, asset: HoldingLine) -> bool:
         if self.chain is not None and asset.chain != self.chain:
             return False
         if self.category is not None and asset.category is not self.category:
@@ -79,11 +79,11 @@ class AssetQuery(CamelModel):
         return True
 
 
-def _tie_break(asset: AssetHolding) -> tuple[str, str, str]:
+def _tie_break(asset: HoldingLine) -> tuple[str, str, str]:
     return (asset.symbol.casefold(), asset.chain, asset.token_address)
 
 
-def _sort_figure(asset: AssetHolding, sort: AssetSort) -> Decimal | None:
+def _sort_figure(asset: HoldingLine, sort: AssetSort) -> Decimal | None:
     if sort is AssetSort.VALUE:
         return asset.value_usd
     if asset.unrealized_pnl_usd is None:
@@ -91,7 +91,7 @@ def _sort_figure(asset: AssetHolding, sort: AssetSort) -> Decimal | None:
     return asset.unrealized_pnl_usd + asset.realized_pnl_usd
 
 
-def sort_assets(assets: Iterable[AssetHolding], sort: AssetSort, order: SortOrder) -> list[AssetHolding]:
+def sort_assets(assets: Iterable[HoldingLine], sort: AssetSort, order: SortOrder) -> list[HoldingLine]:
     descending = order is SortOrder.DESC
     ordered = sorted(assets, key=_tie_break)
     if sort is AssetSort.SYMBOL:

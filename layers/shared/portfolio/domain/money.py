@@ -53,10 +53,12 @@ def parse_decimal(value: Any) -> Decimal:
 
 def to_decimal_string(value: Decimal) -> str:
     """Plain notation, never an exponent: Decimal('1E+3') -> '1000'."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    if not value:  # 0, -0, 0.00: the most common figure of all
+        return "0"
+    text = str(value)  # plain unless the exponent calls for "E" notation, and faster than format()
+    if "E" in text:
+        text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 _DECIMAL_SCHEMA = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["1.25"]}

@@ -22,109 +22,63 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from portfolio.domain.accounting import Ledger, Position, replay
-from portfolio.domain.arithmetic import EXACT, cents, exact, percent
-from portfolio.domain.asset_query import AssetSort, SortOrder, sort_assets
+from portfolio.domain.arithmetic import EXACT, cents, percent
 from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.token_registry import TokenLabel, asset_symbol, describe
 from portfolio.domain.tokens import TokenId
-from portfolio.domain.transactions import Transaction
-from portfolio.domain.views import (
-    AssetHolding,
-    AssetShare,
-    Breakdown,
-    CategoryShare,
-    ChainAmount,
-    ChainShare,
-    MissingAcquisition,
-    PortfolioSummary,
-    PortfolioView,
+from portfolio.domain.transactions import Category, Transaction
+from portfolio.domain.valued_portfolio import (
+    AssetShareLine,
+    BreakdownLines,
+    CategoryShareLine,
+    ChainAmountLine,
+    ChainShareLine,
+    HoldingLine,
+    MissingAcquisitionLine,
+    SummaryFigures,
+    ValuedPortfolio,
 )
 
+_add, _multiply, _subtract = EXACT.add, EXACT.multiply, EXACT.subtract
 
-@dataclass(frozen=True, slots=True)
-class ValuedPosition:
-    """An open position with its label and, when priced, its exact value (computed once: breakdowns
-    and sorting read it many times)."""
 
+class _Holding:
+    """An open position with its label and, when priced, its exact figures (computed once: totals,
+    breakdowns and sorting read them many times), then its value and share as shown."""
+
+    __slots__ = ("label", "position", "quote", "share", "unknown_cost_value", "unrealized_pnl", "value", "value_usd")
     position: Position
     label: TokenLabel
     quote: PriceQuote | None
-    value: Decimal | None = field(init=False)
-    unknown_cost_value: Decimal | None = field(init=False)
-    unrealized_pnl: Decimal | None = field(init=False)
+    value: Decimal | None
+    unknown_cost_value: Decimal | None
+    unrealized_pnl: Decimal | None
+    value_usd: Decimal | None
+    share: Decimal | None
 
-    def __post_init__(self) -> None:
-        figures: tuple[Decimal | None, Decimal | None, Decimal | None] = (None, None, None)
-        if self.quote is not None:
-            price, position = self.quote.price, self.position
-            figures = (
-                EXACT.multiply(position.amount, price),
-                EXACT.multiply(position.unknown_amount, price),
-                EXACT.subtract(EXACT.multiply(position.known_amount, price), position.cost_basis),
-            )
-        for name, figure in zip(("value", "unknown_cost_value", "unrealized_pnl"), figures, strict=True):
-            object.__setattr__(self, name, figure)
+    def __init__(self, position: Position, label: TokenLabel, quote: PriceQuote | None) -> None:
+        self.position, self.label, self.quote = position, label, quote
+        if quote is None:
+            self.value = self.unknown_cost_value = self.unrealized_pnl = None
+        else:
+            price = quote.price
+            self.value = _multiply(position.amount, price)
+            # Most holdings have no unknown-cost part: its value is zero at any price.
+            self.unknown_cost_value = _multiply(position.unknown_amount, price) if position.unknown_amount else ZERO
+            self.unrealized_pnl = _subtract(_multiply(position.known_amount, price), position.cost_basis)
+        self.value_usd = self.share = None
 
-    @property
-    def priced(self) -> bool:
-        return self.quote is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """Exact portfolio figures, before any rounding."""
-
-    total_value: Decimal
-    unknown_cost_value: Decimal
-    cost_basis: Decimal
-    unrealized_pnl: Decimal
-    realized_pnl: Decimal
-    invested: Decimal
-    untracked_proceeds: Decimal
-    withdrawn_cost: Decimal
-
-    @property
-    def total_pnl(self) -> Decimal:
-        with exact():
-            return self.realized_pnl + self.unrealized_pnl
-
-
-def value_positions(
-    ledger: Ledger, prices: Mapping[str, PriceQuote], contract_symbols: Mapping[TokenId, str] | None = None
-) -> list[ValuedPosition]:
-    """The open positions with their quotes (looked up by `chain:address`) and labels."""
-    valued = []
-    symbols = contract_symbols or {}
-    for position in ledger.open_positions():
-        quote = prices.get(position.token.key)
-        valued.append(ValuedPosition(position=position, label=_label(position, quote, symbols), quote=quote))
-    return valued
-
-
-def totals(ledger: Ledger, valued: Iterable[ValuedPosition]) -> Totals:
-    priced = [holding for holding in valued if holding.priced]
-    with exact():
-        return Totals(
-            total_value=sum((holding.value or ZERO for holding in priced), ZERO),
-            unknown_cost_value=sum((holding.unknown_cost_value or ZERO for holding in priced), ZERO),
-            cost_basis=sum((holding.position.cost_basis for holding in priced), ZERO),
-            unrealized_pnl=sum((holding.unrealized_pnl or ZERO for holding in priced), ZERO),
-            realized_pnl=ledger.realized_pnl,
-            # More cost can leave than was put in (coins received as income, then sent out): nothing is
-            # invested any more, and the ROI has no base.
-            invested=max(ledger.net_invested, ZERO),
-            untracked_proceeds=ledger.untracked_proceeds,
-            withdrawn_cost=ledger.withdrawn_cost,
-        )
+    def settle(self, total_value: Decimal) -> None:
+        """The value and share as shown, once the portfolio's total is known."""
+        if self.value is not None:
+            self.value_usd, self.share = cents(self.value), _share(self.value, total_value)
 
 
 def value_portfolio(
@@ -135,47 +89,78 @@ def value_portfolio(
     method: CostBasisMethod = CostBasisMethod.FIFO,
     updated_at: datetime | None = None,
     contract_symbols: Mapping[TokenId, str] | None = None,
-) -> PortfolioView:
+    with_assets: bool = True,
+) -> ValuedPortfolio:
     """The whole view of one user's portfolio. A Ledger passed in keeps its own method.
-    `contract_symbols`: what wallet sync read of tokens no registry or quote names."""
+    `contract_symbols`: what wallet sync read of tokens no registry or quote names. `with_assets`
+    False leaves the asset list empty: the summary alone costs half as much."""
     ledger = source if isinstance(source, Ledger) else replay(source, method)
-    valued = value_positions(ledger, prices, contract_symbols)
-    figures = totals(ledger, valued)
-    assets = sort_assets(
-        (_asset_holding(holding, figures.total_value) for holding in valued), AssetSort.VALUE, SortOrder.DESC
-    )
-    used_quotes = [holding.quote for holding in valued if holding.quote is not None]
-    summary = PortfolioSummary(
+    symbols = contract_symbols or {}
+    holdings: list[_Holding] = []
+    used_quotes: list[PriceQuote] = []
+    total_value = unknown_cost_value = cost_basis = unrealized_pnl = ZERO
+    for position in ledger.open_positions():
+        quote = prices.get(position.token.key)
+        holding = _Holding(position, _label(position, quote, symbols), quote)
+        holdings.append(holding)
+        value, unknown_value, unrealized = holding.value, holding.unknown_cost_value, holding.unrealized_pnl
+        if quote is None or value is None or unknown_value is None or unrealized is None:
+            continue
+        used_quotes.append(quote)
+        total_value = _add(total_value, value)
+        unknown_cost_value = _add(unknown_cost_value, unknown_value)
+        cost_basis = _add(cost_basis, position.cost_basis)
+        unrealized_pnl = _add(unrealized_pnl, unrealized)
+    for holding in holdings:
+        holding.settle(total_value)
+    realized_pnl = ledger.realized_pnl
+    total_pnl = _add(realized_pnl, unrealized_pnl)
+    # More cost can leave than was put in (coins received as income, then sent out): nothing is
+    # invested any more, and the ROI has no base.
+    invested = max(ledger.net_invested, ZERO)
+    summary = SummaryFigures(
         user_id=user_id,
-        total_value_usd=cents(figures.total_value),
-        cost_basis_usd=cents(figures.cost_basis),
-        realized_pnl_usd=cents(figures.realized_pnl),
-        unrealized_pnl_usd=cents(figures.unrealized_pnl),
-        total_pnl_usd=cents(figures.total_pnl),
-        invested_usd=cents(figures.invested),
-        roi_percent=percent(figures.total_pnl, figures.invested),
-        unknown_cost_basis_value_usd=cents(figures.unknown_cost_value),
+        total_value_usd=cents(total_value),
+        cost_basis_usd=cents(cost_basis),
+        realized_pnl_usd=cents(realized_pnl),
+        unrealized_pnl_usd=cents(unrealized_pnl),
+        total_pnl_usd=cents(total_pnl),
+        invested_usd=cents(invested),
+        roi_percent=percent(total_pnl, invested),
+        unknown_cost_basis_value_usd=cents(unknown_cost_value),
         income_usd=cents(ledger.income),
-        untracked_proceeds_usd=cents(figures.untracked_proceeds),
-        withdrawn_cost_usd=cents(figures.withdrawn_cost),
+        untracked_proceeds_usd=cents(ledger.untracked_proceeds),
+        withdrawn_cost_usd=cents(ledger.withdrawn_cost),
         withdrawn_gain_usd=cents(ledger.withdrawn_gain),
-        missing_acquisitions=_missing_acquisitions(ledger, prices, contract_symbols or {}),
+        missing_acquisitions=_missing_acquisitions(ledger, prices, symbols),
         missing_acquisition_pnl_usd=cents(ledger.missing_pnl),
-        breakdown=breakdown(valued, figures.total_value),
+        breakdown=breakdown(holdings, total_value),
         prices_as_of=min((quote.timestamp for quote in used_quotes), default=None),
         stale_price_count=sum(1 for quote in used_quotes if quote.stale),
-        unpriced_count=sum(1 for holding in valued if not holding.priced),
-        holding_count=len(valued),
+        unpriced_count=len(holdings) - len(used_quotes),
+        holding_count=len(holdings),
         cost_basis_method=ledger.method,
         cost_basis_scope=ledger.scope,
         updated_at=updated_at,
     )
-    return PortfolioView(summary=summary, assets=assets)
+    assets = largest_first([_holding_line(holding) for holding in holdings]) if with_assets else []
+    return ValuedPortfolio(summary=summary, assets=assets)
+
+
+def _largest_first_key(line: HoldingLine) -> tuple[bool, Decimal, str, str, str]:
+    value = line.value_usd
+    return (value is None, ZERO if value is None else -value, line.symbol.casefold(), line.chain, line.token_address)
+
+
+def largest_first(lines: Iterable[HoldingLine]) -> list[HoldingLine]:
+    """The asset list's default order (asset_query's value, desc): by value shown, unpriced last,
+    ties by symbol, chain and address."""
+    return sorted(lines, key=_largest_first_key)
 
 
 def _missing_acquisitions(
     ledger: Ledger, prices: Mapping[str, PriceQuote], contract_symbols: Mapping[TokenId, str]
-) -> list[MissingAcquisition]:
+) -> list[MissingAcquisitionLine]:
     missing = []
     for position in ledger.positions.values():
         if not position.missing_amount:
@@ -183,12 +168,12 @@ def _missing_acquisitions(
         quote = prices.get(position.token.key)
         label = _label(position, quote, contract_symbols)
         missing.append(
-            MissingAcquisition(
+            MissingAcquisitionLine(
                 chain=position.token.chain,
                 token_address=position.token.address,
                 symbol=label.symbol,
                 amount=position.missing_amount,
-                value_usd=None if quote is None else cents(EXACT.multiply(position.missing_amount, quote.price)),
+                value_usd=None if quote is None else cents(_multiply(position.missing_amount, quote.price)),
             )
         )
     return missing
@@ -198,7 +183,7 @@ def _label(position: Position, quote: PriceQuote | None, contract_symbols: Mappi
     return describe(
         position.token,
         quote_symbol=quote.symbol if quote else None,
-        contract_symbol=contract_symbols.get(position.token),
+        contract_symbol=contract_symbols.get(position.token) if contract_symbols else None,
         category_override=position.category_override,
     )
 
@@ -207,83 +192,88 @@ def _share(value: Decimal, total_value: Decimal) -> Decimal:
     return percent(value, total_value) or ZERO
 
 
-def _asset_holding(holding: ValuedPosition, total_value: Decimal) -> AssetHolding:
-    position, quote, value = holding.position, holding.quote, holding.value
-    unrealized = holding.unrealized_pnl
-    roi = None
-    if unrealized is not None:
-        roi = percent(EXACT.add(position.realized_pnl, unrealized), max(position.net_acquired_cost, ZERO))
-    return AssetHolding(
-        chain=position.token.chain,
-        token_address=position.token.address,
-        asset=holding.label.asset,
-        symbol=holding.label.symbol,
-        category=holding.label.category,
-        amount=position.amount,
-        price_usd=None if quote is None else quote.price,
-        value_usd=None if value is None else cents(value),
-        cost_basis_usd=cents(position.cost_basis),
-        unrealized_pnl_usd=None if unrealized is None else cents(unrealized),
-        realized_pnl_usd=cents(position.realized_pnl),
-        roi_percent=roi,
-        share_percent=None if value is None else _share(value, total_value),
-        price_timestamp=None if quote is None else quote.timestamp,
-        stale=quote is not None and quote.stale,
-        unknown_cost_amount=position.unknown_amount,
-        missing_acquisition_amount=position.missing_amount,
+def _holding_line(holding: _Holding) -> HoldingLine:
+    position, quote, unrealized = holding.position, holding.quote, holding.unrealized_pnl
+    token, label, value_usd, share = position.token, holding.label, holding.value_usd, holding.share
+    if quote is None or unrealized is None:
+        price = unrealized_usd = roi = timestamp = None
+        stale = False
+    else:
+        price, unrealized_usd = quote.price, cents(unrealized)
+        roi = percent(_add(position.realized_pnl, unrealized), max(position.net_acquired_cost, ZERO))
+        timestamp, stale = quote.timestamp, quote.stale
+    return HoldingLine(
+        token.chain,
+        token.address,
+        label.asset,
+        label.symbol,
+        label.category,
+        position.amount,
+        price,
+        value_usd,
+        cents(position.cost_basis),
+        unrealized_usd,
+        cents(position.realized_pnl),
+        roi,
+        share,
+        timestamp,
+        stale,
+        position.unknown_amount,
+        position.missing_amount,
     )
 
 
-def breakdown(valued: Iterable[ValuedPosition], total_value: Decimal) -> Breakdown:
-    by_asset: dict[str, list[ValuedPosition]] = defaultdict(list)
-    by_chain: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    by_category: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    with exact():
-        for holding in valued:
-            by_asset[holding.label.asset].append(holding)
-            if holding.value is not None:
-                by_chain[holding.position.token.chain] += holding.value
-                by_category[holding.label.category] += holding.value
-        asset_lines = [
-            _asset_share(asset, holdings, total_value)
-            for asset, holdings in by_asset.items()
-            if any(holding.priced for holding in holdings)
-        ]
-    return Breakdown(
-        by_asset=sorted(asset_lines, key=lambda line: (-line.value_usd, line.asset)),
-        by_chain=sorted(
-            (
-                ChainShare(chain=chain, value_usd=cents(value), share_percent=_share(value, total_value))
-                for chain, value in by_chain.items()
-            ),
-            key=lambda line: (-line.value_usd, line.chain),
-        ),
-        by_category=sorted(
-            (
-                CategoryShare(category=category, value_usd=cents(value), share_percent=_share(value, total_value))
-                for category, value in by_category.items()
-            ),
-            key=lambda line: (-line.value_usd, line.category),
-        ),
-    )
-
-
-def _asset_share(asset: str, holdings: list[ValuedPosition], total_value: Decimal) -> AssetShare:
-    value = sum((holding.value or ZERO for holding in holdings), ZERO)
-    largest_first = sorted(holdings, key=lambda holding: (holding.value is None, -(holding.value or ZERO)))
-    chains = [
-        ChainAmount(
-            chain=holding.position.token.chain,
-            token_address=holding.position.token.address,
-            amount=holding.position.amount,
-            value_usd=None if holding.value is None else cents(holding.value),
-        )
-        for holding in largest_first
+def breakdown(holdings: Iterable[_Holding], total_value: Decimal) -> BreakdownLines:
+    """By asset, chain and category; `holdings` are settled (their value and share rounded)."""
+    by_asset: dict[str, list[_Holding]] = {}
+    by_chain: dict[str, Decimal] = {}
+    by_category: dict[Category, Decimal] = {}
+    for holding in holdings:
+        label = holding.label
+        same_asset = by_asset.get(label.asset)
+        if same_asset is None:
+            by_asset[label.asset] = [holding]
+        else:
+            same_asset.append(holding)
+        value = holding.value
+        if value is not None:
+            chain, category = holding.position.token.chain, label.category
+            by_chain[chain] = _add(by_chain.get(chain, ZERO), value)
+            by_category[category] = _add(by_category.get(category, ZERO), value)
+    asset_lines = [
+        _asset_share(asset, these, total_value)
+        for asset, these in by_asset.items()
+        if any(holding.value is not None for holding in these)
     ]
-    return AssetShare(
-        asset=asset,
-        symbol=asset_symbol(asset) or largest_first[0].label.symbol,
-        value_usd=cents(value),
-        share_percent=_share(value, total_value),
-        chains=chains,
+    chain_lines = [ChainShareLine(chain, cents(value), _share(value, total_value)) for chain, value in by_chain.items()]
+    category_lines = [
+        CategoryShareLine(category, cents(value), _share(value, total_value)) for category, value in by_category.items()
+    ]
+    return BreakdownLines(
+        by_asset=sorted(asset_lines, key=lambda line: (-line.value_usd, line.asset)),
+        by_chain=sorted(chain_lines, key=lambda line: (-line.value_usd, line.chain)),
+        by_category=sorted(category_lines, key=lambda line: (-line.value_usd, line.category)),
+    )
+
+
+def _asset_share(asset: str, holdings: list[_Holding], total_value: Decimal) -> AssetShareLine:
+    only = holdings[0]
+    if len(holdings) == 1 and only.value_usd is not None and only.share is not None:
+        # Most assets are held on one chain: the holding's own figures are the asset's.
+        token = only.position.token
+        chains = [ChainAmountLine(token.chain, token.address, only.position.amount, only.value_usd)]
+        return AssetShareLine(asset, asset_symbol(asset) or only.label.symbol, only.value_usd, only.share, chains)
+    value = ZERO
+    for holding in holdings:
+        if holding.value is not None:
+            value = _add(value, holding.value)
+    largest = sorted(holdings, key=lambda holding: (holding.value is None, -(holding.value or ZERO)))
+    chains = [
+        ChainAmountLine(
+            holding.position.token.chain, holding.position.token.address, holding.position.amount, holding.value_usd
+        )
+        for holding in largest
+    ]
+    return AssetShareLine(
+        asset, asset_symbol(asset) or largest[0].label.symbol, cents(value), _share(value, total_value), chains
     )

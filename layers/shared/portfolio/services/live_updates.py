@@ -34,8 +34,9 @@ from enum import StrEnum
 from typing import Any
 
 from portfolio.domain.money import to_decimal_string
-from portfolio.domain.views import PortfolioSummary
+from portfolio.domain.valued_portfolio import SummaryFigures
 from portfolio.observability import logger, metrics
+from portfolio.services.portfolio_rendering import json_datetime
 from portfolio.services.ports import (
     ConnectionGoneError,
     ConnectionPusher,
@@ -57,7 +58,7 @@ class Delivery(StrEnum):
     FAILED = "failed"
 
 
-def portfolio_figures(summary: PortfolioSummary) -> PushedFigures:
+def portfolio_figures(summary: SummaryFigures) -> PushedFigures:
     return PushedFigures(
         total_value_usd=summary.total_value_usd,
         total_pnl_usd=summary.total_pnl_usd,
@@ -65,17 +66,16 @@ def portfolio_figures(summary: PortfolioSummary) -> PushedFigures:
     )
 
 
-def portfolio_updated_message(summary: PortfolioSummary, previous: PushedFigures | None) -> dict[str, Any]:
+def portfolio_updated_message(summary: SummaryFigures, previous: PushedFigures | None) -> dict[str, Any]:
     """The `portfolio.updated` message: the summary's figures in the API's JSON form."""
-    shown = summary.model_dump(mode="json", by_alias=True, include={"total_value_usd", "total_pnl_usd", "prices_as_of"})
     change = None if previous is None else summary.total_value_usd - previous.total_value_usd
     return {
         "type": PORTFOLIO_UPDATED,
         "userId": summary.user_id,
-        "totalValueUsd": shown["totalValueUsd"],
-        "totalPnlUsd": shown["totalPnlUsd"],
+        "totalValueUsd": to_decimal_string(summary.total_value_usd),
+        "totalPnlUsd": to_decimal_string(summary.total_pnl_usd),
         "changeUsd": None if change is None else to_decimal_string(change),
-        "pricesAsOf": shown["pricesAsOf"],
+        "pricesAsOf": None if summary.prices_as_of is None else json_datetime(summary.prices_as_of),
         "stalePriceCount": summary.stale_price_count,
     }
 
@@ -110,7 +110,7 @@ class LiveUpdatePublisher:
         with self._lock:
             self._started.extend(futures)
 
-    def portfolio_updated(self, user_id: str, summary: PortfolioSummary, *, version: int) -> None:
+    def portfolio_updated(self, user_id: str, summary: SummaryFigures, *, version: int) -> None:
         try:
             connections = self._registry.connections_of(user_id)
             if not connections:

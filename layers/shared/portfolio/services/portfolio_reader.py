@@ -27,7 +27,8 @@ from portfolio.domain.performance import (
 )
 from portfolio.domain.transactions import Transaction
 from portfolio.domain.valuation import value_portfolio
-from portfolio.domain.views import HistoryPoint, Period, PortfolioView, TransactionPage
+from portfolio.domain.valued_portfolio import ValuedPortfolio
+from portfolio.domain.views import HistoryPoint, Period, TransactionPage
 from portfolio.services.portfolio_rendering import assets_body, summary_body
 from portfolio.services.ports import (
     ActivityLog,
@@ -99,7 +100,7 @@ class PortfolioReader:
 
         return self._cache.get_or_load(CacheKind.TRANSACTIONS, user_id, load, filter_key=listing.filter_key())
 
-    def _view(self, user_id: str) -> PortfolioView:
+    def _view(self, user_id: str) -> ValuedPortfolio:
         # Consistent: the body fills the cache, and a lagging replica could put a write's
         # predecessor back in it right after the writer warmed it.
         portfolio = self._store.load_portfolio(user_id, consistent_read=True, lots=False)

@@ -21,7 +21,8 @@ from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Transaction, TransactionSource, TransactionType
-from portfolio.domain.views import PortfolioSummary, Resolution
+from portfolio.domain.valued_portfolio import SummaryFigures
+from portfolio.domain.views import Resolution
 
 # SQS's limit for SendMessageBatch: the planner sizes its runs by it.
 MAX_ENTRIES_PER_CALL = 10
@@ -646,7 +647,7 @@ class LiveUpdates(Protocol):
         for it). Never raises."""
         ...
 
-    def portfolio_updated(self, user_id: str, summary: PortfolioSummary, *, version: int) -> None:
+    def portfolio_updated(self, user_id: str, summary: SummaryFigures, *, version: int) -> None:
         """Starts a `portfolio.updated` message to the user's connections when their figures changed
         since the last one delivered and no update of a later portfolio `version` was started; returns
         at once (drain waits for it). Never raises."""

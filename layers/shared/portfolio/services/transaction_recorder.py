@@ -45,7 +45,7 @@ from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import PriceSource, Transaction, TransactionSource, TransactionType
 from portfolio.domain.valuation import value_portfolio
-from portfolio.domain.views import PortfolioView
+from portfolio.domain.valued_portfolio import ValuedPortfolio
 from portfolio.domain.wallets import Wallet, find_wallet
 from portfolio.observability import logger
 from portfolio.services.portfolio_rendering import warm_bodies
@@ -149,14 +149,14 @@ class TransactionRecorder:
 
         return self._until_no_conflict(user_id, attempt)
 
-    def delete(self, user_id: str, transaction_id: str, *, deadline: float | None = None) -> PortfolioView:
+    def delete(self, user_id: str, transaction_id: str, *, deadline: float | None = None) -> ValuedPortfolio:
         """Remove one transaction and answer the recomputed portfolio.
 
         Raises TransactionNotFound, or OverdraftError when a later removal would then lack holdings.
         """
         self.touch(user_id)
 
-        def attempt(consistent: bool) -> PortfolioView:
+        def attempt(consistent: bool) -> ValuedPortfolio:
             portfolio = self._store.load_portfolio(user_id, consistent_read=consistent)
             history = self._store.load_history(user_id, consistent_read=True)
             remaining = [transaction for transaction in history if transaction.id != transaction_id]
@@ -418,7 +418,7 @@ class TransactionRecorder:
         deadline: float | None,
         put: Sequence[Transaction] = (),
         delete: Sequence[str] = (),
-    ) -> tuple[StoredPortfolio, PortfolioView]:
+    ) -> tuple[StoredPortfolio, ValuedPortfolio]:
         if not put:
             self._limits.check(after)
         changed = replace(before, record=before.record.model_copy(update={"updated_at": self._clock()}), ledger=after)
@@ -433,7 +433,7 @@ class TransactionRecorder:
         )
         return committed, view
 
-    def _value(self, portfolio: StoredPortfolio, ledger: Ledger, deadline: float | None) -> PortfolioView:
+    def _value(self, portfolio: StoredPortfolio, ledger: Ledger, deadline: float | None) -> ValuedPortfolio:
         quotes = self._prices.get_prices(ledger.valued_tokens(), deadline=deadline)
         return value_portfolio(
             portfolio.user_id,
@@ -443,7 +443,7 @@ class TransactionRecorder:
             contract_symbols=portfolio.contract_symbols,
         )
 
-    def _warm(self, portfolio: StoredPortfolio, view: PortfolioView) -> None:
+    def _warm(self, portfolio: StoredPortfolio, view: ValuedPortfolio) -> None:
         self._cache.replace_views(portfolio.user_id, portfolio.version, warm_bodies(view))
         if self._live is not None:
             self._live.portfolio_updated(portfolio.user_id, view.summary, version=portfolio.version)

@@ -27,6 +27,7 @@ from portfolio.domain.errors import TransactionNotFound
 from portfolio.domain.tokens import TokenId, normalize_chain
 from portfolio.domain.transactions import TRANSACTION_ID_PATTERN, WALLET_ID_PATTERN, TransactionSource, TransactionType
 from portfolio.domain.views import PortfolioSummary, TransactionPage
+from portfolio.services.portfolio_rendering import summary_body
 from portfolio.services.ports import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TransactionListing
 
 router = Router()
@@ -125,7 +126,7 @@ def delete_transaction(user_id: UserId, transaction_id: TransactionId) -> Respon
         view = recorder.delete(user_id, transaction_id, deadline=pricing_deadline(router.lambda_context))
     except TransactionNotFound:
         raise NotFound(f"no transaction {transaction_id!r}", details={"transactionId": transaction_id}) from None
-    return write_response(HTTPStatus.OK, view.summary.model_dump_json(by_alias=True))
+    return write_response(HTTPStatus.OK, summary_body(view).decode())
 
 
 def _utc(moment: datetime | None, *, field: str) -> datetime | None:
