@@ -59,9 +59,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 def no_recent_readers(redis_client: redis.Redis) -> None:
     """The activity log lives in the shared Redis: a test that runs the scheduler starts with no reader
     on record, so only the users it makes active are queued as active."""
-    from portfolio.adapters.activity_log import SHARDS, activity_key
+    from portfolio.adapters.activity_log import SHARDS, activity_key, asset_readers_key
 
-    redis_client.delete(*(activity_key(shard) for shard in range(SHARDS)))
+    redis_client.delete(*(key(shard) for shard in range(SHARDS) for key in (activity_key, asset_readers_key)))
 
 
 @pytest.fixture(scope="session")

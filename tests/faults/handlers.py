@@ -81,7 +81,9 @@ def scheduled_event(when: datetime = WINDOW) -> dict[str, Any]:
 
 
 def refresh_body(user_ids: list[str], window: datetime = WINDOW) -> str:
-    return RefreshMessage(window=window, user_ids=user_ids).model_dump_json(by_alias=True)
+    """A message of active users who read their asset list too: the refresh warms it, priced per token."""
+    message = RefreshMessage(window=window, user_ids=user_ids, asset_user_ids=user_ids)
+    return message.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def run_scheduler(when: datetime = WINDOW, context: LocalLambdaContext | None = None) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def seed_users(user_count: int, tokens: list[TokenId], per_user: int) -> dict[st
             for position, token in enumerate(held)
         ]
         recorder.record(user_id, transactions)  # marks the user active too: the refresh warms its views
+        wiring.activity_log().touch(user_id, asset_list=True)  # and its asset list, whose prices are checked
         holdings[user_id] = held
     return holdings
 

@@ -210,11 +210,11 @@ class RecordsBeforeWarming:
         self._record_meanwhile = record_meanwhile
         self.interleaved = False
 
-    def replace_views(self, user_id: str, version: int, bodies: Any, **options: Any) -> bool:
+    def replace_views_of_many(self, replacements: Any, **options: Any) -> list[bool]:
         if not self.interleaved:
             self.interleaved = True
             self._record_meanwhile()
-        return self._cache.replace_views(user_id, version, bodies, **options)
+        return self._cache.replace_views_of_many(replacements, **options)
 
 
 def test_given_a_transaction_recorded_between_a_refresh_load_and_its_cache_warm_when_read_then_it_shows(

@@ -220,3 +220,23 @@ def test_given_a_type_filter_when_listing_transactions_then_only_that_type(
     assert [t["id"] for t in answer.json["transactions"]] == ["weth-2"]
     assert answer.json["transactions"][0]["amount"] == "0.5"
     assert (dynamo_calls.operations == []) is cached
+
+
+def test_given_reads_of_the_summary_and_of_the_asset_list_then_the_refresh_learns_who_reads_which(
+    call: Call, holder: str, user_id: str
+) -> None:
+    # Given another user who only reads the summary
+    other = f"{user_id}-summary-only"
+    since = datetime.now(UTC) - timedelta(minutes=1)
+
+    # When the holder lists their assets and the other reads their summary
+    assert call("GET", f"/portfolios/{holder}/assets", sub=holder).status == 200
+    assert call("GET", f"/portfolios/{other}", sub=other).status == 200
+
+    # Then both are active, and only the holder is known to read the asset list (theirs is warmed each cycle)
+    activity = wiring.activity_log()
+    active = {reader for page in activity.active_since(since) for reader in page}
+    assert {holder, other} <= active
+    readers = activity.asset_readers_since(since)
+    assert holder in readers
+    assert other not in readers

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from portfolio.adapters.activity_log import SHARDS, ActivityUnavailableError, RedisActivityLog, activity_key
+from portfolio.adapters.activity_log import (
+    SHARDS,
+    ActivityUnavailableError,
+    RedisActivityLog,
+    activity_key,
+    asset_readers_key,
+)
 
 from local_stack.ports import free_port
 from tests.support.redis_cluster import SINGLE_NODE, RedisTarget
@@ -95,10 +101,36 @@ def test_given_redis_unreachable_then_marking_is_silent_and_listing_says_unavail
 
     with pytest.raises(ActivityUnavailableError):
         list(log.active_since(NOW - timedelta(hours=1)))
+    with pytest.raises(ActivityUnavailableError):
+        log.asset_readers_since(NOW - timedelta(hours=1))
 
 
 def test_given_the_key_of_a_shard_then_it_is_a_cluster_hash_tag():
     assert activity_key(7) == "active-users:{7}"
+    assert asset_readers_key(7) == "asset-readers:{7}"  # a user's two marks share a slot
+
+
+def test_given_readers_of_their_asset_list_when_listed_then_they_come_among_the_active_and_apart(log, clock):
+    # Given alice read her summary, bob his asset list, and carol her asset list 30 hours ago
+    clock.moment = NOW - timedelta(hours=30)
+    log.touch("carol", asset_list=True)
+    clock.moment = NOW - timedelta(minutes=10)
+    log.touch("alice")
+    log.touch("bob", asset_list=True)
+
+    # When the readers of the last 24 hours are listed
+    since = NOW - timedelta(hours=24)
+
+    # Then bob alone read his asset list lately, and he is active too
+    assert log.asset_readers_since(since) == {"bob"}
+    assert everyone(log, since) == ["alice", "bob"]
+
+
+def test_given_a_summary_reader_who_opens_the_asset_list_within_the_interval_then_that_read_is_marked(log):
+    log.touch("dave")
+    log.touch("dave", asset_list=True)  # within TOUCH_INTERVAL_S of the first mark: a mark of its own
+
+    assert log.asset_readers_since(NOW - timedelta(hours=1)) == {"dave"}
 
 
 def test_given_readers_who_read_again_while_the_list_is_taken_then_nobody_is_skipped(log, clock):

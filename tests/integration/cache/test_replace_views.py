@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from portfolio.adapters.portfolio_cache import CacheKind, PortfolioCache
-from portfolio.services.ports import PRICED_KINDS
+from portfolio.services.ports import PRICED_KINDS, ViewReplacement
+
+from tests.integration.cache.conftest import RoundTripCounter
+from tests.support.redis_cluster import RedisTarget
 
 PORTFOLIO = (CacheKind.PORTFOLIO, "")
 
@@ -64,3 +67,43 @@ def test_given_a_refresh_when_it_warms_the_priced_views_then_transaction_pages_s
     assert cache.get(CacheKind.PORTFOLIO, user_id) == b"at new prices"
     assert cache.get(CacheKind.ASSETS, user_id, "chain:ethereum") is None
     assert cache.get(CacheKind.TRANSACTIONS, user_id, "limit:50") == b"page 1"
+
+
+def test_given_a_message_of_users_when_their_views_are_replaced_together_then_each_is_judged_by_its_own_version(
+    cache: PortfolioCache, user_id: str
+) -> None:
+    # Given 30 users (spread over the cluster's slots), one of whom had version 9 warmed by a write meanwhile
+    users = [f"{user_id}-{n:02d}" for n in range(30)]
+    raced = users[7]
+    assert cache.replace_views(raced, 9, {PORTFOLIO: b"written at 9"})
+    for user in users:
+        cache.set(CacheKind.ASSETS, user, b"old list")
+        cache.set(CacheKind.TRANSACTIONS, user, b"page 1", "limit:50")
+
+    # When a refresh that read version 8 of every one of them stores their priced views together
+    written = cache.replace_views_of_many(
+        [ViewReplacement(user, 8, {PORTFOLIO: f"{user} at new prices".encode()}) for user in users],
+        kinds=PRICED_KINDS,
+    )
+
+    # Then every user's views are renewed but the raced one's, whose newer views stand
+    assert written == [user != raced for user in users]
+    for user in users:
+        expected = b"written at 9" if user == raced else f"{user} at new prices".encode()
+        assert cache.get(CacheKind.PORTFOLIO, user) == expected
+        if user != raced:
+            assert cache.get(CacheKind.ASSETS, user) is None  # retired: valued on the next read
+        assert cache.get(CacheKind.TRANSACTIONS, user, "limit:50") == b"page 1"
+
+
+def test_given_a_message_of_users_when_their_views_are_replaced_then_it_costs_one_round_trip_per_node(
+    counted_cache: PortfolioCache, round_trips: RoundTripCounter, redis_target: RedisTarget, user_id: str
+) -> None:
+    users = [f"{user_id}-{n:03d}" for n in range(100)]
+    counted_cache.replace_views_of_many([ViewReplacement(user, 1, {PORTFOLIO: b"{}"}) for user in users])
+    round_trips.count = 0
+
+    counted_cache.replace_views_of_many([ViewReplacement(user, 2, {PORTFOLIO: b"{}"}) for user in users])
+
+    # One pipeline: a single node answers it in one round trip, a cluster in one per master
+    assert round_trips.count <= (3 if redis_target.cluster_mode else 1)

@@ -92,6 +92,9 @@ def test_given_readers_and_idle_users_when_a_cycle_runs_then_prices_are_swept_on
     readers = users[:5]
     for user_id in readers:
         wiring.activity_log().touch(user_id)
+    asset_readers = readers[3:]
+    for user_id in asset_readers:
+        wiring.activity_log().touch(user_id, asset_list=True)
     dynamodb_calls.clear()
 
     # When the scheduler runs for the window and the updater drains the queue
@@ -106,6 +109,12 @@ def test_given_readers_and_idle_users_when_a_cycle_runs_then_prices_are_swept_on
         expected = 2 * Decimal(f"{index + 1}.5") + 2 * Decimal(f"{index + 16}.5")
         assert cached_value(user_id) == (expected if user_id in readers else None)
         assert store.load_portfolio(user_id).version == 1  # nothing about the user was rewritten
+    # And the asset lists of those who read theirs are warmed too, at the same prices
+    for user_id in users:
+        assets = wiring.portfolio_cache().get(CacheKind.ASSETS, user_id)
+        assert (assets is not None) == (user_id in asset_readers)
+        if assets is not None:
+            assert sum(Decimal(line["valueUsd"]) for line in json.loads(assets)["assets"]) == cached_value(user_id)
     assert (outcome["activeUsers"], outcome["usersQueued"]) == (5, 15)
     assert not any(result.failed for result in results)
     assert queue_depth(sqs_client, refresh_queues.url) == 0
@@ -233,11 +242,11 @@ class WritesBeforeWarming:
     def __getattr__(self, name: str):
         return getattr(self._cache, name)
 
-    def replace_views(self, user_id, version, bodies, **options):
-        if not self.interleaved and user_id == self._user_id:
+    def replace_views_of_many(self, replacements, **options):
+        if not self.interleaved and any(replacement.user_id == self._user_id for replacement in replacements):
             self.interleaved = True
             self._recorder.record(self._user_id, [self._transaction])
-        return self._cache.replace_views(user_id, version, bodies, **options)
+        return self._cache.replace_views_of_many(replacements, **options)
 
 
 def test_given_a_transaction_posted_while_a_refresh_values_the_portfolio_when_both_finish_then_its_views_win(

@@ -55,9 +55,9 @@ class Views:
     def __init__(self) -> None:
         self.warmed: list[str] = []
 
-    def replace_views(self, user_id, version, bodies, kinds=()):
-        self.warmed.append(user_id)
-        return True
+    def replace_views_of_many(self, replacements, kinds=()):
+        self.warmed += [replacement.user_id for replacement in replacements]
+        return [True] * len(replacements)
 
 
 class RuleStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,7 +12,9 @@ from portfolio.domain.portfolio_record import PortfolioRecord
 from portfolio.domain.prices import PriceQuote, PriceSource
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.services.portfolio_refresher import PortfolioRefresher, UserRefreshError
+from portfolio.services.ports import CacheKind
 from portfolio.services.refresh_message import RefreshMessage
+from pydantic import ValidationError
 
 from tests.unit.domain.builders import EVM_NATIVE, tx
 
@@ -43,10 +46,15 @@ class Prices:
 class Views:
     def __init__(self) -> None:
         self.warmed: dict[str, int] = {}
+        self.bodies: dict[str, dict] = {}
+        self.retired: dict[str, set] = {}
 
-    def replace_views(self, user_id, version, bodies, kinds=()):
-        self.warmed[user_id] = version
-        return True
+    def replace_views_of_many(self, replacements, kinds=()):
+        for user_id, version, bodies in replacements:
+            self.warmed[user_id] = version
+            self.bodies[user_id] = dict(bodies)
+            self.retired[user_id] = set(kinds)
+        return [True] * len(replacements)
 
 
 def holder(user_id: str, version: int = 3) -> StoredPortfolio:
@@ -55,8 +63,8 @@ def holder(user_id: str, version: int = 3) -> StoredPortfolio:
     )
 
 
-def message(*user_ids: str, tier: str = "active") -> RefreshMessage:
-    return RefreshMessage(window=WINDOW, user_ids=list(user_ids), tier=tier)
+def message(*user_ids: str, tier: str = "active", asset_readers: list[str] | None = None) -> RefreshMessage:
+    return RefreshMessage(window=WINDOW, user_ids=list(user_ids), tier=tier, asset_user_ids=asset_readers)
 
 
 def test_given_active_and_idle_users_when_refreshed_then_only_the_active_are_warmed_at_the_version_read():
@@ -111,3 +119,28 @@ def test_given_too_little_time_left_when_refreshed_then_users_are_deferred_not_s
     # alice started with 0.7 s left; bob would have had 0.4 s, under the 0.5 s budget
     assert list(failed.value.failures) == ["bob"]
     assert refresher.counts.users_deferred == 1
+
+
+def test_given_one_user_who_reads_the_asset_list_when_refreshed_then_only_theirs_is_warmed_with_the_summaries():
+    # Given alice and bob read lately, and only bob read his asset list
+    views = Views()
+    refresher = PortfolioRefresher(Portfolios(alice=holder("alice"), bob=holder("bob")), Prices(), views)
+    batch = refresher.prefetch(["alice", "bob"])
+
+    # When their message is refreshed
+    refresher.refresh_message(message("alice", "bob", asset_readers=["bob"]), batch)
+
+    # Then both summaries are warmed, and bob's asset list, valued at the same prices
+    assert set(views.bodies["alice"]) == {(CacheKind.PORTFOLIO, "")}
+    assert set(views.bodies["bob"]) == {(CacheKind.PORTFOLIO, ""), (CacheKind.ASSETS, "")}
+    listed = json.loads(views.bodies["bob"][(CacheKind.ASSETS, "")])["assets"]
+    assert [(line["amount"], line["valueUsd"]) for line in listed] == [("1.5", "3000")]
+    assert json.loads(views.bodies["alice"][(CacheKind.PORTFOLIO, "")])["totalValueUsd"] == "3000"
+    # And alice's asset list of the last prices is retired all the same: valued on her next read of it
+    assert CacheKind.ASSETS in views.retired["alice"]
+
+
+@pytest.mark.parametrize(("tier", "asset_readers"), [("active", ["carol"]), ("idle", ["alice"]), ("alerts", ["alice"])])
+def test_given_asset_readers_outside_an_active_message_then_the_message_is_refused(tier, asset_readers):
+    with pytest.raises(ValidationError, match="assetUserIds"):
+        message("alice", "bob", tier=tier, asset_readers=asset_readers)

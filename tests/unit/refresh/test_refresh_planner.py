@@ -34,19 +34,27 @@ class UsersInPages:
 class RecentReaders:
     """The activity log: who read lately, or Redis down."""
 
-    def __init__(self, user_ids: list[str], *, down: bool = False) -> None:
+    def __init__(self, user_ids: list[str], *, down: bool = False, asset_readers: list[str] | None = None) -> None:
         self.user_ids = user_ids
         self.down = down
+        self.asset_readers = asset_readers or []
         self.asked_since: list[datetime] = []
 
-    def touch(self, user_id: str) -> None:
+    def touch(self, user_id: str, *, asset_list: bool = False) -> None:
         self.user_ids.append(user_id)
+        if asset_list:
+            self.asset_readers.append(user_id)
 
     def active_since(self, since: datetime) -> Iterator[list[str]]:
         self.asked_since.append(since)
         if self.down:
             raise ActivityUnavailableError("redis down")
         yield list(self.user_ids)
+
+    def asset_readers_since(self, since: datetime) -> set[str]:
+        if self.down:
+            raise ActivityUnavailableError("redis down")
+        return set(self.asset_readers)
 
 
 class RecordingSweep:
@@ -254,3 +262,20 @@ def test_given_the_sweep_fails_when_planned_then_users_are_queued_all_the_same()
 
     assert order == ["sweep", "send"]
     assert (result.sweep, result.users_queued) == (None, 15)
+
+
+def test_given_readers_of_their_asset_list_when_planned_then_their_active_messages_name_them():
+    # Given 3 recent readers, 2 of whom read their asset list, and 6 idle users
+    readers = RecentReaders(
+        ["user-0000001", "user-0000004", "user-0000005"], asset_readers=["user-0000004", "user-0000005"]
+    )
+
+    sqs, _ = plan(9, activity=readers, users_per_message=2)
+
+    # Then each active message names its asset list readers, and no idle message names anyone
+    active = [body for body in sqs.bodies() if body["tier"] == "active"]
+    assert [(body["userIds"], body.get("assetUserIds")) for body in active] == [
+        (["user-0000001", "user-0000004"], ["user-0000004"]),
+        (["user-0000005"], ["user-0000005"]),
+    ]
+    assert not any("assetUserIds" in body for body in sqs.bodies() if body["tier"] != "active")

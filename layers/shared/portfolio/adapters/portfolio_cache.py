@@ -58,14 +58,14 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import computed_field
 
 from portfolio.observability import logger, metrics
-from portfolio.services.ports import PRICED_KINDS, CacheKind
+from portfolio.services.ports import PRICED_KINDS, CacheKind, ViewReplacement
 from portfolio.wire_format import CamelModel
 
 if TYPE_CHECKING:
@@ -353,6 +353,51 @@ class PortfolioCache:
         """
         if self._client is None:
             return False
+        keys, args = self._replacement(user_id, version, bodies, kinds)
+        try:
+            return bool(self._replace_script(keys=keys, args=args))
+        except self._unavailable as error:
+            for kind in CacheKind:
+                self._record_error(kind, "replace", error)
+            return False
+
+    def replace_views_of_many(
+        self, replacements: Sequence[ViewReplacement], kinds: Iterable[CacheKind] = tuple(CacheKind)
+    ) -> list[bool]:
+        """replace_views for several users in one round trip: what a refresh does for a message's
+        users. Each user's keys share a slot, so on a cluster the pipeline sends every node the
+        scripts of its users. The script goes as EVAL, not EVALSHA: a pipeline cannot load a
+        script a node lost and try again. One answer per user: False where refused or not written."""
+        if self._client is None or not replacements:
+            return [False] * len(replacements)
+        kinds = tuple(dict.fromkeys(kinds))
+        try:
+            pipeline = self._client.pipeline(transaction=False)
+            for replacement in replacements:
+                keys, args = self._replacement(replacement.user_id, replacement.version, replacement.bodies, kinds)
+                # As a command: a cluster pipeline's eval() is not Redis's EVAL.
+                pipeline.execute_command("EVAL", _REPLACE_LUA, len(keys), *keys, *args)
+            answers = pipeline.execute(raise_on_error=False)
+        except self._unavailable as error:
+            for kind in CacheKind:
+                self._record_error(kind, "replace", error)
+            return [False] * len(replacements)
+        written = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                for kind in CacheKind:
+                    self._record_error(kind, "replace", answer)
+            written.append(answer == 1)
+        return written
+
+    def _replacement(
+        self,
+        user_id: str,
+        version: int,
+        bodies: Mapping[tuple[CacheKind, str], bytes],
+        kinds: Iterable[CacheKind],
+    ) -> tuple[list[str], list[bytes | int | str]]:
+        """The keys and arguments of _REPLACE_LUA for one user."""
         renewed = [CacheKey(kind, user_id).generation for kind in dict.fromkeys(kinds)]
         values: list[str] = []
         args: list[bytes | int | str] = [
@@ -364,12 +409,7 @@ class PortfolioCache:
         for (kind, filter_key), body in bodies.items():
             values.append(CacheKey(kind, user_id, filter_key).value)
             args += [body, self.ttl_ms(kind)]
-        try:
-            return bool(self._replace_script(keys=[version_key(user_id), *renewed, *values], args=args))
-        except self._unavailable as error:
-            for kind in CacheKind:
-                self._record_error(kind, "replace", error)
-            return False
+        return [version_key(user_id), *renewed, *values], args
 
     # Invalidation
 

@@ -133,32 +133,64 @@ def _complete_row(row: list[Any]) -> list[Any]:
     return [*row[:-1], *["0"] * (len(RUNNING_TOTALS) - stored_totals), row[-1]]
 
 
-def _position(row: list[Any], lots: tuple[Lot, ...] | None) -> Position:
+def _position(row: list[Any], lots: tuple[Lot, ...]) -> Position:
     if len(row) != _ROW_LENGTH:
         row = _complete_row(row)
-    totals = [ZERO if text == "0" else Decimal(text) for text in row[2 + _AGGREGATES : -1]]
+    totals = [_decimal(text) for text in row[_TOTALS]]
     category = row[-1]
-    category_override = None if category is None else Category(category)
-    token = _token(row[0], row[1])
-    if lots is not None:
-        return restore_position(
-            token, lots, **dict(zip(RUNNING_TOTALS, totals, strict=True)), category_override=category_override
-        )
-    amount, known_amount = _decimal(row[2]), _decimal(row[3])
-    add, subtract = EXACT.add, EXACT.subtract
-    (_, _, _, cost_sold, _, net_proceeds_known, _, fees_expensed, _, _, income, *_) = totals
-    # Positional, in the field order _POSITION_FIELDS checks: this runs for every holding of every refresh.
-    return _new_position(
-        token,
-        (),
-        amount,
-        known_amount,
-        ZERO if row[2] == row[3] else subtract(amount, known_amount),  # mostly all of it has a known cost
-        _decimal(row[4]),
-        *totals,
-        add(subtract(subtract(net_proceeds_known, cost_sold), fees_expensed), income),
-        category_override,
+    return restore_position(
+        _token(row[0], row[1]),
+        lots,
+        **dict(zip(RUNNING_TOTALS, totals, strict=True)),
+        category_override=None if category is None else Category(category),
     )
+
+
+_TOTALS = slice(2 + _AGGREGATES, -1)
+_COST_SOLD, _NET_PROCEEDS_KNOWN, _FEES_EXPENSED, _INCOME = (
+    RUNNING_TOTALS.index(name) for name in ("cost_sold", "net_proceeds_known", "fees_expensed", "income")
+)
+
+
+def _valued_positions(rows: list[list[Any]]) -> dict[TokenId, Position]:
+    """Positions without their lots, for valuation: the loop every refresh runs for every holding, so
+    written flat (one Decimal per stored figure that is not zero, and the Position built positionally)."""
+    positions: dict[TokenId, Position] = {}
+    add, subtract = EXACT.add, EXACT.subtract
+    for row in rows:
+        if len(row) != _ROW_LENGTH:
+            row = _complete_row(row)
+        totals = [ZERO if text == "0" else Decimal(text) for text in row[_TOTALS]]
+        amount_text, known_text, cost_text, category = row[2], row[3], row[4], row[-1]
+        amount = _decimal(amount_text)
+        # Mostly all of a holding has a known cost: then one Decimal serves both, and nothing is unknown.
+        known_amount, unknown_amount = (amount, ZERO) if known_text == amount_text else (Decimal(known_text), None)
+        if unknown_amount is None:
+            unknown_amount = subtract(amount, known_amount)
+        cost_sold, proceeds, fees, income = (
+            totals[_COST_SOLD],
+            totals[_NET_PROCEEDS_KNOWN],
+            totals[_FEES_EXPENSED],
+            totals[_INCOME],
+        )
+        realized = (
+            add(subtract(subtract(proceeds, cost_sold), fees), income)
+            if proceeds or cost_sold or fees or income
+            else ZERO
+        )
+        token = _token(row[0], row[1])
+        positions[token] = _new_position(
+            token,
+            (),
+            amount,
+            known_amount,
+            unknown_amount,
+            _decimal(cost_text),
+            *totals,
+            realized,
+            None if category is None else Category(category),
+        )
+    return positions
 
 
 def _lots(rows: list[list[Any]]) -> tuple[Lot, ...]:
@@ -189,16 +221,18 @@ def decode_positions(holdings: bytes, lots: bytes | None = None) -> Ledger:
         if document.get("v") != FORMAT_VERSION:
             raise UnreadablePositionsError(f"positions format {document.get('v')!r}")
         rows = document["p"]
-        lot_rows: list[Any] = [None] * len(rows) if lots is None else json.loads(zlib.decompress(lots))
-        if len(lot_rows) != len(rows):
-            raise ValueError("holdings and lots do not match")
-        positions = (
-            _position(row, None if these is None else _lots(these)) for row, these in zip(rows, lot_rows, strict=True)
-        )
+        if lots is None:
+            positions = _valued_positions(rows)
+        else:
+            lot_rows = json.loads(zlib.decompress(lots))
+            if len(lot_rows) != len(rows):
+                raise ValueError("holdings and lots do not match")
+            restored = (_position(row, _lots(these)) for row, these in zip(rows, lot_rows, strict=True))
+            positions = {position.token: position for position in restored}
         last = document["last"]
         return Ledger(
             method=CostBasisMethod(document["m"]),
-            positions={position.token: position for position in positions},
+            positions=positions,
             transaction_count=document["n"],
             last_applied=_last_applied(last),
             first_applied_at=None if document["first"] is None else _moment(document["first"]),

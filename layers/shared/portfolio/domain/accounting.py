@@ -108,6 +108,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Protocol
 
 from portfolio.domain.arithmetic import EXACT, exact, prorate
@@ -366,8 +367,9 @@ class Ledger:
         return (position for position in self.positions.values() if position.is_open)
 
     def _total(self, figure: str) -> Decimal:
+        # Most figures of most positions are zero: filter(None) drops them before any addition.
         with exact():
-            return sum((getattr(position, figure) for position in self.positions.values()), ZERO)
+            return sum(filter(None, map(attrgetter(figure), self.positions.values())), ZERO)
 
     @property
     def invested(self) -> Decimal:

@@ -88,7 +88,6 @@ def short_address(address: str) -> str:
     return address if len(address) <= 12 else f"{address[:6]}...{address[-4:]}"
 
 
-@lru_cache(maxsize=65_536)
 def describe(
     token: TokenId,
     *,
@@ -96,7 +95,16 @@ def describe(
     contract_symbol: str | None = None,
     category_override: Category | None = None,
 ) -> TokenLabel:
-    """Symbol, asset and category of a holding.
+    """Symbol, asset and category of a holding (see labelled)."""
+    return labelled(token, quote_symbol, contract_symbol, category_override)
+
+
+@lru_cache(maxsize=65_536)
+def labelled(
+    token: TokenId, quote_symbol: str | None, contract_symbol: str | None, category_override: Category | None
+) -> TokenLabel:
+    """Symbol, asset and category of a holding; positional, as valuation asks for every holding of
+    every portfolio it values (a cache keyed by keywords costs twice as much to look up).
 
     The registry's symbol and asset win; a transaction's category override wins over the
     registry's category. An unknown token takes the quote's symbol and the lowercased symbol as its

@@ -31,7 +31,7 @@ from portfolio.domain.arithmetic import EXACT, cents, percent
 from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.prices import PriceQuote
-from portfolio.domain.token_registry import TokenLabel, asset_symbol, describe
+from portfolio.domain.token_registry import TokenLabel, asset_symbol, labelled
 from portfolio.domain.tokens import TokenId
 from portfolio.domain.transactions import Category, Transaction
 from portfolio.domain.valued_portfolio import (
@@ -97,7 +97,8 @@ def value_portfolio(
     ledger = source if isinstance(source, Ledger) else replay(source, method)
     symbols = contract_symbols or {}
     holdings: list[_Holding] = []
-    used_quotes: list[PriceQuote] = []
+    prices_as_of: datetime | None = None
+    priced = stale = 0
     total_value = unknown_cost_value = cost_basis = unrealized_pnl = ZERO
     for position in ledger.open_positions():
         quote = prices.get(position.token.key)
@@ -106,7 +107,10 @@ def value_portfolio(
         value, unknown_value, unrealized = holding.value, holding.unknown_cost_value, holding.unrealized_pnl
         if quote is None or value is None or unknown_value is None or unrealized is None:
             continue
-        used_quotes.append(quote)
+        priced += 1
+        stale += quote.stale
+        if prices_as_of is None or quote.timestamp < prices_as_of:
+            prices_as_of = quote.timestamp
         total_value = _add(total_value, value)
         unknown_cost_value = _add(unknown_cost_value, unknown_value)
         cost_basis = _add(cost_basis, position.cost_basis)
@@ -135,9 +139,9 @@ def value_portfolio(
         missing_acquisitions=_missing_acquisitions(ledger, prices, symbols),
         missing_acquisition_pnl_usd=cents(ledger.missing_pnl),
         breakdown=breakdown(holdings, total_value),
-        prices_as_of=min((quote.timestamp for quote in used_quotes), default=None),
-        stale_price_count=sum(1 for quote in used_quotes if quote.stale),
-        unpriced_count=len(holdings) - len(used_quotes),
+        prices_as_of=prices_as_of,
+        stale_price_count=stale,
+        unpriced_count=len(holdings) - priced,
         holding_count=len(holdings),
         cost_basis_method=ledger.method,
         cost_basis_scope=ledger.scope,
@@ -180,11 +184,11 @@ def _missing_acquisitions(
 
 
 def _label(position: Position, quote: PriceQuote | None, contract_symbols: Mapping[TokenId, str]) -> TokenLabel:
-    return describe(
+    return labelled(
         position.token,
-        quote_symbol=quote.symbol if quote else None,
-        contract_symbol=contract_symbols.get(position.token) if contract_symbols else None,
-        category_override=position.category_override,
+        None if quote is None else quote.symbol,
+        contract_symbols.get(position.token) if contract_symbols else None,
+        position.category_override,
     )
 
 
@@ -230,39 +234,49 @@ def breakdown(holdings: Iterable[_Holding], total_value: Decimal) -> BreakdownLi
     by_category: dict[Category, Decimal] = {}
     for holding in holdings:
         label = holding.label
-        same_asset = by_asset.get(label.asset)
-        if same_asset is None:
+        group = by_asset.get(label.asset)
+        if group is None:
             by_asset[label.asset] = [holding]
         else:
-            same_asset.append(holding)
+            group.append(holding)
         value = holding.value
         if value is not None:
             chain, category = holding.position.token.chain, label.category
-            by_chain[chain] = _add(by_chain.get(chain, ZERO), value)
-            by_category[category] = _add(by_category.get(category, ZERO), value)
-    asset_lines = [
-        _asset_share(asset, these, total_value)
-        for asset, these in by_asset.items()
-        if any(holding.value is not None for holding in these)
-    ]
+            # Exact sums (the first value stands for itself): shown only once rounded.
+            by_chain[chain] = _add(by_chain[chain], value) if chain in by_chain else value
+            by_category[category] = _add(by_category[category], value) if category in by_category else value
+    asset_lines = []
+    for asset, group in by_asset.items():
+        line = _asset_share(asset, group, total_value)
+        if line is not None:
+            asset_lines.append(line)
+    asset_lines.sort(key=_largest_asset_first)
     chain_lines = [ChainShareLine(chain, cents(value), _share(value, total_value)) for chain, value in by_chain.items()]
     category_lines = [
         CategoryShareLine(category, cents(value), _share(value, total_value)) for category, value in by_category.items()
     ]
     return BreakdownLines(
-        by_asset=sorted(asset_lines, key=lambda line: (-line.value_usd, line.asset)),
+        by_asset=asset_lines,
         by_chain=sorted(chain_lines, key=lambda line: (-line.value_usd, line.chain)),
         by_category=sorted(category_lines, key=lambda line: (-line.value_usd, line.category)),
     )
 
 
-def _asset_share(asset: str, holdings: list[_Holding], total_value: Decimal) -> AssetShareLine:
-    only = holdings[0]
-    if len(holdings) == 1 and only.value_usd is not None and only.share is not None:
-        # Most assets are held on one chain: the holding's own figures are the asset's.
+def _largest_asset_first(line: AssetShareLine) -> tuple[Decimal, str]:
+    return (-line.value_usd, line.asset)
+
+
+def _asset_share(asset: str, holdings: list[_Holding], total_value: Decimal) -> AssetShareLine | None:
+    """The asset's line, None when none of its holdings is priced."""
+    if len(holdings) == 1:  # most assets are held on one chain: the holding's figures are the asset's
+        only = holdings[0]
+        if only.value_usd is None or only.share is None:
+            return None
         token = only.position.token
         chains = [ChainAmountLine(token.chain, token.address, only.position.amount, only.value_usd)]
         return AssetShareLine(asset, asset_symbol(asset) or only.label.symbol, only.value_usd, only.share, chains)
+    if all(holding.value is None for holding in holdings):
+        return None
     value = ZERO
     for holding in holdings:
         if holding.value is not None:

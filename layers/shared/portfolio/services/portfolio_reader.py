@@ -73,7 +73,7 @@ class PortfolioReader:
 
     def assets(self, user_id: str, query: AssetQuery) -> bytes:
         """GET /portfolios/{userId}/assets: the AssetList body, filtered and sorted."""
-        self._touch(user_id)
+        self._touch(user_id, asset_list=True)
         return self._cache.get_or_load(
             CacheKind.ASSETS, user_id, lambda: assets_body(self._view(user_id), query), filter_key=query.filter_key()
         )
@@ -138,6 +138,6 @@ class PortfolioReader:
         by_token = {key: series[coin] for key, coin in coin_of.items() if coin in series}
         return history_points(before, later, by_token)
 
-    def _touch(self, user_id: str) -> None:
+    def _touch(self, user_id: str, *, asset_list: bool = False) -> None:
         if self._activity is not None:
-            self._activity.touch(user_id)
+            self._activity.touch(user_id, asset_list=asset_list)

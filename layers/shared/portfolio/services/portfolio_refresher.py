@@ -6,7 +6,9 @@ The sweep has already priced every held token for the window, so this reads and 
    coins API only for a token the sweep missed);
 2. per message: sync the linked wallets of its users, active and idle (wallet_sync.py: one read
    per chain for the whole message), which writes only for users whose chains moved; then value
-   each active user from its stored positions (never a replay) and replace the cached views,
+   each active user from its stored positions (never a replay) and replace the cached views (the
+   summary, and the asset list of the message's `assetUserIds`: valuing and writing the list
+   costs as much as the summary, so it is warmed only for who reads it),
    guarded by the version read, so a write that lands meanwhile keeps its own, newer views; a user
    with open WebSocket connections whose figures moved is sent `portfolio.updated` (started here,
    all of the invocation's pushes concurrently; the handler waits for them once, bounded).
@@ -24,16 +26,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from portfolio.domain.accounting import Ledger
 from portfolio.domain.prices import PriceQuote
 from portfolio.domain.stored_portfolio import StoredPortfolio
 from portfolio.domain.valuation import value_portfolio
+from portfolio.domain.valued_portfolio import SummaryFigures
 from portfolio.observability import logger, metrics
 from portfolio.services.alert_evaluation import AlertEvaluation, AlertRound
 from portfolio.services.portfolio_rendering import warm_bodies
-from portfolio.services.ports import PRICED_KINDS, LiveUpdates, PortfolioBatchSource, PriceLookup, WarmableCache
+from portfolio.services.ports import (
+    PRICED_KINDS,
+    LiveUpdates,
+    PortfolioBatchSource,
+    PriceLookup,
+    ViewReplacement,
+    WarmableCache,
+)
 from portfolio.services.positions import positions_of
 from portfolio.services.refresh_message import RefreshMessage
 
@@ -51,6 +61,13 @@ class UserRefreshError(Exception):
         described = ", ".join(f"{user_id}: {type(error).__name__}" for user_id, error in failures.items())
         super().__init__(f"{len(failures)} user(s) not refreshed ({described})")
         self.failures = dict(failures)
+
+
+class Warmed(NamedTuple):
+    """A user's fresh views, and the summary their connections are sent."""
+
+    views: ViewReplacement
+    summary: SummaryFigures
 
 
 class OutOfTimeError(Exception):
@@ -173,11 +190,15 @@ class PortfolioRefresher:
             batch.counts.users_idle += len(message.user_ids)
             return 0
         alerts = self._prepare_alerts(message, batch)
+        asset_readers = set(message.asset_user_ids or ())
+        warm = message.tier == "active"
+        warmed: list[Warmed] = []
         failures: dict[str, BaseException] = {}
         refreshed = 0
         for user_id in message.user_ids:
             try:
-                if self.refresh_user(user_id, batch, warm=message.tier == "active", alerts=alerts):
+                asset_list = user_id in asset_readers
+                if self.refresh_user(user_id, batch, warm=warm, asset_list=asset_list, alerts=alerts, warmed=warmed):
                     refreshed += 1
             except OutOfTimeError as error:
                 failures[user_id] = error
@@ -189,6 +210,7 @@ class PortfolioRefresher:
                     "user not refreshed",
                     extra={"user_id": user_id, "window": message.window.isoformat(), "error": repr(error)[:300]},
                 )
+        self._store_views(warmed)
         if alerts is not None and self._alerts is not None:
             self._alerts.deliver(alerts)
             batch.counts.alert_users_evaluated += alerts.users_evaluated
@@ -239,10 +261,19 @@ class PortfolioRefresher:
             batch.quotes.update(self._prices.get_prices(unpriced.values(), deadline=batch.deadline))
 
     def refresh_user(
-        self, user_id: str, batch: RefreshBatch, *, warm: bool = True, alerts: AlertRound | None = None
+        self,
+        user_id: str,
+        batch: RefreshBatch,
+        *,
+        warm: bool = True,
+        asset_list: bool = True,
+        alerts: AlertRound | None = None,
+        warmed: list[Warmed] | None = None,
     ) -> bool:
-        """Value one active user and warm its views (`warm`), and evaluate its alert rules (`alerts`);
-        False for a user with nothing stored."""
+        """Value one active user and warm its views (`warm`: the summary, and the asset list when
+        `asset_list`), and evaluate its alert rules (`alerts`); False for a user with nothing stored.
+        With `warmed`, the views join it, to be stored with the others of the message in one round
+        trip (_store_views); without, they are stored now."""
         if user_id in batch.load_errors:
             raise batch.load_errors[user_id]
         if batch.deadline is not None and batch.deadline - self._monotonic() < self._user_budget_s:
@@ -260,15 +291,31 @@ class PortfolioRefresher:
                 batch.quotes,
                 updated_at=portfolio.record.updated_at,
                 contract_symbols=portfolio.contract_symbols,
+                with_assets=asset_list,
             )
-            self._cache.replace_views(user_id, portfolio.version, warm_bodies(view), kinds=PRICED_KINDS)
-            if self._live is not None:
-                # Carries the version valued: a write that saved a later one meanwhile keeps it from going out.
-                self._live.portfolio_updated(user_id, view.summary, version=portfolio.version)
+            fresh = Warmed(
+                ViewReplacement(user_id, portfolio.version, warm_bodies(view, asset_list=asset_list)), view.summary
+            )
+            if warmed is None:
+                self._store_views([fresh])
+            else:
+                warmed.append(fresh)
             batch.counts.users_valued += 1
         if alerts is not None and self._alerts is not None:
             self._alerts.evaluate(alerts, user_id, portfolio.ledger, batch.quotes)
         return True
+
+    def _store_views(self, warmed: list[Warmed]) -> None:
+        """Every priced view of these users is retired, and the fresh ones stored, guarded by the
+        version valued (a view not warmed is valued on its next read); then each user's open
+        connections hear of it."""
+        if not warmed:
+            return
+        self._cache.replace_views_of_many([fresh.views for fresh in warmed], kinds=PRICED_KINDS)
+        if self._live is not None:
+            for fresh in warmed:
+                # Carries the version valued: a write that saved a later one meanwhile keeps it from going out.
+                self._live.portfolio_updated(fresh.views.user_id, fresh.summary, version=fresh.views.version)
 
     def report(self, *, messages: int, failed_messages: int, batch: RefreshBatch, duration_ms: float) -> None:
         counts = batch.counts

@@ -87,10 +87,19 @@ def _chain_amount(line: ChainAmountLine) -> str:
 
 
 def _asset_share(line: AssetShareLine) -> str:
+    value = to_decimal_string(line.value_usd)
+    if len(line.chains) == 1 and line.chains[0].value_usd is line.value_usd:
+        # An asset held on one chain (most are): its value is the chain's, written once.
+        only = line.chains[0]
+        chains = (
+            f'{{"chain":{_text(only.chain)},"tokenAddress":{_text(only.token_address)},'
+            f'"amount":"{to_decimal_string(only.amount)}","valueUsd":"{value}"}}'
+        )
+    else:
+        chains = ",".join(map(_chain_amount, line.chains))
     return (
-        f'{{"asset":{_text(line.asset)},"symbol":{_text(line.symbol)},'
-        f'"valueUsd":"{to_decimal_string(line.value_usd)}","sharePercent":"{to_decimal_string(line.share_percent)}",'
-        f'"chains":[{",".join(map(_chain_amount, line.chains))}]}}'
+        f'{{"asset":{_text(line.asset)},"symbol":{_text(line.symbol)},"valueUsd":"{value}",'
+        f'"sharePercent":"{to_decimal_string(line.share_percent)}","chains":[{chains}]}}'
     )
 
 
@@ -148,9 +157,10 @@ def assets_body(valued: ValuedPortfolio, query: AssetQuery = _UNFILTERED) -> byt
     return f'{{"assets":[{",".join(map(_holding, lines))}]}}'.encode()
 
 
-def warm_bodies(valued: ValuedPortfolio) -> dict[tuple[CacheKind, str], bytes]:
-    """What the next read most likely asks for: the summary and the unfiltered asset list."""
-    return {
-        (CacheKind.PORTFOLIO, ""): summary_body(valued),
-        (CacheKind.ASSETS, _UNFILTERED.filter_key()): assets_body(valued),
-    }
+def warm_bodies(valued: ValuedPortfolio, *, asset_list: bool = True) -> dict[tuple[CacheKind, str], bytes]:
+    """What the next read most likely asks for: the summary, and the unfiltered asset list when
+    `asset_list` (the valued portfolio must then hold it)."""
+    bodies = {(CacheKind.PORTFOLIO, ""): summary_body(valued)}
+    if asset_list:
+        bodies[(CacheKind.ASSETS, _UNFILTERED.filter_key())] = assets_body(valued)
+    return bodies

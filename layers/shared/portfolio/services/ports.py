@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from portfolio.domain.alerts import AlertRule, FiredAlert
 from portfolio.domain.performance import PriceSeries
@@ -200,6 +200,14 @@ class PriceLookup(Protocol):
     ) -> dict[str, PriceQuote]: ...
 
 
+class ViewReplacement(NamedTuple):
+    """One user's fresh views, valued at `version` of the portfolio."""
+
+    user_id: str
+    version: int
+    bodies: Mapping[tuple[CacheKind, str], bytes]
+
+
 class WarmableCache(Protocol):
     def replace_views(
         self,
@@ -209,6 +217,10 @@ class WarmableCache(Protocol):
         kinds: Iterable[CacheKind] = ...,
     ) -> Any: ...
 
+    def replace_views_of_many(
+        self, replacements: Sequence[ViewReplacement], kinds: Iterable[CacheKind] = ...
+    ) -> list[bool]: ...
+
 
 class ReadCache(Protocol):
     def get_or_load(
@@ -217,12 +229,17 @@ class ReadCache(Protocol):
 
 
 class ActivityLog(Protocol):
-    """Who read their portfolio lately: the refresh warms only their views."""
+    """Who read their portfolio lately: the refresh warms only their views, and the asset list only
+    of those who read it."""
 
-    def touch(self, user_id: str) -> None: ...
+    def touch(self, user_id: str, *, asset_list: bool = False) -> None: ...
 
     def active_since(self, since: datetime) -> Iterable[list[str]]:
         """Pages of user ids; raises ActivityUnavailableError."""
+        ...
+
+    def asset_readers_since(self, since: datetime) -> set[str]:
+        """Who read their asset list; raises ActivityUnavailableError."""
         ...
 
 

@@ -3,14 +3,16 @@
 A run for a window happens once (the run lock). First the price sweep prices every held token
 once (price_sweep.py). Then the users are queued by tier:
 - active users (who read within ACTIVE_USER_HOURS, from the activity log) every cycle: their views
-  are valued at the new prices and warmed;
+  are valued at the new prices and warmed, the summary for all of them and the asset list for
+  those who read theirs within the same hours (their message's `assetUserIds`);
 - idle users once every IDLE_REFRESH_EVERY_CYCLES cycles, a slice of the user index shards each
   cycle so the load is spread evenly: their views are valued on their next read instead;
 - users with alert rules every cycle: an active one's message names it among its `alertUserIds`,
   the others go in messages of tier "alerts" (valued for their rules only).
 Users stream from the sources straight into SendMessageBatch calls, so memory stays flat whether
 there are a hundred users or a million (the active ids of the cycle are kept, to skip them among
-the idle ones, and the ids of the users with alert rules, read first, to tag them).
+the idle ones, and the ids of the asset list readers and of the users with alert rules, read
+first, to tag them).
 """
 
 from __future__ import annotations
@@ -87,11 +89,13 @@ class _MessageStream:
         window: datetime,
         users_per_message: int,
         alerting: set[str] | None = None,
+        asset_readers: set[str] | None = None,
     ) -> None:
         self._pages = pages
         self._window = window
         self._users_per_message = users_per_message
         self._alerting = alerting or set()
+        self._asset_readers = asset_readers or set()
         self.users = 0
         self.messages = 0
 
@@ -113,8 +117,13 @@ class _MessageStream:
 
     def _entry(self, user_ids: list[str], tier: Tier) -> QueueEntry:
         alert_user_ids = [user_id for user_id in user_ids if user_id in self._alerting] if tier != "idle" else []
+        asset_user_ids = [user_id for user_id in user_ids if user_id in self._asset_readers] if tier == "active" else []
         message = RefreshMessage(
-            window=self._window, user_ids=user_ids, tier=tier, alert_user_ids=alert_user_ids or None
+            window=self._window,
+            user_ids=user_ids,
+            tier=tier,
+            alert_user_ids=alert_user_ids or None,
+            asset_user_ids=asset_user_ids or None,
         )
         body = message.model_dump_json(by_alias=True, exclude_none=True)
         # Ids only need to be unique within one SendMessageBatch call; a sequence number is, and is stable.
@@ -182,7 +191,13 @@ class RefreshPlanner:
         sweep = self._run_sweep(window, deadline)
         active: set[str] = set()
         alerting = self._alerting_users(window)
-        stream = _MessageStream(self._pages(window, active, alerting), window, self._users_per_message, alerting)
+        stream = _MessageStream(
+            self._pages(window, active, alerting),
+            window,
+            self._users_per_message,
+            alerting,
+            asset_readers=self._asset_readers(window),
+        )
         try:
             sent: SendStats = self._queue.send_all(stream)
         except Exception:
@@ -244,6 +259,17 @@ class RefreshPlanner:
         except ActivityUnavailableError as error:
             # Nobody's views can be warmed without Redis anyway; idle users are still queued.
             logger.warning("active users unknown; none warmed this cycle", extra={"error": str(error)})
+
+    def _asset_readers(self, window: datetime) -> set[str]:
+        """Active users who read their asset list: theirs is warmed too. None this cycle when Redis
+        cannot say (then nobody is active either, or only summaries are warmed)."""
+        if self._activity is None:
+            return set()
+        try:
+            return self._activity.asset_readers_since(window - self._active_for)
+        except ActivityUnavailableError as error:
+            logger.warning("asset list readers unknown; summaries alone warmed", extra={"error": str(error)})
+            return set()
 
     def _alerting_users(self, window: datetime) -> set[str]:
         """Every user with alert rules; none this cycle when they cannot be listed (the next one tries again)."""
