@@ -39,6 +39,9 @@ def make_dynamodb_client(settings: Settings) -> Any:
             read_timeout=settings.dynamodb_read_timeout_s,
             retries={"mode": "standard", "total_max_attempts": settings.dynamodb_max_attempts},
             tcp_keepalive=True,
+            # Requests are built by this code only, from typed values, and DynamoDB checks them anyway;
+            # checking each against the model first costs a refresh more than parsing the answers.
+            parameter_validation=False,
         ),
     )
     DeadlineChecks(

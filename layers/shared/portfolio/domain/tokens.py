@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from portfolio.domain.errors import InvalidInputError
 
@@ -52,9 +53,12 @@ CHAINS: dict[str, Chain] = {
 }
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TokenId:
-    """A token on one chain, already normalized."""
+class TokenId(NamedTuple):
+    """A token on one chain, already normalized.
+
+    A named tuple: immutable, ordered by chain then address, and hashed in C, which matters for a
+    key of every position and every label lookup of every portfolio a refresh values.
+    """
 
     chain: str
     address: str

@@ -75,11 +75,6 @@ class _Holding:
             self.unrealized_pnl = _subtract(_multiply(position.known_amount, price), position.cost_basis)
         self.value_usd = self.share = None
 
-    def settle(self, total_value: Decimal) -> None:
-        """The value and share as shown, once the portfolio's total is known."""
-        if self.value is not None:
-            self.value_usd, self.share = cents(self.value), _share(self.value, total_value)
-
 
 def value_portfolio(
     user_id: str,
@@ -100,7 +95,9 @@ def value_portfolio(
     prices_as_of: datetime | None = None
     priced = stale = 0
     total_value = unknown_cost_value = cost_basis = unrealized_pnl = ZERO
-    for position in ledger.open_positions():
+    for position in ledger.positions.values():
+        if not position.amount > ZERO:  # closed: not listed (its realized P&L counts in the totals)
+            continue
         quote = prices.get(position.token.key)
         holding = _Holding(position, _label(position, quote, symbols), quote)
         holdings.append(holding)
@@ -115,8 +112,10 @@ def value_portfolio(
         unknown_cost_value = _add(unknown_cost_value, unknown_value)
         cost_basis = _add(cost_basis, position.cost_basis)
         unrealized_pnl = _add(unrealized_pnl, unrealized)
+    # The value and share of each holding as shown, now that the total is known.
     for holding in holdings:
-        holding.settle(total_value)
+        if holding.value is not None:
+            holding.value_usd, holding.share = cents(holding.value), _share(holding.value, total_value)
     realized_pnl = ledger.realized_pnl
     total_pnl = _add(realized_pnl, unrealized_pnl)
     # More cost can leave than was put in (coins received as income, then sent out): nothing is
