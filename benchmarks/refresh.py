@@ -14,7 +14,8 @@ Redis run elsewhere.
 3. The price updater's handler on the swept prices, ROUNDS invocations of 10 messages x 100 active
    users (after one unmeasured invocation): users valued and warmed per CPU-second of the handler,
    median over the rounds; DynamoDB requests, write units and read units per user (no user's
-   positions change, so nothing should be written).
+   positions change, so nothing should be written). Once for users who read their summary (the
+   summary is warmed), once more for users who read their asset list too (both are warmed).
 4. The scheduler's handler: a normal cycle (active users from the activity log, the idle users of
    this cycle's index shards) and a full idle pass (IDLE_REFRESH_EVERY_CYCLES=1: every user),
    with the CPU per request and the heaviest cycle projected to one million users.
@@ -263,15 +264,18 @@ def bench_sweep(stack: Stack, window: datetime) -> dict[str, Any]:
 # Price updater -----------------------------------------------------------------------------------
 
 
-def refresh_bodies(user_ids: list[str], window: datetime) -> list[str]:
+def refresh_bodies(user_ids: list[str], window: datetime, *, asset_list: bool = False) -> list[str]:
+    """Messages of active users; with `asset_list`, every one of them reads their asset list too."""
     from portfolio.services.refresh_message import RefreshMessage
 
-    return [
-        RefreshMessage(
-            window=window, user_ids=user_ids[start : start + USERS_PER_MESSAGE], tier="active"
-        ).model_dump_json(by_alias=True)
-        for start in range(0, len(user_ids), USERS_PER_MESSAGE)
-    ]
+    bodies = []
+    for start in range(0, len(user_ids), USERS_PER_MESSAGE):
+        users = user_ids[start : start + USERS_PER_MESSAGE]
+        message = RefreshMessage(
+            window=window, user_ids=users, tier="active", asset_user_ids=users if asset_list else None
+        )
+        bodies.append(message.model_dump_json(by_alias=True, exclude_none=True))
+    return bodies
 
 
 def sqs_event(stack: Stack, bodies: list[str]) -> dict[str, Any]:
@@ -293,8 +297,11 @@ def sqs_event(stack: Stack, bodies: list[str]) -> dict[str, Any]:
     return poller.event_for(messages)
 
 
-def bench_updater(stack: Stack, users: list[str], first_window: datetime) -> dict[str, Any]:
-    """ROUNDS invocations of the handler on swept prices, each a new window (a repeated message is skipped)."""
+def bench_updater(
+    stack: Stack, users: list[str], first_window: datetime, *, asset_list: bool = False
+) -> dict[str, Any]:
+    """ROUNDS invocations of the handler on swept prices, each a new window (a repeated message is skipped).
+    The users read their summary lately, and with `asset_list` their asset list too (both are warmed)."""
     from portfolio import wiring
     from portfolio.adapters.portfolio_cache import CacheKind
     from price_updater.app import lambda_handler
@@ -309,7 +316,7 @@ def bench_updater(stack: Stack, users: list[str], first_window: datetime) -> dic
     rounds: list[dict[str, Any]] = []
     for round_number in range(ROUNDS + 1):  # the first pays the container's one-off costs, unmeasured
         window = first_window + timedelta(minutes=5 * round_number)
-        event = sqs_event(stack, refresh_bodies(users, window))
+        event = sqs_event(stack, refresh_bodies(users, window, asset_list=asset_list))
         # A new cycle: the sweep has replaced the quotes in Redis, and the container's memory tier
         # holds the last cycle's, expired; so every round reads the batch's quotes from Redis.
         prices.clear_cache()
@@ -337,7 +344,8 @@ def bench_updater(stack: Stack, users: list[str], first_window: datetime) -> dic
             }
         )
     meter.detach()
-    if any(cache.get(CacheKind.PORTFOLIO, user_id) is None for user_id in users[:: len(users) // 10 or 1]):
+    warmed = (CacheKind.PORTFOLIO, CacheKind.ASSETS) if asset_list else (CacheKind.PORTFOLIO,)
+    if any(cache.get(kind, user_id) is None for kind in warmed for user_id in users[:: len(users) // 10 or 1]):
         raise RuntimeError("a refreshed active user's views were not warmed")
     valued = sum(entry["users_valued"] for entry in rounds)
     requests = sum(entry["dynamodb_requests"] for entry in rounds)
@@ -561,6 +569,8 @@ def run() -> dict[str, Any]:
         sweep = bench_sweep(stack, base)
         progress(f"price updater: {ROUNDS} rounds of {UPDATER_USERS:,} users")
         updater = bench_updater(stack, users, base + timedelta(minutes=5))
+        progress(f"price updater, asset lists too: {ROUNDS} rounds of {UPDATER_USERS:,} users")
+        with_asset_list = bench_updater(stack, users, base + timedelta(minutes=120), asset_list=True)
         progress("scheduler")
         scheduler = bench_scheduler(stack, base + timedelta(minutes=60))
         progress("memory probe")
@@ -570,6 +580,7 @@ def run() -> dict[str, Any]:
         "token_pool": TOKEN_POOL,
         "sweep": sweep,
         "price_updater": updater,
+        "price_updater_with_asset_lists": with_asset_list,
         "scheduler": scheduler,
         "memory": memory,
     }

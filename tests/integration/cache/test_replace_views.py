@@ -107,3 +107,16 @@ def test_given_a_message_of_users_when_their_views_are_replaced_then_it_costs_on
 
     # One pipeline: a single node answers it in one round trip, a cluster in one per master
     assert round_trips.count <= (3 if redis_target.cluster_mode else 1)
+
+
+def test_given_a_user_id_no_key_can_be_made_of_when_replaced_with_others_then_only_it_is_not_written(
+    cache: PortfolioCache, user_id: str
+) -> None:
+    replacements = [
+        ViewReplacement(f"{user_id}-a", 1, {PORTFOLIO: b"a"}),
+        ViewReplacement("brace{d}", 1, {PORTFOLIO: b"never"}),
+        ViewReplacement(f"{user_id}-b", 1, {PORTFOLIO: b"b"}),
+    ]
+
+    assert cache.replace_views_of_many(replacements) == [True, False, True]
+    assert cache.get(CacheKind.PORTFOLIO, f"{user_id}-b") == b"b"

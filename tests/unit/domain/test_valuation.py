@@ -11,7 +11,7 @@ from portfolio.adapters.positions_codec import decode_positions, encode_position
 from portfolio.domain.accounting import replay
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.valuation import value_portfolio
-from portfolio.domain.views import AssetHolding, PortfolioView
+from portfolio.domain.valued_portfolio import HoldingLine, ValuedPortfolio
 from portfolio.services.portfolio_rendering import assets_body, summary_body
 
 from tests.unit.domain.builders import (
@@ -64,11 +64,11 @@ def cross_chain_prices() -> dict:
     }
 
 
-def cross_chain_view() -> PortfolioView:
+def cross_chain_view() -> ValuedPortfolio:
     return value_portfolio("alice", cross_chain_transactions(), cross_chain_prices(), updated_at=T0)
 
 
-def asset(view: PortfolioView, chain: str, token: str) -> AssetHolding:
+def asset(view: ValuedPortfolio, chain: str, token: str) -> HoldingLine:
     return next(a for a in view.assets if a.chain == chain and a.token_address == token)
 
 

@@ -3,10 +3,11 @@ their asset lists only for those who read their asset list.
 
 Keys `active-users:{<shard>}` (any read) and `asset-readers:{<shard>}` (reads of the asset list)
 are sorted sets (member user id, score the epoch second of the last read), 16 shards so that a
-million users spread over the cluster's slots; one user's two marks share a shard, so a hash tag. A container writes a
-user's mark at most once per TOUCH_INTERVAL_S, so a hot reader costs one ZADD every few minutes,
-not one per request. Redis being down loses marks, never a read: the refresh then treats users
-as idle, and their views are valued on their next read instead.
+million users spread over the cluster's slots. A container writes a user's marks at most once per
+TOUCH_INTERVAL_S each (a read of the asset list is a mark of both kinds: two ZADDs), so a hot
+reader costs a few ZADDs every few minutes, not one per request. Redis being down loses marks,
+never a read: the refresh then treats users as idle, and their views are valued on their next read
+instead.
 """
 
 from __future__ import annotations

@@ -357,8 +357,7 @@ class PortfolioCache:
         try:
             return bool(self._replace_script(keys=keys, args=args))
         except self._unavailable as error:
-            for kind in CacheKind:
-                self._record_error(kind, "replace", error)
+            self._record_replace_error(error)
             return False
 
     def replace_views_of_many(
@@ -366,29 +365,38 @@ class PortfolioCache:
     ) -> list[bool]:
         """replace_views for several users in one round trip: what a refresh does for a message's
         users. Each user's keys share a slot, so on a cluster the pipeline sends every node the
-        scripts of its users. The script goes as EVAL, not EVALSHA: a pipeline cannot load a
-        script a node lost and try again. One answer per user: False where refused or not written."""
+        scripts of its users. The script goes as EVAL, not EVALSHA: a cluster pipeline cannot load
+        a script a node lost and send it again. One answer per user: False where refused or not
+        written (a user id no key can be made of included: the others are written all the same)."""
         if self._client is None or not replacements:
             return [False] * len(replacements)
         kinds = tuple(dict.fromkeys(kinds))
+        sent: list[int] = []  # the indexes of the replacements in the pipeline
         try:
             pipeline = self._client.pipeline(transaction=False)
-            for replacement in replacements:
-                keys, args = self._replacement(replacement.user_id, replacement.version, replacement.bodies, kinds)
+            for index, replacement in enumerate(replacements):
+                try:
+                    keys, args = self._replacement(replacement.user_id, replacement.version, replacement.bodies, kinds)
+                except ValueError as error:
+                    logger.warning("views not replaced", extra={"error": str(error)})
+                    continue
                 # As a command: a cluster pipeline's eval() is not Redis's EVAL.
                 pipeline.execute_command("EVAL", _REPLACE_LUA, len(keys), *keys, *args)
-            answers = pipeline.execute(raise_on_error=False)
+                sent.append(index)
+            answers = pipeline.execute(raise_on_error=False) if sent else []
         except self._unavailable as error:
-            for kind in CacheKind:
-                self._record_error(kind, "replace", error)
+            self._record_replace_error(error)
             return [False] * len(replacements)
-        written = []
-        for answer in answers:
+        written = [False] * len(replacements)
+        for index, answer in zip(sent, answers, strict=True):
             if isinstance(answer, BaseException):
-                for kind in CacheKind:
-                    self._record_error(kind, "replace", answer)
-            written.append(answer == 1)
+                self._record_replace_error(answer)
+            written[index] = answer == 1
         return written
+
+    def _record_replace_error(self, error: BaseException) -> None:
+        for kind in CacheKind:
+            self._record_error(kind, "replace", error)
 
     def _replacement(
         self,

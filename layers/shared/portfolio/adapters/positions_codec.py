@@ -27,7 +27,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, cast
 
-from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, restore_position
+from portfolio.domain.accounting import RUNNING_TOTALS, Ledger, Lot, Position, realized_pnl_of, restore_position
 from portfolio.domain.arithmetic import EXACT
 from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod, CostBasisScope
@@ -156,27 +156,17 @@ def _valued_positions(rows: list[list[Any]]) -> dict[TokenId, Position]:
     """Positions without their lots, for valuation: the loop every refresh runs for every holding, so
     written flat (one Decimal per stored figure that is not zero, and the Position built positionally)."""
     positions: dict[TokenId, Position] = {}
-    add, subtract = EXACT.add, EXACT.subtract
     for row in rows:
         if len(row) != _ROW_LENGTH:
             row = _complete_row(row)
-        totals = [ZERO if text == "0" else Decimal(text) for text in row[_TOTALS]]
+        totals = [ZERO if text == "0" else Decimal(text) for text in row[_TOTALS]]  # _decimal, inlined
         amount_text, known_text, cost_text, category = row[2], row[3], row[4], row[-1]
         amount = _decimal(amount_text)
         # Mostly all of a holding has a known cost: then one Decimal serves both, and nothing is unknown.
-        known_amount, unknown_amount = (amount, ZERO) if known_text == amount_text else (Decimal(known_text), None)
-        if unknown_amount is None:
-            unknown_amount = subtract(amount, known_amount)
-        cost_sold, proceeds, fees, income = (
-            totals[_COST_SOLD],
-            totals[_NET_PROCEEDS_KNOWN],
-            totals[_FEES_EXPENSED],
-            totals[_INCOME],
-        )
-        realized = (
-            add(subtract(subtract(proceeds, cost_sold), fees), income)
-            if proceeds or cost_sold or fees or income
-            else ZERO
+        known_amount = amount if known_text == amount_text else Decimal(known_text)
+        unknown_amount = ZERO if known_amount is amount else EXACT.subtract(amount, known_amount)
+        realized = realized_pnl_of(
+            totals[_NET_PROCEEDS_KNOWN], totals[_COST_SOLD], totals[_FEES_EXPENSED], totals[_INCOME]
         )
         token = _token(row[0], row[1])
         positions[token] = _new_position(

@@ -588,9 +588,20 @@ def restore_position(
             withdrawn_gain=withdrawn_gain,
             cost_paid_as_fees=cost_paid_as_fees,
             cost_pooled=cost_pooled,
-            realized_pnl=net_proceeds_known - cost_sold - fees_expensed + income,
+            realized_pnl=realized_pnl_of(net_proceeds_known, cost_sold, fees_expensed, income),
             category_override=category_override,
         )
+
+
+def realized_pnl_of(
+    net_proceeds_known: Decimal, cost_sold: Decimal, fees_expensed: Decimal, income: Decimal
+) -> Decimal:
+    """A position's realized P&L from its running totals: what its sales brought over their cost,
+    less the fees expensed, plus the income received."""
+    if not (net_proceeds_known or cost_sold or fees_expensed or income):
+        return ZERO  # most positions have sold nothing and received no income
+    add, subtract = EXACT.add, EXACT.subtract
+    return add(subtract(subtract(net_proceeds_known, cost_sold), fees_expensed), income)
 
 
 def holding_label(token: TokenId) -> str:

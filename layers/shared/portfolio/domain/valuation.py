@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from portfolio.domain.accounting import Ledger, Position, replay
 from portfolio.domain.arithmetic import EXACT, cents, percent
+from portfolio.domain.asset_query import AssetSort, SortOrder, sort_assets
 from portfolio.domain.money import ZERO
 from portfolio.domain.portfolio_record import CostBasisMethod
 from portfolio.domain.prices import PriceQuote
@@ -146,19 +147,9 @@ def value_portfolio(
         cost_basis_scope=ledger.scope,
         updated_at=updated_at,
     )
-    assets = largest_first([_holding_line(holding) for holding in holdings]) if with_assets else []
+    lines = [_holding_line(holding) for holding in holdings] if with_assets else []
+    assets = sort_assets(lines, AssetSort.VALUE, SortOrder.DESC)  # the list's default order
     return ValuedPortfolio(summary=summary, assets=assets)
-
-
-def _largest_first_key(line: HoldingLine) -> tuple[bool, Decimal, str, str, str]:
-    value = line.value_usd
-    return (value is None, ZERO if value is None else -value, line.symbol.casefold(), line.chain, line.token_address)
-
-
-def largest_first(lines: Iterable[HoldingLine]) -> list[HoldingLine]:
-    """The asset list's default order (asset_query's value, desc): by value shown, unpriced last,
-    ties by symbol, chain and address."""
-    return sorted(lines, key=_largest_first_key)
 
 
 def _missing_acquisitions(

@@ -210,11 +210,13 @@ class PortfolioRefresher:
                     "user not refreshed",
                     extra={"user_id": user_id, "window": message.window.isoformat(), "error": repr(error)[:300]},
                 )
-        self._store_views(warmed)
-        if alerts is not None and self._alerts is not None:
-            self._alerts.deliver(alerts)
-            batch.counts.alert_users_evaluated += alerts.users_evaluated
-            batch.counts.alerts_fired += len(alerts.fired)
+        try:
+            self._store_views(warmed)
+        finally:  # what fired is delivered whatever became of the views
+            if alerts is not None and self._alerts is not None:
+                self._alerts.deliver(alerts)
+                batch.counts.alert_users_evaluated += alerts.users_evaluated
+                batch.counts.alerts_fired += len(alerts.fired)
         if failures:
             raise UserRefreshError(failures)
         return refreshed

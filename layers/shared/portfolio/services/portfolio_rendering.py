@@ -79,10 +79,11 @@ def _holding(line: HoldingLine) -> str:
     )
 
 
-def _chain_amount(line: ChainAmountLine) -> str:
+def _chain_amount(line: ChainAmountLine, value: str | None = None) -> str:
+    """`value`: the line's valueUsd already written (its asset's, when the asset is on one chain)."""
     return (
         f'{{"chain":{_text(line.chain)},"tokenAddress":{_text(line.token_address)},'
-        f'"amount":"{to_decimal_string(line.amount)}","valueUsd":{_decimal(line.value_usd)}}}'
+        f'"amount":"{to_decimal_string(line.amount)}","valueUsd":{value or _decimal(line.value_usd)}}}'
     )
 
 
@@ -90,11 +91,7 @@ def _asset_share(line: AssetShareLine) -> str:
     value = to_decimal_string(line.value_usd)
     if len(line.chains) == 1 and line.chains[0].value_usd is line.value_usd:
         # An asset held on one chain (most are): its value is the chain's, written once.
-        only = line.chains[0]
-        chains = (
-            f'{{"chain":{_text(only.chain)},"tokenAddress":{_text(only.token_address)},'
-            f'"amount":"{to_decimal_string(only.amount)}","valueUsd":"{value}"}}'
-        )
+        chains = _chain_amount(line.chains[0], f'"{value}"')
     else:
         chains = ",".join(map(_chain_amount, line.chains))
     return (
