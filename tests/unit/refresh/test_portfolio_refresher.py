@@ -144,3 +144,45 @@ def test_given_one_user_who_reads_the_asset_list_when_refreshed_then_only_theirs
 def test_given_asset_readers_outside_an_active_message_then_the_message_is_refused(tier, asset_readers):
     with pytest.raises(ValidationError, match="assetUserIds"):
         message("alice", "bob", tier=tier, asset_readers=asset_readers)
+
+
+def test_given_a_user_named_by_two_messages_of_a_batch_then_its_portfolio_is_kept_until_the_second_is_done():
+    # Given alice is named by two messages of one batch (two windows delivered together), bob by one
+    views = Views()
+    refresher = PortfolioRefresher(Portfolios(alice=holder("alice", 4), bob=holder("bob")), Prices(), views)
+    batch = refresher.prefetch(["alice", "bob", "alice"])
+
+    # When the first message is done
+    refresher.refresh_message(message("alice", "bob"), batch)
+
+    # Then bob's portfolio is let go after his only message, alice's is kept for her second
+    assert set(batch.portfolios) == {"alice"}
+    views.warmed.clear()
+    refresher.refresh_message(RefreshMessage(window=WINDOW.replace(minute=5), user_ids=["alice"]), batch)
+    assert views.warmed == {"alice": 4}
+    assert batch.portfolios == {}
+
+
+def test_given_a_message_run_again_in_its_batch_then_only_the_users_it_failed_are_refreshed_again():
+    # Given a message whose outcome could not be recorded after bob ran out of time
+    clock = iter([100.0, 100.3, 100.0, 100.0])  # alice, bob (too late), then the second run's bob
+    views = Views()
+    refresher = PortfolioRefresher(
+        Portfolios(alice=holder("alice"), bob=holder("bob")),
+        Prices(),
+        views,
+        user_budget_s=0.5,
+        monotonic=lambda: next(clock),
+    )
+    batch = refresher.prefetch(["alice", "bob"], deadline=100.7)
+    with pytest.raises(UserRefreshError):
+        refresher.refresh_message(message("alice", "bob"), batch)
+
+    # When it runs again in the same batch
+    views.warmed.clear()
+    refreshed = refresher.refresh_message(message("alice", "bob"), batch)
+
+    # Then bob is refreshed now, and alice is neither valued again nor taken for a user with nothing stored
+    assert refreshed == 2
+    assert set(views.warmed) == {"bob"}
+    assert (refresher.counts.users_valued, refresher.counts.users_missing) == (2, 0)

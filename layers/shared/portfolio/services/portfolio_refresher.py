@@ -24,6 +24,7 @@ only while the invocation has time left for it; the others of the message are re
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, NamedTuple
@@ -100,10 +101,30 @@ class RefreshBatch:
     deadline: float | None = None  # time.monotonic() past which no user may start
     idle: set[str] = field(default_factory=set)  # loaded for their wallets only
     counts: RefreshCounts = field(default_factory=RefreshCounts)
+    # How many of the batch's messages name each user, and who is done: refreshed by the last of
+    # them, their portfolio let go (a batch holds a thousand; the refresh runs ~3 % faster on a
+    # heap that does not keep them all to the end).
+    uses: Counter[str] = field(default_factory=Counter)
+    done: set[str] = field(default_factory=set)
+    _finished: set[tuple[object, ...]] = field(default_factory=set)
 
     @property
     def stale_tokens(self) -> int:
         return sum(1 for quote in self.quotes.values() if quote.stale)
+
+    def finish(self, message: RefreshMessage, failed: Iterable[str]) -> None:
+        """The message's users are done with, once: those it did not fail, and no later message
+        names, are let go. A user that failed keeps its portfolio, so running the message again
+        (when its outcome could not be recorded) retries it."""
+        key = (message.window, message.tier, tuple(message.user_ids))
+        if key in self._finished:
+            return
+        self._finished.add(key)
+        kept = set(failed)
+        for user_id in message.user_ids:
+            self.uses[user_id] -= 1
+            if self.uses[user_id] <= 0 and user_id not in kept and self.portfolios.pop(user_id, None) is not None:
+                self.done.add(user_id)
 
 
 class PortfolioRefresher:
@@ -143,8 +164,11 @@ class PortfolioRefresher:
         the active users' held tokens, each read once."""
         batch = RefreshBatch(deadline=deadline)
         self._last_counts = batch.counts
-        active = list(dict.fromkeys(user_ids))
-        unique = list(dict.fromkeys([*active, *idle_user_ids]))
+        # With repeats: a user two messages name is used twice.
+        named, idle_named = list(user_ids), list(idle_user_ids)
+        batch.uses.update(named + idle_named)
+        active = list(dict.fromkeys(named))
+        unique = list(dict.fromkeys([*active, *idle_named]))
         try:
             loaded = self._store.load_portfolios(unique)
         except Exception as error:  # reported per message, so SQS brings them back
@@ -188,6 +212,7 @@ class PortfolioRefresher:
             self._sync_wallets(message, batch)
         if message.tier == "idle":
             batch.counts.users_idle += len(message.user_ids)
+            batch.finish(message, failed=())
             return 0
         alerts = self._prepare_alerts(message, batch)
         asset_readers = set(message.asset_user_ids or ())
@@ -217,6 +242,7 @@ class PortfolioRefresher:
                 self._alerts.deliver(alerts)
                 batch.counts.alert_users_evaluated += alerts.users_evaluated
                 batch.counts.alerts_fired += len(alerts.fired)
+        batch.finish(message, failed=failures)
         if failures:
             raise UserRefreshError(failures)
         return refreshed
@@ -278,6 +304,8 @@ class PortfolioRefresher:
         trip (_store_views); without, they are stored now."""
         if user_id in batch.load_errors:
             raise batch.load_errors[user_id]
+        if user_id in batch.done:  # refreshed by this message already, which runs again: nothing to add
+            return True
         if batch.deadline is not None and batch.deadline - self._monotonic() < self._user_budget_s:
             raise OutOfTimeError(f"less than {self._user_budget_s} s left in the invocation")
         portfolio = batch.portfolios.get(user_id)
