@@ -110,7 +110,8 @@ def value_portfolio(
         if prices_as_of is None or quote.timestamp < prices_as_of:
             prices_as_of = quote.timestamp
         total_value = _add(total_value, value)
-        unknown_cost_value = _add(unknown_cost_value, unknown_value)
+        if unknown_value:  # mostly zero: every coin held has a known cost
+            unknown_cost_value = _add(unknown_cost_value, unknown_value)
         cost_basis = _add(cost_basis, position.cost_basis)
         unrealized_pnl = _add(unrealized_pnl, unrealized)
     # The value and share of each holding as shown, now that the total is known.

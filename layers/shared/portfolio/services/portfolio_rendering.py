@@ -38,6 +38,17 @@ def _text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@lru_cache(maxsize=65_536)
+def _token_fields(chain: str, token_address: str) -> str:
+    """`"chain":...,"tokenAddress":...`: a token's two fields, written once for every line of it."""
+    return f'"chain":{_text(chain)},"tokenAddress":{_text(token_address)}'
+
+
+@lru_cache(maxsize=65_536)
+def _asset_fields(asset: str, symbol: str) -> str:
+    return f'"asset":{_text(asset)},"symbol":{_text(symbol)}'
+
+
 def _decimal(value: Decimal | None) -> str:
     return "null" if value is None else f'"{to_decimal_string(value)}"'
 
@@ -70,8 +81,8 @@ def _holding(line: HoldingLine) -> str:
             f'"unrealizedPnlUsd":"{number(line.unrealized_pnl_usd)}","realizedPnlUsd":"{number(line.realized_pnl_usd)}"'
         )
     return (
-        f'{{"chain":{text(line.chain)},"tokenAddress":{text(line.token_address)},"asset":{text(line.asset)},'
-        f'"symbol":{text(line.symbol)},"category":{text(line.category)},"amount":"{number(line.amount)}",{priced},'
+        f"{{{_token_fields(line.chain, line.token_address)},{_asset_fields(line.asset, line.symbol)},"
+        f'"category":{text(line.category)},"amount":"{number(line.amount)}",{priced},'
         f'"costBasisUsd":"{number(line.cost_basis_usd)}",{pnl},"roiPercent":{_decimal(line.roi_percent)},'
         f'"sharePercent":{_decimal(line.share_percent)},"priceTimestamp":{_optional_moment(line.price_timestamp)},'
         f'"stale":{"true" if line.stale else "false"},"unknownCostAmount":"{number(line.unknown_cost_amount)}",'
@@ -82,7 +93,7 @@ def _holding(line: HoldingLine) -> str:
 def _chain_amount(line: ChainAmountLine, value: str | None = None) -> str:
     """`value`: the line's valueUsd already written (its asset's, when the asset is on one chain)."""
     return (
-        f'{{"chain":{_text(line.chain)},"tokenAddress":{_text(line.token_address)},'
+        f"{{{_token_fields(line.chain, line.token_address)},"
         f'"amount":"{to_decimal_string(line.amount)}","valueUsd":{value or _decimal(line.value_usd)}}}'
     )
 
@@ -95,7 +106,7 @@ def _asset_share(line: AssetShareLine) -> str:
     else:
         chains = ",".join(map(_chain_amount, line.chains))
     return (
-        f'{{"asset":{_text(line.asset)},"symbol":{_text(line.symbol)},"valueUsd":"{value}",'
+        f'{{{_asset_fields(line.asset, line.symbol)},"valueUsd":"{value}",'
         f'"sharePercent":"{to_decimal_string(line.share_percent)}","chains":[{chains}]}}'
     )
 
