@@ -111,23 +111,17 @@ def _asset_share(line: AssetShareLine) -> str:
     )
 
 
-def _chain_share(line: ChainShareLine) -> str:
+def _share(name: str, line: ChainShareLine | CategoryShareLine) -> str:
+    """A line of the breakdown by chain or by category: its `name` first (line[0])."""
     return (
-        f'{{"chain":{_text(line.chain)},"valueUsd":{_decimal(line.value_usd)},'
-        f'"sharePercent":{_decimal(line.share_percent)}}}'
-    )
-
-
-def _category_share(line: CategoryShareLine) -> str:
-    return (
-        f'{{"category":{_text(line.category)},"valueUsd":{_decimal(line.value_usd)},'
-        f'"sharePercent":{_decimal(line.share_percent)}}}'
+        f'{{"{name}":{_text(line[0])},"valueUsd":"{to_decimal_string(line.value_usd)}",'
+        f'"sharePercent":"{to_decimal_string(line.share_percent)}"}}'
     )
 
 
 def _missing_acquisition(line: MissingAcquisitionLine) -> str:
     return (
-        f'{{"chain":{_text(line.chain)},"tokenAddress":{_text(line.token_address)},"symbol":{_text(line.symbol)},'
+        f'{{{_token_fields(line.chain, line.token_address)},"symbol":{_text(line.symbol)},'
         f'"amount":{_decimal(line.amount)},"valueUsd":{_decimal(line.value_usd)}}}'
     )
 
@@ -135,8 +129,8 @@ def _missing_acquisition(line: MissingAcquisitionLine) -> str:
 def _breakdown(lines: BreakdownLines) -> str:
     return (
         f'{{"byAsset":[{",".join(map(_asset_share, lines.by_asset))}],'
-        f'"byChain":[{",".join(map(_chain_share, lines.by_chain))}],'
-        f'"byCategory":[{",".join(map(_category_share, lines.by_category))}]}}'
+        f'"byChain":[{",".join(_share("chain", line) for line in lines.by_chain)}],'
+        f'"byCategory":[{",".join(_share("category", line) for line in lines.by_category)}]}}'
     )
 
 
