@@ -22,7 +22,6 @@ import pytest
 from portfolio.settings import Settings
 
 from local_stack.coins_api import CoinsApiServer
-from local_stack.embedded_redis import RedisServer
 from local_stack.template_resources import create_queues
 from tests.conftest import FAULT_FIGURES
 from tests.faults.handlers import RefreshQueues
@@ -46,14 +45,6 @@ def fault_figures(request: pytest.FixtureRequest) -> dict[str, Any]:
 def coins_api() -> Iterator[CoinsApiServer]:
     with CoinsApiServer(prices={}, price_every_coin=True) as api:
         yield api
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which it may kill and start again on the same port."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

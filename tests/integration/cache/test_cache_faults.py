@@ -18,13 +18,6 @@ BODY = b'{"totalValueUsd":"42.00"}'
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def proxy(redis_url: str) -> Iterator[TcpProxy]:
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     with TcpProxy(target_port=port) as running:

@@ -4,7 +4,7 @@ the connection is on record in DynamoDB, and the next update reaches it without 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from portfolio import wiring
@@ -17,14 +17,6 @@ from tests.integration.live.conftest import BUDGET_MS, load_event
 from tests.support.management_api import ManagementApiStandIn
 
 connections = load_handler("WebSocketConnectionsFunction")
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which it may kill and start again on the same port."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -26,14 +25,6 @@ OBSERVED_AT = datetime(2024, 5, 1, tzinfo=UTC)
 
 def short_timeout_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.05, socket_connect_timeout=0.1)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of this test alone, so it can be killed without harming anyone else's tests."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 def test_given_fresh_prices_when_stored_then_each_coin_has_its_own_key_with_the_configured_ttl(

@@ -40,7 +40,7 @@ def _text(value: str) -> str:
 
 @lru_cache(maxsize=65_536)
 def _token_fields(chain: str, token_address: str) -> str:
-    """`"chain":...,"tokenAddress":...`: a token's two fields, written once for every line of it."""
+    """`"chain":...,"tokenAddress":...`: a token's two fields, escaped once for every line of it."""
     return f'"chain":{_text(chain)},"tokenAddress":{_text(token_address)}'
 
 
